@@ -1,0 +1,33 @@
+// The one shape every catalog source (CSV importer, snapshot, provider adapters) produces.
+// Prices are decimal strings (e.g. "1.3900") so money never passes through a float.
+
+export type Availability = "AVAILABLE" | "LIMITED" | "UNAVAILABLE" | "UNKNOWN";
+export type Interconnect = "PCIE" | "SXM" | "NVLINK";
+export type Deployment = "VM" | "CONTAINER" | "BARE_METAL";
+
+export interface CatalogOffer {
+  /** Unique within the provider; stable across polls (e.g. `${instanceType}|${region}|${zone}`). */
+  externalId: string;
+  instanceType: string;
+  /** The provider's own GPU spelling; normalised to a canonical model by the importer. */
+  gpuName: string;
+  gpuCount: number;
+  /** VRAM per GPU in GB, when the source states it; otherwise taken from the GPU spec table. */
+  vramPerGpuGb?: number | null;
+  vcpus?: number | null;
+  ramGb?: number | null;
+  storageGb?: number | null;
+  region: string;
+  zone?: string | null;
+  /** ISO 3166-1 alpha-2, upper case, when known. */
+  country?: string | null;
+  /** On-demand price per hour for the whole instance, decimal string. */
+  onDemandPrice: string;
+  /** Spot / interruptible / bid price per hour for the whole instance, decimal string. */
+  spotPrice?: string | null;
+  currency?: string;
+  availability?: Availability;
+  interconnect?: Interconnect | null;
+  networkGbps?: number | null;
+  deployment?: Deployment | null;
+}

@@ -1,0 +1,93 @@
+// The one database client. PostgreSQL through @prisma/adapter-pg when DATABASE_URL is set,
+// otherwise embedded PGlite (Postgres compiled to WASM) in a local folder, migrated in-process.
+import { mkdirSync } from "node:fs";
+import pg from "pg";
+import { PGlite } from "@electric-sql/pglite";
+import { PrismaPGlite } from "pglite-prisma-adapter";
+import { PrismaPg } from "@prisma/adapter-pg";
+import { PrismaClient, type Prisma } from "../generated/prisma/client.ts";
+import { applyMigrations, type ScriptRunner } from "./migrate.ts";
+
+export type Db = PrismaClient;
+export { Prisma };
+
+export interface Database {
+  prisma: PrismaClient;
+  kind: "postgres" | "pglite";
+  /** Every SQL statement Prisma sends is counted here (N+1 tests, diagnostics). */
+  stats: { statements: number };
+  /** Migrations applied at open (embedded mode and test databases only). */
+  applied: string[];
+  close(): Promise<void>;
+}
+
+function createClient(adapter: NonNullable<Prisma.PrismaClientOptions["adapter"]>, stats: { statements: number }) {
+  const prisma = new PrismaClient({ adapter, log: [{ emit: "event", level: "query" }] });
+  prisma.$on("query", () => { stats.statements++; });
+  return prisma;
+}
+
+export function pgliteRunner(db: PGlite): ScriptRunner {
+  return {
+    exec: async (sql) => { await db.exec(sql); },
+    query: async <T>(sql: string, params?: unknown[]) => db.query<T>(sql, params),
+    transaction: async (fn) => {
+      await db.transaction(async (tx) => fn({
+        exec: async (sql) => { await tx.exec(sql); },
+        query: async <T>(sql: string, params?: unknown[]) => tx.query<T>(sql, params),
+      }));
+    },
+  };
+}
+
+export function pgRunner(client: pg.Client | pg.Pool): ScriptRunner {
+  const runner: ScriptRunner = {
+    exec: async (sql) => { await client.query(sql); },
+    query: async <T>(sql: string, params?: unknown[]) => ({ rows: (await client.query(sql, params as unknown[])).rows as T[] }),
+    transaction: async (fn) => {
+      const c = client instanceof pg.Pool ? await client.connect() : client;
+      try {
+        await c.query("BEGIN");
+        await fn(pgRunner(c as pg.Client));
+        await c.query("COMMIT");
+      } catch (err) {
+        await c.query("ROLLBACK").catch(() => {});
+        throw err;
+      } finally {
+        if (client instanceof pg.Pool) (c as pg.PoolClient).release();
+      }
+    },
+  };
+  return runner;
+}
+
+export interface OpenOptions {
+  /** PostgreSQL URL; when absent, embedded PGlite is used. */
+  databaseUrl?: string | undefined;
+  /** PGlite data folder; undefined = in memory. */
+  dataDir?: string | undefined;
+  /** Apply migrations in-process (always true for PGlite). */
+  migrate?: boolean;
+  poolSize?: number;
+}
+
+export async function openDatabase(opts: OpenOptions): Promise<Database> {
+  const stats = { statements: 0 };
+  if (opts.databaseUrl) {
+    const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: opts.poolSize ?? 10 });
+    const applied = opts.migrate ? await applyMigrations(pgRunner(pool)) : [];
+    const prisma = createClient(new PrismaPg(pool, { disposeExternalPool: false }), stats);
+    return {
+      prisma, kind: "postgres", stats, applied,
+      close: async () => { await prisma.$disconnect(); await pool.end(); },
+    };
+  }
+  if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
+  const lite = new PGlite(opts.dataDir);
+  const applied = await applyMigrations(pgliteRunner(lite));
+  const prisma = createClient(new PrismaPGlite(lite), stats);
+  return {
+    prisma, kind: "pglite", stats, applied,
+    close: async () => { await prisma.$disconnect(); await lite.close(); },
+  };
+}

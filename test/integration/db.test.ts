@@ -1,0 +1,24 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openTestDatabase } from "../support/db.ts";
+import type { Database } from "../../src/infra/db.ts";
+
+describe("database", () => {
+  let db: Database;
+  beforeAll(async () => { db = await openTestDatabase(); });
+  afterAll(async () => { await db?.close(); });
+
+  it("applies every migration and round-trips exact money", async () => {
+    expect(db.applied.length).toBeGreaterThanOrEqual(1);
+    const p = await db.prisma.provider.create({ data: { slug: "acme", name: "Acme", kind: "NEOCLOUD" } });
+    const o = await db.prisma.gpuOffer.create({
+      data: {
+        providerId: p.id, externalId: "x", instanceType: "t", gpuName: "H100", gpuCount: 8,
+        vramPerGpuGb: "80", vramTotalGb: "640", region: "us-east-1", onDemandPrice: "23.9200",
+        pricePerGpuHour: "2.9900",
+      },
+    });
+    const back = await db.prisma.gpuOffer.findUniqueOrThrow({ where: { id: o.id } });
+    expect(back.onDemandPrice.toString()).toBe("23.92");
+    expect(back.pricePerGpuHour.toFixed(4)).toBe("2.9900");
+  });
+});
