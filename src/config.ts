@@ -1,0 +1,51 @@
+// Environment → one typed config object, validated once at start; every problem is reported.
+import { z } from "zod";
+
+const url = (protocols: string[]) =>
+  z.string().trim().refine((v) => {
+    try { return protocols.includes(new URL(v).protocol); } catch { return false; }
+  }, `must be a URL starting with ${protocols.map((p) => `${p}//`).join(" or ")}`);
+
+const flag = z.enum(["true", "false", "1", "0", ""]).transform((v) => v === "true" || v === "1");
+
+const Env = z.object({
+  NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+  PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+  HOST: z.string().min(1).default("0.0.0.0"),
+  DATABASE_URL: url(["postgres:", "postgresql:"]).optional(),
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  PGLITE_DATA_DIR: z.string().min(1).default(".data/pglite"),
+  REDIS_URL: url(["redis:", "rediss:"]).optional(),
+  SEED_SNAPSHOT: flag.default(true),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  DEBUG: flag.default(false),
+  ALLOWED_HOSTS: z.string().default("*").transform((v) => v.split(",").map((h) => h.trim()).filter(Boolean)),
+  SECRET_KEY: z.string().min(32, "must be at least 32 characters").optional(),
+  JWT_PRIVATE_KEY: z.string().includes("PRIVATE KEY", { message: "must be a PEM private key" }).optional(),
+  JWT_PUBLIC_KEY: z.string().includes("PUBLIC KEY", { message: "must be a PEM public key" }).optional(),
+  VAULT_ADDR: url(["http:", "https:"]).optional(),
+  SOMA_AGENT_BASE: url(["http:", "https:"]).optional(),
+});
+
+export type Config = z.output<typeof Env>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Parses the environment; empty strings count as unset. Throws ConfigError listing every problem. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const defined = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const result = Env.safeParse(defined);
+  if (!result.success) {
+    throw new ConfigError(result.error.issues.map((i) => {
+      const name = String(i.path[0] ?? "environment");
+      const value = typeof defined[name] === "string" && !/KEY|SECRET|PASSWORD|URL/.test(name) ? ` (got "${defined[name]}")` : "";
+      return `${name}: ${i.message}${value}`;
+    }));
+  }
+  return result.data;
+}

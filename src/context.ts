@@ -1,0 +1,14 @@
+import type { YogaInitialContext } from "graphql-yoga";
+import type { Logger } from "pino";
+import type { PrismaClient } from "./generated/prisma/client.ts";
+import type { Database } from "./infra/db.ts";
+import type { Loaders } from "./infra/loaders.ts";
+
+/** Per-request context: the database, batch loaders and a request-scoped logger. */
+export interface Context extends Partial<YogaInitialContext> {
+  prisma: PrismaClient;
+  db: Database;
+  loaders: Loaders;
+  log: Logger;
+  requestId: string;
+}

@@ -1,0 +1,184 @@
+// Offer search in SQL: one filter compiler shared by the page, the total count and the facets,
+// keyset pagination over (sort column, id) so pages never repeat or skip rows.
+import { Prisma, type GpuOffer, type PrismaClient } from "../generated/prisma/client.ts";
+import type { Availability, Deployment, Interconnect } from "../domain/catalog/types.ts";
+
+export interface Range<T> { min?: T | null; max?: T | null }
+
+export interface OfferFilter {
+  gpuModels?: string[] | null;
+  gpuVendors?: string[] | null;
+  providers?: string[] | null;
+  regions?: string[] | null;
+  countries?: string[] | null;
+  gpuCount?: Range<number> | null;
+  vramPerGpuGb?: Range<number> | null;
+  vramTotalGb?: Range<number> | null;
+  vcpus?: Range<number> | null;
+  ramGb?: Range<number> | null;
+  price?: Range<string> | null;
+  pricePerGpu?: Range<string> | null;
+  spotPrice?: Range<string> | null;
+  spotPricePerGpu?: Range<string> | null;
+  spotOnly?: boolean | null;
+  availability?: Availability[] | null;
+  interconnect?: Interconnect[] | null;
+  deployment?: Deployment[] | null;
+  includeInactive?: boolean | null;
+}
+
+export const OFFER_SORT_FIELDS = {
+  PRICE: { column: "onDemandPrice", cast: "numeric" },
+  PRICE_PER_GPU: { column: "pricePerGpuHour", cast: "numeric" },
+  VRAM_PER_GPU: { column: "vramPerGpuGb", cast: "numeric" },
+  VRAM_TOTAL: { column: "vramTotalGb", cast: "numeric" },
+  GPU_COUNT: { column: "gpuCount", cast: "int" },
+  LAST_SEEN: { column: "lastSeenAt", cast: "timestamp(3)" },
+} as const;
+export type OfferSortField = keyof typeof OFFER_SORT_FIELDS;
+export interface OfferOrder { field: OfferSortField; direction: "ASC" | "DESC" }
+
+const col = (name: string) => Prisma.raw(`o."${name}"`);
+
+function range(column: string, r: Range<number | string> | null | undefined, cast: "numeric" | "int"): Prisma.Sql[] {
+  if (!r) return [];
+  const out: Prisma.Sql[] = [];
+  if (r.min != null) out.push(Prisma.sql`${col(column)} >= ${String(r.min)}::${Prisma.raw(cast === "int" ? "numeric" : cast)}`);
+  if (r.max != null) out.push(Prisma.sql`${col(column)} <= ${String(r.max)}::${Prisma.raw(cast === "int" ? "numeric" : cast)}`);
+  return out;
+}
+
+function anyOf(column: string, values: readonly string[] | null | undefined, cast = "text"): Prisma.Sql[] {
+  return values?.length ? [Prisma.sql`${col(column)}::text = ANY(${[...values]}::${Prisma.raw(cast)}[])`] : [];
+}
+
+/** Compiles a filter to a WHERE fragment over `"GpuOffer" o`. Names (models, providers) must be validated first. */
+export function offerWhere(f: OfferFilter = {}): Prisma.Sql {
+  const parts: Prisma.Sql[] = [];
+  if (!f.includeInactive) parts.push(Prisma.sql`o."active"`);
+  if (f.gpuModels?.length) parts.push(Prisma.sql`o."gpuModelId" IN (SELECT id FROM "GpuModel" WHERE name = ANY(${f.gpuModels}::text[]))`);
+  if (f.gpuVendors?.length) parts.push(Prisma.sql`o."gpuModelId" IN (SELECT id FROM "GpuModel" WHERE vendor::text = ANY(${f.gpuVendors}::text[]))`);
+  if (f.providers?.length) parts.push(Prisma.sql`o."providerId" IN (SELECT id FROM "Provider" WHERE slug = ANY(${f.providers}::text[]))`);
+  if (f.regions?.length) parts.push(Prisma.sql`o."region" = ANY(${f.regions}::text[])`);
+  if (f.countries?.length) parts.push(Prisma.sql`o."country" = ANY(${f.countries.map((c) => c.toUpperCase())}::text[])`);
+  parts.push(...range("gpuCount", f.gpuCount, "int"), ...range("vcpus", f.vcpus, "int"));
+  parts.push(...range("vramPerGpuGb", f.vramPerGpuGb, "numeric"), ...range("vramTotalGb", f.vramTotalGb, "numeric"));
+  parts.push(...range("ramGb", f.ramGb, "numeric"));
+  parts.push(...range("onDemandPrice", f.price, "numeric"), ...range("pricePerGpuHour", f.pricePerGpu, "numeric"));
+  parts.push(...range("spotPrice", f.spotPrice, "numeric"), ...range("spotPricePerGpuHour", f.spotPricePerGpu, "numeric"));
+  if (f.spotOnly) parts.push(Prisma.sql`o."spotPrice" IS NOT NULL`);
+  parts.push(...anyOf("availability", f.availability), ...anyOf("interconnect", f.interconnect), ...anyOf("deployment", f.deployment));
+  return parts.length ? Prisma.join(parts, " AND ") : Prisma.sql`TRUE`;
+}
+
+export interface OfferCursor { field: OfferSortField; value: string; id: number }
+
+export function encodeOfferCursor(order: OfferOrder, offer: GpuOffer): string {
+  const raw = offer[OFFER_SORT_FIELDS[order.field].column];
+  const value = raw instanceof Date ? raw.toISOString() : String(raw);
+  return Buffer.from(JSON.stringify([order.field, value, offer.id])).toString("base64url");
+}
+
+/** Returns the decoded cursor, or null when it is not one of ours (the caller reports it). */
+export function decodeOfferCursor(cursor: string): OfferCursor | null {
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+    if (!Array.isArray(parsed) || parsed.length !== 3) return null;
+    const [field, value, id] = parsed as [unknown, unknown, unknown];
+    if (typeof field !== "string" || !(field in OFFER_SORT_FIELDS) || typeof value !== "string" || !Number.isSafeInteger(id)) return null;
+    const cast = OFFER_SORT_FIELDS[field as OfferSortField].cast;
+    const valid = cast === "timestamp(3)" ? !Number.isNaN(Date.parse(value)) : /^-?\d+(\.\d+)?$/.test(value);
+    return valid ? { field: field as OfferSortField, value, id: id as number } : null;
+  } catch {
+    return null;
+  }
+}
+
+export interface OfferPageArgs {
+  filter?: OfferFilter;
+  order: OfferOrder;
+  after?: OfferCursor | undefined;
+  before?: OfferCursor | undefined;
+  limit: number;
+  /** Read backwards (for `last`); the caller reverses the rows. */
+  inverted: boolean;
+}
+
+export async function findOfferPage(prisma: PrismaClient, a: OfferPageArgs): Promise<GpuOffer[]> {
+  const { column, cast } = OFFER_SORT_FIELDS[a.order.field];
+  const key = Prisma.sql`(${col(column)}, o."id")`;
+  const asc = (a.order.direction === "ASC") !== a.inverted;
+  const keyset = (c: OfferCursor, after: boolean) => {
+    // "after" in ASC order means greater; reading DESC flips it
+    const greater = after === (a.order.direction === "ASC");
+    return Prisma.sql`${key} ${Prisma.raw(greater ? ">" : "<")} (${c.value}::${Prisma.raw(cast)}, ${c.id}::int)`;
+  };
+  const conds = [offerWhere(a.filter)];
+  if (a.after) conds.push(keyset(a.after, true));
+  if (a.before) conds.push(keyset(a.before, false));
+  const dir = Prisma.raw(asc ? "ASC" : "DESC");
+  return prisma.$queryRaw<GpuOffer[]>`
+    SELECT o.* FROM "GpuOffer" o
+    WHERE ${Prisma.join(conds, " AND ")}
+    ORDER BY ${col(column)} ${dir}, o."id" ${dir}
+    LIMIT ${a.limit}`;
+}
+
+export async function countOffers(prisma: PrismaClient, filter?: OfferFilter): Promise<number> {
+  const [row] = await prisma.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM "GpuOffer" o WHERE ${offerWhere(filter)}`;
+  return row?.n ?? 0;
+}
+
+export interface FacetBucket {
+  dimension: "GPU_MODEL" | "PROVIDER" | "REGION";
+  key: string | null;
+  count: number;
+  minPricePerGpuHour: Prisma.Decimal;
+  medianPricePerGpuHour: Prisma.Decimal;
+  maxPricePerGpuHour: Prisma.Decimal;
+}
+
+/** Counts and min/median/max price per GPU-hour by GPU model, provider and region, in one statement. */
+export async function offerFacets(prisma: PrismaClient, filter?: OfferFilter): Promise<FacetBucket[]> {
+  const rows = await prisma.$queryRaw<Array<Omit<FacetBucket, "dimension"> & { g_model: number; g_provider: number }>>`
+    SELECT
+      COALESCE(m.name, p.slug, o.region) AS key,
+      GROUPING(m.name) AS g_model, GROUPING(p.slug) AS g_provider,
+      count(*)::int AS count,
+      min(o."pricePerGpuHour") AS "minPricePerGpuHour",
+      (percentile_cont(0.5) WITHIN GROUP (ORDER BY o."pricePerGpuHour"))::numeric(12,4) AS "medianPricePerGpuHour",
+      max(o."pricePerGpuHour") AS "maxPricePerGpuHour"
+    FROM "GpuOffer" o
+    JOIN "Provider" p ON p.id = o."providerId"
+    LEFT JOIN "GpuModel" m ON m.id = o."gpuModelId"
+    WHERE ${offerWhere(filter)}
+    GROUP BY GROUPING SETS ((m.name), (p.slug), (o.region))
+    ORDER BY count DESC, key ASC`;
+  return rows.map(({ g_model, g_provider, ...r }) => ({
+    ...r,
+    dimension: Number(g_model) === 0 ? "GPU_MODEL" : Number(g_provider) === 0 ? "PROVIDER" : "REGION",
+  }));
+}
+
+export type HistoryBucket = "HOUR" | "DAY" | "WEEK";
+export interface PriceBucket { start: Date; min: Prisma.Decimal; avg: Prisma.Decimal; max: Prisma.Decimal; points: number }
+
+/**
+ * Price points grouped in time buckets. For one offer: the instance's on-demand price; for a GPU
+ * model: price per GPU-hour across all its offers (comparable across GPU counts).
+ */
+export async function priceHistory(
+  prisma: PrismaClient,
+  a: { offerId?: number; gpuModelId?: number; from: Date; to: Date; bucket: HistoryBucket },
+): Promise<PriceBucket[]> {
+  const unit = Prisma.raw(`'${a.bucket.toLowerCase()}'`);
+  const price = a.offerId != null ? Prisma.sql`pp."onDemandPrice"` : Prisma.sql`pp."onDemandPrice" / o."gpuCount"`;
+  const scope = a.offerId != null ? Prisma.sql`pp."offerId" = ${a.offerId}` : Prisma.sql`o."gpuModelId" = ${a.gpuModelId}`;
+  return prisma.$queryRaw<PriceBucket[]>`
+    SELECT date_trunc(${unit}, pp."recordedAt") AS start,
+           min(${price})::numeric(12,4) AS min, avg(${price})::numeric(12,4) AS avg, max(${price})::numeric(12,4) AS max,
+           count(*)::int AS points
+    FROM "PricePoint" pp JOIN "GpuOffer" o ON o.id = pp."offerId"
+    WHERE ${scope} AND pp."recordedAt" >= ${a.from} AND pp."recordedAt" < ${a.to}
+    GROUP BY 1 ORDER BY 1`;
+}

@@ -1,0 +1,11 @@
+// Importing a domain file registers its types on the builder; the order does not matter.
+import { lexicographicSortSchema } from "graphql";
+import { builder } from "./builder.ts";
+import "./scalars.ts";
+import "./enums.ts";
+import "./gpu-model.ts";
+import "./offer.ts";
+import "./provider.ts";
+
+/** The executable schema, sorted so the printed SDL is stable. */
+export const schema = lexicographicSortSchema(builder.toSchema());
