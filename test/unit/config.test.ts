@@ -1,0 +1,32 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../../src/config.ts";
+
+describe("config", () => {
+  it("works with nothing set: embedded database, port 4000, development", () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({ PORT: 4000, NODE_ENV: "development", PGLITE_DATA_DIR: ".data/pglite", SEED_SNAPSHOT: true });
+    expect(config.DATABASE_URL).toBeUndefined();
+    expect(config.REDIS_URL).toBeUndefined();
+  });
+
+  it("treats empty strings as unset and parses lists and flags", () => {
+    const config = loadConfig({ DATABASE_URL: "", PORT: "8080", ALLOWED_HOSTS: "a.example, b.example", DEBUG: "1", SEED_SNAPSHOT: "false" });
+    expect(config).toMatchObject({ PORT: 8080, ALLOWED_HOSTS: ["a.example", "b.example"], DEBUG: true, SEED_SNAPSHOT: false });
+  });
+
+  it("reports every bad variable, one line each, without echoing secrets", () => {
+    let error: unknown;
+    try {
+      loadConfig({ PORT: "eighty", DATABASE_URL: "mysql://u:hunter2@db/x", REDIS_URL: "localhost:6379", NODE_ENV: "staging", SECRET_KEY: "short" });
+    } catch (err) { error = err; }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems;
+    expect(problems).toHaveLength(5);
+    expect(problems.find((p) => p.startsWith("PORT:"))).toMatch(/expected number.*\(got "eighty"\)/);
+    expect(problems.find((p) => p.startsWith("DATABASE_URL:"))).toBe("DATABASE_URL: must be a URL starting with postgres:// or postgresql://");
+    expect(problems.find((p) => p.startsWith("REDIS_URL:"))).toBe("REDIS_URL: must be a URL starting with redis:// or rediss://");
+    expect(problems.find((p) => p.startsWith("NODE_ENV:"))).toMatch(/development.*production.*test/);
+    expect(problems.find((p) => p.startsWith("SECRET_KEY:"))).toBe("SECRET_KEY: must be at least 32 characters");
+    expect((error as Error).message).not.toContain("hunter2");
+  });
+});
