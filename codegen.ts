@@ -13,7 +13,7 @@ const config: CodegenConfig = {
       config: {
         useTypeImports: true,
         enumsAsTypes: true,
-        scalars: { Money: "string", DateTime: "string" },
+        scalars: { Money: { input: "string | number", output: "string" }, DateTime: "string" },
         strictScalars: true,
         importExtension: ".ts",
       },

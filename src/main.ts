@@ -28,8 +28,8 @@ async function main() {
   logger.info({ database: db.kind, applied: db.applied }, db.kind === "pglite" ? `embedded PostgreSQL (PGlite) in ${config.PGLITE_DATA_DIR}` : "PostgreSQL");
   await syncGpuModels(db.prisma);
   if (config.SEED_SNAPSHOT) {
-    const seeded = await seedFromSnapshot(db.prisma);
-    if (seeded) logger.info({ seeded }, "seeded the catalog snapshot");
+    const seed = await seedFromSnapshot(db.prisma);
+    if (seed.seeded) logger.info({ offers: seed.offers, providers: seed.providers.map((p) => p.slug), takenAt: seed.takenAt }, "seeded the catalog snapshot");
   }
 
   const yoga = createApp({ db, development: config.NODE_ENV === "development" });

@@ -181,6 +181,14 @@ describe("normalizeGpuName hints", () => {
   });
 });
 
+describe("normalizeGpuName bridged PCIe cards", () => {
+  it("reads \"PCIe NVLink\" as PCIe cards with NVLink bridges, not SXM boards", () => {
+    expect(normalizeGpuName("H100-80G-PCIe-NVLink")).toEqual({ known: true, name: "H100-PCIE-80GB" });
+    expect(normalizeGpuName("A100-80G-PCIe-NVLink")).toEqual({ known: true, name: "A100-PCIE-80GB" });
+    expect(normalizeGpuName("H100-NVLINK")).toEqual({ known: true, name: "H100-SXM-80GB" });
+  });
+});
+
 describe("normalizeGpuName unknowns", () => {
   it.each([
     "", "   ", "garbage", "GPU", "NVIDIA", "tpu-v4", "TPU v5p", "Gaudi HL-205", "Intel Gaudi 2", "Radeon Pro V520",

@@ -11,6 +11,8 @@ export interface CatalogOffer {
   instanceType: string;
   /** The provider's own GPU spelling; normalised to a canonical model by the importer. */
   gpuName: string;
+  /** Canonical GpuModel name when the source already normalised `gpuName`; null = not a known model. */
+  gpuModel?: string | null;
   gpuCount: number;
   /** VRAM per GPU in GB, when the source states it; otherwise taken from the GPU spec table. */
   vramPerGpuGb?: number | null;

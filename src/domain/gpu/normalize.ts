@@ -102,7 +102,7 @@ function parseName(text: string): ParsedName {
     const memory = /^(\d+)GB$/.exec(token);
     const form = formFactorOf(token);
     if (memory) parsed.memGb = Number(memory[1]);
-    else if (form) parsed.form = form;
+    else if (form) parsed.form = parsed.form === "PCIe" ? "PCIe" : form; // "PCIe NVLink" = bridged PCIe cards
     else parsed.key += token;
   }
   return parsed;
