@@ -7,6 +7,7 @@ import { PrismaPGlite } from "pglite-prisma-adapter";
 import { PrismaPg } from "@prisma/adapter-pg";
 import { PrismaClient, type Prisma } from "../generated/prisma/client.ts";
 import { applyMigrations, type ScriptRunner } from "./migrate.ts";
+import { logger } from "./logger.ts";
 
 export type Db = PrismaClient;
 export { Prisma };
@@ -75,6 +76,9 @@ export async function openDatabase(opts: OpenOptions): Promise<Database> {
   const stats = { statements: 0 };
   if (opts.databaseUrl) {
     const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: opts.poolSize ?? 10 });
+    // An idle connection dropped by the server (restart, failover) must not crash the process:
+    // the pool discards it and the next query opens a new one.
+    pool.on("error", (err) => logger.warn({ err: err.message }, "idle PostgreSQL connection lost"));
     const applied = opts.migrate ? await applyMigrations(pgRunner(pool)) : [];
     const prisma = createClient(new PrismaPg(pool, { disposeExternalPool: false }), stats);
     return {

@@ -22,3 +22,22 @@ describe("database", () => {
     expect(back.pricePerGpuHour.toFixed(4)).toBe("2.9900");
   });
 });
+
+describe("database connection loss", () => {
+  it.runIf(!!process.env.DATABASE_URL)("survives the server terminating an idle pooled connection", async () => {
+    const db = await openTestDatabase();
+    try {
+      await db.prisma.$queryRaw`SELECT 1`;
+      const [{ name }] = await db.prisma.$queryRaw<{ name: string }[]>`SELECT current_database()::text AS name`;
+      const admin = await openTestDatabase();
+      // kill every connection of the first database from another one, as a restart would
+      await admin.prisma.$executeRawUnsafe(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${name}'`);
+      await admin.close();
+      await new Promise((r) => setTimeout(r, 100));
+      const rows = await db.prisma.$queryRaw<{ ok: number }[]>`SELECT 1 AS ok`;
+      expect(rows).toEqual([{ ok: 1 }]);
+    } finally {
+      await db.close();
+    }
+  });
+});
