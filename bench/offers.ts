@@ -1,0 +1,343 @@
+// `npm run bench -- offers [--explain]`
+//   default:    GPUBroker's `offers` query over HTTP vs a bare node:http + pg baseline, same page, same load.
+//   --explain:  EXPLAIN (ANALYZE, BUFFERS) of the SQL behind `offers` / `totalCount` / `offerFacets`,
+//               plus the index changes proposed in bench/README.md, measured before/after.
+// Env: BENCH_OFFERS (100000), BENCH_DURATION (10 s), BENCH_WARMUP (3 s), BENCH_CONNECTIONS (20),
+//      BENCH_DATABASE_URL (admin URL, default postgresql://root@127.0.0.1:5432/postgres).
+import assert from "node:assert/strict";
+import type pg from "pg";
+import { startServer } from "../src/server.ts";
+import { createApp } from "../src/yoga.ts";
+import { countOffers, findOfferPage, offerFacets, type OfferCursor, type OfferFilter, type OfferOrder } from "../src/infra/offers.ts";
+import { startBaselineServer } from "./lib/baseline.ts";
+import { withBenchDatabase, type BenchDatabase } from "./lib/database.ts";
+import { captureSql, explain, type CapturedSql, type ExplainResult } from "./lib/explain.ts";
+import { loadOptionsFromEnv, measure, printTable, sequentialCost } from "./lib/load.ts";
+import { loadMarketplace, type LoadSummary } from "./lib/marketplace.ts";
+
+const PAGE_SIZE = 50;
+
+export async function run(args: string[]): Promise<void> {
+  const count = Number(process.env.BENCH_OFFERS ?? 100_000);
+  await withBenchDatabase("gpubroker_bench_offers", async (bench) => {
+    const data = await loadMarketplace(bench, count);
+    console.log(`Loaded ${data.offers} offers (${data.activeOffers} active) and ${data.pricePoints} price points in ${data.loadMs} ms`);
+    console.log(`  from ${data.catalogRows} GPU rows of ${data.providers.join(", ")} catalogs; GPU models via ${data.gpuModelsFrom}; ` +
+      `most common: ${data.models.slice(0, 3).map(([m, n]) => `${m} (${n})`).join(", ")}\n`);
+    if (args.includes("--explain")) await indexStudy(bench, data);
+    else await httpBenchmark(bench, data);
+  });
+}
+
+// ---------------------------------------------------------------- HTTP: GPUBroker vs baseline
+
+const offersQuery = ({ totalCount = true, relations = true } = {}) => /* GraphQL */ `
+  query Offers($filter: OfferFilter, $after: String) {
+    offers(filter: $filter, orderBy: { field: PRICE_PER_GPU, direction: ASC }, first: ${PAGE_SIZE}, after: $after) {
+      ${totalCount ? "totalCount" : ""}
+      pageInfo { hasNextPage endCursor }
+      edges { node {
+        id instanceType gpuCount vramPerGpuGb vcpus ramGb region availability
+        onDemandPrice spotPrice pricePerGpuHour lastSeenAt ${relations ? "provider { name } gpuModel { name }" : ""}
+      } }
+    }
+  }`;
+const OFFERS_QUERY = offersQuery();
+
+interface BenchFilter { gpuModels: string[]; gpuCount: { min: number }; pricePerGpu: { max: string } }
+interface Variables { filter: BenchFilter; after?: string }
+
+// The baseline's one statement: the count and the page (joined to provider and model names) together.
+// The WHERE clause is the one src/infra/offers.ts compiles for this filter, so both do the same database work.
+const BASELINE_WHERE = `o.active AND o."gpuModelId" IN (SELECT id FROM "GpuModel" WHERE name = ANY($1::text[]))
+  AND o."gpuCount" >= $2::numeric AND o."pricePerGpuHour" <= $3::numeric`;
+const baselineSql = (after: boolean) => `
+  SELECT c.total, page.* FROM (SELECT count(*)::int AS total FROM "GpuOffer" o WHERE ${BASELINE_WHERE}) c
+  LEFT JOIN LATERAL (
+    SELECT o.id, o."instanceType", o."gpuCount", o."vramPerGpuGb", o.vcpus, o."ramGb", o.region, o.availability,
+           o."onDemandPrice", o."spotPrice", o."pricePerGpuHour", o."lastSeenAt" AT TIME ZONE 'UTC' AS "lastSeenAt",
+           p.name AS provider, m.name AS "gpuModel"
+    FROM "GpuOffer" o JOIN "Provider" p ON p.id = o."providerId" LEFT JOIN "GpuModel" m ON m.id = o."gpuModelId"
+    WHERE ${BASELINE_WHERE}${after ? ` AND (o."pricePerGpuHour", o.id) > ($4::numeric, $5::int)` : ""}
+    ORDER BY o."pricePerGpuHour", o.id LIMIT ${PAGE_SIZE + 1}
+  ) page ON true`;
+const BASELINE_SQL = { first: baselineSql(false), after: baselineSql(true) };
+
+interface BaselineRow {
+  total: number; id: number | null; instanceType: string; gpuCount: number; vramPerGpuGb: string; vcpus: number | null;
+  ramGb: string | null; region: string; availability: string; onDemandPrice: string; spotPrice: string | null;
+  pricePerGpuHour: string; lastSeenAt: Date; provider: string; gpuModel: string | null;
+}
+
+// The same wire formats GPUBroker uses: Decimal#toString in cursors, Money with ≥ 2 decimals, base64 global IDs.
+const decimal = (s: string) => (s.includes(".") ? s.replace(/\.?0+$/, "") : s);
+const money = (s: string) => { const [int, frac = ""] = decimal(s).split("."); return `${int}.${frac.padEnd(2, "0")}`; };
+const cursor = (r: BaselineRow) => Buffer.from(JSON.stringify(["PRICE_PER_GPU", decimal(r.pricePerGpuHour), r.id])).toString("base64url");
+
+function baselineAnswer(pool: pg.Pool) {
+  return async (body: string) => {
+    const { filter, after } = (JSON.parse(body) as { variables: Variables }).variables;
+    const params: unknown[] = [filter.gpuModels, String(filter.gpuCount.min), filter.pricePerGpu.max];
+    if (after) {
+      const [, value, id] = JSON.parse(Buffer.from(after, "base64url").toString("utf8")) as [string, string, number];
+      params.push(value, id);
+    }
+    const { rows } = await pool.query<BaselineRow>(after ? BASELINE_SQL.after : BASELINE_SQL.first, params);
+    const offers = rows.filter((r) => r.id !== null);
+    const page = offers.slice(0, PAGE_SIZE);
+    return { data: { offers: {
+      totalCount: rows[0]!.total,
+      pageInfo: { hasNextPage: offers.length > PAGE_SIZE, endCursor: page.length ? cursor(page.at(-1)!) : null },
+      edges: page.map((r) => ({ node: {
+        id: Buffer.from(`GpuOffer:${r.id}`).toString("base64"), instanceType: r.instanceType, gpuCount: r.gpuCount,
+        vramPerGpuGb: Number(r.vramPerGpuGb), vcpus: r.vcpus, ramGb: r.ramGb === null ? null : Number(r.ramGb),
+        region: r.region, availability: r.availability, onDemandPrice: money(r.onDemandPrice),
+        spotPrice: r.spotPrice === null ? null : money(r.spotPrice), pricePerGpuHour: money(r.pricePerGpuHour),
+        lastSeenAt: r.lastSeenAt.toISOString(), provider: { name: r.provider }, gpuModel: r.gpuModel === null ? null : { name: r.gpuModel },
+      } })),
+    } } };
+  };
+}
+
+interface OffersPage {
+  data?: { offers: { totalCount: number; pageInfo: { hasNextPage: boolean; endCursor: string | null }; edges: { node: { id: string } }[] } };
+  errors?: unknown[];
+}
+
+async function post(url: string, variables: Variables): Promise<OffersPage> {
+  const res = await fetch(url, {
+    method: "POST", headers: { "content-type": "application/json", accept: "application/json" },
+    body: JSON.stringify({ query: OFFERS_QUERY, variables }),
+  });
+  if (!res.ok) throw new Error(`${url} answered ${res.status}: ${await res.text()}`);
+  return (await res.json()) as OffersPage;
+}
+
+/** Both servers must return the same offers in the same order — in fact the same JSON — or we stop. */
+async function verifySamePage(urls: { gpubroker: string; baseline: string }, variables: Variables, what: string) {
+  const [ours, base] = [await post(urls.gpubroker, variables), await post(urls.baseline, variables)];
+  if (ours.errors || !ours.data) throw new Error(`GPUBroker answered errors for ${what}: ${JSON.stringify(ours.errors)}`);
+  const ids = (p: OffersPage) => p.data!.offers.edges.map((e) => Buffer.from(e.node.id, "base64").toString().split(":")[1]).join(",");
+  if (ids(ours) !== ids(base)) throw new Error(`${what}: the servers disagree on the offers.\n  GPUBroker: ${ids(ours)}\n  baseline:  ${ids(base)}`);
+  if (ours.data.offers.edges.length !== PAGE_SIZE) throw new Error(`${what}: expected a full page of ${PAGE_SIZE}, got ${ours.data.offers.edges.length}`);
+  assert.deepEqual(base, ours, `${what}: same offer ids, but the JSON differs`);
+  return ours.data.offers;
+}
+
+async function httpBenchmark(bench: BenchDatabase, data: LoadSummary): Promise<void> {
+  const load = loadOptionsFromEnv();
+  const filter: BenchFilter = { gpuModels: [data.models[0]![0]], gpuCount: { min: 1 }, pricePerGpu: { max: "5" } };
+  const gpubroker = await startServer(createApp({ db: bench.db }), { port: 0, host: "127.0.0.1" });
+  const baseline = await startBaselineServer(baselineAnswer(bench.pool));
+  try {
+    const urls = { gpubroker: gpubroker.url, baseline: baseline.url };
+    const statements = await captureSql(bench.db, () => post(urls.gpubroker, { filter }));
+    const page1 = await verifySamePage(urls, { filter }, "page 1");
+    const after = page1.pageInfo.endCursor!;
+    await verifySamePage(urls, { filter, after }, "page 2");
+
+    console.log(`Query: offers(filter: ${JSON.stringify(filter).replace(/"(\w+)":/g, "$1: ").replace(/,/g, ", ")}, orderBy: PRICE_PER_GPU ASC, first: ${PAGE_SIZE})`);
+    console.log(`  selecting totalCount, pageInfo { hasNextPage endCursor }, 12 offer fields, provider { name }, gpuModel { name };`);
+    console.log(`  ${page1.totalCount} offers match. Both servers return identical JSON for page 1 and page 2 (checked).`);
+    const tables = statements.map((s) => (s.sql.includes("count(*)") ? "count" : /FROM "(?:public"\.")?(\w+)"/.exec(s.sql)?.[1] ?? "?"));
+    console.log(`GPUBroker: graphql-yoga + Pothos + Prisma (adapter-pg, pool 10); ${statements.length} SQL statements per request:`);
+    console.log(`  ${tables.join(", ")} (name check, page, count, relation loads).`);
+    console.log(`Baseline:  node:http + one pg.Pool (10) query (count + page JOIN provider, GpuModel via LATERAL) + JSON.stringify;`);
+    console.log(`  same request body, same response JSON, no GraphQL parsing/validation, no name normalisation.`);
+    console.log(`Load: autocannon in a worker thread, ${load.connections} connections, ${load.warmup} s warm-up + ${load.duration} s measured, loopback.\n`);
+
+    const rows: (string | number)[][] = [];
+    for (const [variant, variables] of [["page 1", { filter }], ["page 2 (after)", { filter, after }]] as const) {
+      const body = JSON.stringify({ query: OFFERS_QUERY, variables });
+      const result = async (label: string, url: string) => ({ ...(await sequentialCost(url, body)), ...(await measure(label, url, body, load)) });
+      const b = await result(`baseline ${variant}`, baseline.url);
+      const g = await result(`GPUBroker ${variant}`, gpubroker.url);
+      const fmt = (r: typeof b) => [r.requestsPerSec.toFixed(0), r.p50Ms, r.p99Ms, r.requests, r.wallMs.toFixed(1), r.cpuMs.toFixed(1)];
+      rows.push([variant, "baseline", ...fmt(b)], [variant, "GPUBroker", ...fmt(g)],
+        [variant, "ratio GPUBroker/baseline", (g.requestsPerSec / b.requestsPerSec).toFixed(2), "", "", "", "", ""]);
+    }
+    printTable(["variant", "server", "req/s", "p50 ms", "p99 ms", "requests", "1-by-1 ms", "CPU ms/req"], rows);
+    console.log(`\nreq/s, p50, p99: under load. 1-by-1 ms: mean latency of 100 sequential requests; CPU ms/req: this`);
+    console.log(`process's CPU time per request in that sequential run (server + fetch client; PostgreSQL not included).`);
+
+    console.log(`\nWhere GPUBroker's CPU goes: page 2, 100 sequential requests per selection:\n`);
+    const selections = [
+      ["as above", {}], ["without provider/gpuModel", { relations: false }],
+      ["without totalCount", { totalCount: false }], ["without either", { relations: false, totalCount: false }],
+    ] as const;
+    const costs: (string | number)[][] = [];
+    for (const [name, selection] of selections) {
+      const cost = await sequentialCost(gpubroker.url, JSON.stringify({ query: offersQuery(selection), variables: { filter, after } }));
+      costs.push([name, cost.wallMs.toFixed(1), cost.cpuMs.toFixed(1)]);
+    }
+    printTable(["selection", "1-by-1 ms", "CPU ms/req"], costs);
+  } finally {
+    await gpubroker.stop();
+    await baseline.stop();
+  }
+}
+
+// ---------------------------------------------------------------- EXPLAIN study
+
+interface StudyCase { key: string; title: string; sql: CapturedSql }
+
+/** The statements behind common `offers` / `totalCount` / `offerFacets` requests, captured from src/infra/offers.ts. */
+async function studyCases(bench: BenchDatabase, data: LoadSummary): Promise<StudyCase[]> {
+  const { db, pool } = bench;
+  const byPrice: OfferOrder = { field: "PRICE_PER_GPU", direction: "ASC" };
+  const model = data.models[0]![0];
+  const modelFilter: OfferFilter = { gpuModels: [model], pricePerGpu: { min: "1", max: "3" } };
+  const httpFilter: OfferFilter = { gpuModels: [model], gpuCount: { min: 1 }, pricePerGpu: { max: "5" } };
+  const { rows: [pair] } = await pool.query<{ slug: string; region: string }>(
+    `SELECT p.slug, o.region FROM "GpuOffer" o JOIN "Provider" p ON p.id = o."providerId" GROUP BY 1, 2 ORDER BY count(*) DESC LIMIT 1`);
+  // Worst cases for a plan that walks a price index and filters: a model with no offer in the range,
+  // and the provider with the fewest offers in the busiest region.
+  const { rows: [pricey] } = await pool.query<{ name: string }>(
+    `SELECT m.name FROM "GpuOffer" o JOIN "GpuModel" m ON m.id = o."gpuModelId" WHERE o.active
+     GROUP BY 1 HAVING min(o."pricePerGpuHour") > 3 ORDER BY count(*) DESC LIMIT 1`);
+  const { rows: [odd] } = await pool.query<{ slug: string; region: string }>(
+    `SELECT p.slug, r.region FROM (SELECT region FROM "GpuOffer" GROUP BY 1 ORDER BY count(*) DESC LIMIT 1) r CROSS JOIN "Provider" p
+     ORDER BY (SELECT count(*) FROM "GpuOffer" o WHERE o.region = r.region AND o."providerId" = p.id), p.slug LIMIT 1`);
+  const page = (filter: OfferFilter, order = byPrice, after?: OfferCursor) => () =>
+    findOfferPage(db.prisma, { filter, order, after, limit: PAGE_SIZE + 1, inverted: false });
+  const first = await page(modelFilter)();
+  const last = first[PAGE_SIZE - 1]!;
+  const byTotal: OfferOrder = { field: "PRICE", direction: "ASC" };
+  const one = async (fn: () => Promise<unknown>) => (await captureSql(db, fn)).at(-1)!;
+  return [
+    { key: "a", title: "no filter (active), PRICE_PER_GPU, first 20",
+      sql: await one(() => findOfferPage(db.prisma, { order: byPrice, limit: 21, inverted: false })) },
+    { key: "b", title: `gpuModels [${model}] + pricePerGpu 1..3, PRICE_PER_GPU`, sql: await one(page(modelFilter)) },
+    { key: "b2", title: `gpuModels [${pricey!.name}] + pricePerGpu 1..3 (no match), PRICE_PER_GPU`,
+      sql: await one(page({ ...modelFilter, gpuModels: [pricey!.name] })) },
+    { key: "b3", title: `gpuModels [${model}] + gpuCount ≥ 1 + pricePerGpu ≤ 5 (the HTTP benchmark's page 1)`, sql: await one(page(httpFilter)) },
+    { key: "c", title: `providers [${pair!.slug}] + regions [${pair!.region}], PRICE`,
+      sql: await one(page({ providers: [pair!.slug], regions: [pair!.region] }, byTotal)) },
+    { key: "c2", title: `providers [${odd!.slug}] + regions [${odd!.region}] (few/no offers), PRICE`,
+      sql: await one(page({ providers: [odd!.slug], regions: [odd!.region] }, byTotal)) },
+    { key: "d", title: "(b) page 2: after cursor",
+      sql: await one(page(modelFilter, byPrice, { field: "PRICE_PER_GPU", value: last.pricePerGpuHour.toString(), id: last.id })) },
+    { key: "e", title: "totalCount of (b)", sql: await one(() => countOffers(db.prisma, modelFilter)) },
+    { key: "e2", title: "totalCount of (b3)", sql: await one(() => countOffers(db.prisma, httpFilter)) },
+    { key: "f", title: "offerFacets, no filter (all active)", sql: await one(() => offerFacets(db.prisma, {})) },
+  ];
+}
+
+// Proposal P1 as SQL: names resolved to ids up front, and one value compared with `=` instead of `= ANY(array)`.
+const NAME_LOOKUPS = [
+  { re: /o\."gpuModelId" IN \(SELECT id FROM "GpuModel" WHERE name = ANY\(\$(\d+)::text\[\]\)\)/, table: "GpuModel", key: "name", column: "gpuModelId" },
+  { re: /o\."providerId" IN \(SELECT id FROM "Provider" WHERE slug = ANY\(\$(\d+)::text\[\]\)\)/, table: "Provider", key: "slug", column: "providerId" },
+];
+async function idsAndEquality(pool: pg.Pool, q: CapturedSql): Promise<CapturedSql> {
+  let sql = q.sql;
+  const params = [...q.params];
+  for (const l of NAME_LOOKUPS) {
+    const m = l.re.exec(sql);
+    if (!m) continue;
+    const i = Number(m[1]) - 1;
+    const { rows } = await pool.query<{ id: number }>(`SELECT id FROM "${l.table}" WHERE ${l.key} = ANY($1::text[])`, [params[i]]);
+    const one = rows.length === 1;
+    sql = sql.replace(m[0], `o."${l.column}" ${one ? `= $${i + 1}::int` : `= ANY($${i + 1}::int[])`}`);
+    params[i] = one ? rows[0]!.id : rows.map((r) => r.id);
+  }
+  sql = sql.replace(/o\."region" = ANY\(\$(\d+)::text\[\]\)/, (all, n: string) => {
+    const values = params[Number(n) - 1] as string[];
+    if (values.length !== 1) return all;
+    params[Number(n) - 1] = values[0];
+    return `o."region" = $${n}::text`;
+  });
+  return { sql, params };
+}
+
+// Proposal P3 as SQL: with a gpuModels filter, take the first page of each model from the
+// (gpuModelId, active, pricePerGpuHour, id) index and merge them, whatever the planner thinks of price/model correlation.
+async function pagePerModel(pool: pg.Pool, q: CapturedSql): Promise<CapturedSql> {
+  const page = /^\s*SELECT o\.\* FROM "GpuOffer" o\s+WHERE (.*)\s+ORDER BY (.*?)\s+LIMIT (\$\d+)\s*$/s.exec(q.sql);
+  const model = NAME_LOOKUPS[0]!.re.exec(q.sql);
+  if (!page || !model) throw new Error(`P3 applies to a page query with a gpuModels filter, not: ${q.sql}`);
+  const [, where, orderBy, limit] = page as unknown as [string, string, string, string];
+  const i = Number(model[1]) - 1;
+  const { rows } = await pool.query<{ id: number }>(`SELECT id FROM "GpuModel" WHERE name = ANY($1::text[])`, [q.params[i]]);
+  const params = [...q.params];
+  params[i] = rows.map((r) => r.id);
+  return {
+    sql: `SELECT o.* FROM unnest($${i + 1}::int[]) AS m(id) CROSS JOIN LATERAL (
+      SELECT * FROM "GpuOffer" o WHERE ${where.replace(model[0], `o."gpuModelId" = m.id`)} ORDER BY ${orderBy} LIMIT ${limit}) o
+    ORDER BY ${orderBy} LIMIT ${limit}`,
+    params,
+  };
+}
+
+interface Proposal {
+  key: string;
+  change: string;
+  /** Diagnostics may change the result; proposals must not (checked). */
+  diagnostic?: boolean;
+  cases: string[];
+  /** Run before, undone after (indexes are dropped again). */
+  ddl?: { create: string; drop: string };
+  /** Session settings for the measured statements. */
+  session?: string;
+  rewrite?: (q: CapturedSql) => CapturedSql | Promise<CapturedSql>;
+}
+
+const proposals = (pool: pg.Pool): Proposal[] => {
+  const p2 = { create: `CREATE INDEX bench_p2 ON "GpuOffer" ("providerId", region, active, "onDemandPrice", id)`, drop: "DROP INDEX bench_p2" };
+  return [
+    { key: "P1", change: "filter by ids: gpuModelId/providerId = $id (ANY($ids) only for several), region = $r for one region",
+      cases: ["b", "b2", "b3", "c", "c2", "d", "e", "e2"], rewrite: (q) => idsAndEquality(pool, q) },
+    { key: "P2 alone", change: `index ("providerId", region, active, "onDemandPrice", id), SQL unchanged`, cases: ["c", "c2"], ddl: p2 },
+    { key: "P2 + P1", change: `index ("providerId", region, active, "onDemandPrice", id) with P1's SQL`, cases: ["c", "c2"], ddl: p2,
+      rewrite: (q) => idsAndEquality(pool, q) },
+    { key: "P3", change: "gpuModels filter: first page per model (LATERAL over model ids, existing index), then merge",
+      cases: ["b", "b2", "b3", "d"], rewrite: (q) => pagePerModel(pool, q) },
+    { key: "F1", change: "diagnostic: facets with work_mem = 32MB (the sort no longer spills to disk)", cases: ["f"], diagnostic: true,
+      session: "SET work_mem = '32MB'" },
+    { key: "F2", change: "diagnostic: facets without the median (the cost of percentile_cont)", cases: ["f"], diagnostic: true,
+      rewrite: (q) => ({ ...q, sql: q.sql.replace(/\(percentile_cont\(0\.5\)[^)]*\)\)::numeric\(12,4\)/, "NULL::numeric") }) },
+  ];
+};
+
+async function indexStudy(bench: BenchDatabase, data: LoadSummary): Promise<void> {
+  const { pool } = bench;
+  const cases = await studyCases(bench, data);
+  const before = new Map<string, ExplainResult>();
+  for (const c of cases) {
+    const r = await explain(pool, c.sql);
+    before.set(c.key, r);
+    console.log(`(${c.key}) ${c.title} — ${r.ms} ms\n${c.sql.sql.replace(/\s+/g, " ").trim()}\n  params ${JSON.stringify(c.sql.params)}\n${r.text}\n`);
+  }
+  console.log("EXPLAIN (ANALYZE, BUFFERS), median of 5 runs after a warm-up; buffers = shared blocks hit + read:\n");
+  printTable(["case", "plan shape", "indexes used", "buffers", "ms"], cases.map((c) => {
+    const r = before.get(c.key)!;
+    return [`(${c.key}) ${c.title}`, r.shape, r.indexes.join(", ") || "none", r.buffers, r.ms];
+  }));
+
+  console.log("\nProposed changes, measured on the same data (indexes created for the test and dropped again;");
+  console.log("every proposal returns exactly the rows of the original statement, checked):\n");
+  const rows: (string | number)[][] = [];
+  for (const p of proposals(pool)) {
+    console.log(`  ${p.key.padEnd(8)} ${p.change}`);
+    if (p.ddl) await pool.query(p.ddl.create);
+    const client = await pool.connect();
+    try {
+      if (p.session) await client.query(p.session);
+      for (const key of p.cases) {
+        const c = cases.find((x) => x.key === key)!;
+        const sql = p.rewrite ? await p.rewrite(c.sql) : c.sql;
+        if (!p.diagnostic) {
+          const [want, got] = [await client.query(c.sql.sql, c.sql.params), await client.query(sql.sql, sql.params)];
+          if (JSON.stringify(want.rows) !== JSON.stringify(got.rows)) throw new Error(`${p.key} changes the result of (${key}):\n${sql.sql}`);
+        }
+        const after = await explain(client, sql);
+        rows.push([p.key, `(${key})`, before.get(key)!.ms, after.ms, after.shape]);
+      }
+    } finally {
+      await client.query("RESET ALL");
+      client.release();
+      if (p.ddl) await pool.query(p.ddl.drop);
+    }
+  }
+  console.log("");
+  printTable(["change", "case", "before ms", "after ms", "plan after"], rows);
+}
