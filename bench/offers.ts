@@ -9,6 +9,7 @@ import type pg from "pg";
 import { startServer } from "../src/server.ts";
 import { createApp } from "../src/yoga.ts";
 import { countOffers, findOfferPage, offerFacets, type OfferCursor, type OfferFilter, type OfferOrder } from "../src/infra/offers.ts";
+import { resolveNames } from "../src/infra/names.ts";
 import { startBaselineServer } from "./lib/baseline.ts";
 import { withBenchDatabase, type BenchDatabase } from "./lib/database.ts";
 import { captureSql, explain, type CapturedSql, type ExplainResult } from "./lib/explain.ts";
@@ -49,7 +50,9 @@ interface Variables { filter: BenchFilter; after?: string }
 
 // The baseline's one statement: the count and the page (joined to provider and model names) together.
 // The WHERE clause is the one src/infra/offers.ts compiles for this filter, so both do the same database work.
-const BASELINE_WHERE = `o.active AND o."gpuModelId" IN (SELECT id FROM "GpuModel" WHERE name = ANY($1::text[]))
+// The model name is resolved inside the statement (GPUBroker resolves it from a cache), and compared
+// with `=` like GPUBroker's SQL, so PostgreSQL picks the same (gpuModelId, active, price, id) index.
+const BASELINE_WHERE = `o.active AND o."gpuModelId" = (SELECT id FROM "GpuModel" WHERE name = ($1::text[])[1])
   AND o."gpuCount" >= $2::numeric AND o."pricePerGpuHour" <= $3::numeric`;
 const baselineSql = (after: boolean) => `
   SELECT c.total, page.* FROM (SELECT count(*)::int AS total FROM "GpuOffer" o WHERE ${BASELINE_WHERE}) c
@@ -186,8 +189,10 @@ async function studyCases(bench: BenchDatabase, data: LoadSummary): Promise<Stud
   const { db, pool } = bench;
   const byPrice: OfferOrder = { field: "PRICE_PER_GPU", direction: "ASC" };
   const model = data.models[0]![0];
-  const modelFilter: OfferFilter = { gpuModels: [model], pricePerGpu: { min: "1", max: "3" } };
-  const httpFilter: OfferFilter = { gpuModels: [model], gpuCount: { min: 1 }, pricePerGpu: { max: "5" } };
+  const modelIds = async (name: string) => (await resolveNames(db.prisma, "models", [name])).ids;
+  const providerIds = async (slug: string) => (await resolveNames(db.prisma, "providers", [slug])).ids;
+  const modelFilter: OfferFilter = { gpuModelIds: await modelIds(model), pricePerGpu: { min: "1", max: "3" } };
+  const httpFilter: OfferFilter = { gpuModelIds: await modelIds(model), gpuCount: { min: 1 }, pricePerGpu: { max: "5" } };
   const { rows: [pair] } = await pool.query<{ slug: string; region: string }>(
     `SELECT p.slug, o.region FROM "GpuOffer" o JOIN "Provider" p ON p.id = o."providerId" GROUP BY 1, 2 ORDER BY count(*) DESC LIMIT 1`);
   // Worst cases for a plan that walks a price index and filters: a model with no offer in the range,
@@ -209,12 +214,12 @@ async function studyCases(bench: BenchDatabase, data: LoadSummary): Promise<Stud
       sql: await one(() => findOfferPage(db.prisma, { order: byPrice, limit: 21, inverted: false })) },
     { key: "b", title: `gpuModels [${model}] + pricePerGpu 1..3, PRICE_PER_GPU`, sql: await one(page(modelFilter)) },
     { key: "b2", title: `gpuModels [${pricey!.name}] + pricePerGpu 1..3 (no match), PRICE_PER_GPU`,
-      sql: await one(page({ ...modelFilter, gpuModels: [pricey!.name] })) },
+      sql: await one(page({ ...modelFilter, gpuModelIds: await modelIds(pricey!.name) })) },
     { key: "b3", title: `gpuModels [${model}] + gpuCount ≥ 1 + pricePerGpu ≤ 5 (the HTTP benchmark's page 1)`, sql: await one(page(httpFilter)) },
     { key: "c", title: `providers [${pair!.slug}] + regions [${pair!.region}], PRICE`,
-      sql: await one(page({ providers: [pair!.slug], regions: [pair!.region] }, byTotal)) },
+      sql: await one(page({ providerIds: await providerIds(pair!.slug), regions: [pair!.region] }, byTotal)) },
     { key: "c2", title: `providers [${odd!.slug}] + regions [${odd!.region}] (few/no offers), PRICE`,
-      sql: await one(page({ providers: [odd!.slug], regions: [odd!.region] }, byTotal)) },
+      sql: await one(page({ providerIds: await providerIds(odd!.slug), regions: [odd!.region] }, byTotal)) },
     { key: "d", title: "(b) page 2: after cursor",
       sql: await one(page(modelFilter, byPrice, { field: "PRICE_PER_GPU", value: last.pricePerGpuHour.toString(), id: last.id })) },
     { key: "e", title: "totalCount of (b)", sql: await one(() => countOffers(db.prisma, modelFilter)) },

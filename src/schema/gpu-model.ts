@@ -2,6 +2,7 @@ import { builder } from "./builder.ts";
 import { GpuVendorEnum } from "./enums.ts";
 import { notFound } from "./errors.ts";
 import { normalizeGpuName } from "../domain/gpu/normalize.ts";
+import { GpuOfferRef } from "./offer.ts";
 
 // ---------------------------------------------------------------- Types
 
@@ -21,6 +22,14 @@ export const GpuModelRef = builder.prismaNode("GpuModel", {
     offerCount: t.relationCount("offers", { where: { active: true }, description: "Number of active offers for this model." }),
   }),
 });
+
+builder.objectField(GpuOfferRef, "gpuModel", (t) =>
+  t.field({
+    type: GpuModelRef,
+    nullable: true,
+    description: "The canonical GPU model; null when the provider's GPU name is not one we know (see gpuName).",
+    resolve: (offer, _args, ctx) => (offer.gpuModelId == null ? null : ctx.loaders.gpuModel.load(offer.gpuModelId)),
+  }));
 
 // ---------------------------------------------------------------- Queries
 

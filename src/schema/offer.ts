@@ -7,6 +7,7 @@ import {
   priceHistory, type OfferCursor, type OfferFilter, type OfferOrder, type OfferSortField,
 } from "../infra/offers.ts";
 import type { Context } from "../context.ts";
+import { resolveNames } from "../infra/names.ts";
 import { builder } from "./builder.ts";
 import { AvailabilityEnum, DeploymentEnum, GpuVendorEnum, InterconnectEnum, SortDirectionEnum } from "./enums.ts";
 import { badInput, notFound } from "./errors.ts";
@@ -23,8 +24,6 @@ export const GpuOfferRef = builder.prismaNode("GpuOffer", {
   fields: (t) => ({
     externalId: t.exposeString("externalId", { description: "The provider's own identifier for this offer (unique per provider)." }),
     instanceType: t.exposeString("instanceType", { description: "The provider's instance type or SKU, e.g. \"gpu_8x_h100_sxm5\"." }),
-    provider: t.relation("provider", { description: "Who sells it." }),
-    gpuModel: t.relation("gpuModel", { nullable: true, description: "The canonical GPU model; null when the provider's GPU name is not one we know (see gpuName)." }),
     gpuName: t.exposeString("gpuName", { description: "The GPU name as the provider spells it." }),
     gpuCount: t.exposeInt("gpuCount", { description: "GPUs in the instance." }),
     vramPerGpuGb: t.float({ description: "Memory per GPU in GB.", resolve: (o) => num(o.vramPerGpuGb)! }),
@@ -134,28 +133,29 @@ const OfferOrderInput = builder.inputType("OfferOrder", {
 
 // ---------------------------------------------------------------- Helpers
 
-/** Resolves provider spellings of GPU models to canonical names and rejects unknown names and slugs. */
-async function checkFilter(ctx: Context, input: OfferFilter | null | undefined): Promise<OfferFilter> {
-  const filter: OfferFilter = { ...input };
-  if (filter.gpuModels?.length) {
-    const wanted = filter.gpuModels.map((raw) => {
+type FilterInput = Omit<OfferFilter, "gpuModelIds" | "providerIds"> & { gpuModels?: string[] | null; providers?: string[] | null };
+
+/** Resolves GPU model spellings and provider slugs to ids; unknown names are errors, not empty results. */
+async function checkFilter(ctx: Context, input: FilterInput | null | undefined): Promise<OfferFilter> {
+  const { gpuModels, providers, ...filter } = input ?? {};
+  const resolved: OfferFilter = filter;
+  if (gpuModels?.length) {
+    const wanted = gpuModels.map((raw) => {
       const match = normalizeGpuName(raw);
       return { raw, name: match.known ? match.name : raw.trim() };
     });
-    const names = [...new Set(wanted.map((w) => w.name))];
-    const found = new Set((await ctx.prisma.gpuModel.findMany({ where: { name: { in: names } }, select: { name: true } })).map((m) => m.name));
-    const unknown = wanted.filter((w) => !found.has(w.name)).map((w) => w.raw);
-    if (unknown.length) throw badInput(`Unknown GPU model${unknown.length > 1 ? "s" : ""}: ${unknown.map((u) => `"${u}"`).join(", ")}. The gpuModels query lists every known model.`, { field: "filter.gpuModels", unknown });
-    filter.gpuModels = names;
+    const { ids, unknown } = await resolveNames(ctx.prisma, "models", [...new Set(wanted.map((w) => w.name))]);
+    const bad = wanted.filter((w) => unknown.includes(w.name)).map((w) => w.raw);
+    if (bad.length) throw badInput(`Unknown GPU model${bad.length > 1 ? "s" : ""}: ${bad.map((u) => `"${u}"`).join(", ")}. The gpuModels query lists every known model.`, { field: "filter.gpuModels", unknown: bad });
+    resolved.gpuModelIds = ids;
   }
-  if (filter.providers?.length) {
-    const slugs = [...new Set(filter.providers.map((s) => s.trim().toLowerCase()))];
-    const found = new Set((await ctx.prisma.provider.findMany({ where: { slug: { in: slugs } }, select: { slug: true } })).map((p) => p.slug));
-    const unknown = slugs.filter((s) => !found.has(s));
+  if (providers?.length) {
+    const slugs = [...new Set(providers.map((s) => s.trim().toLowerCase()))];
+    const { ids, unknown } = await resolveNames(ctx.prisma, "providers", slugs);
     if (unknown.length) throw badInput(`Unknown provider slug${unknown.length > 1 ? "s" : ""}: ${unknown.map((u) => `"${u}"`).join(", ")}. The providers query lists every slug.`, { field: "filter.providers", unknown });
-    filter.providers = slugs;
+    resolved.providerIds = ids;
   }
-  return filter;
+  return resolved;
 }
 
 function checkPageArgs(args: { first?: number | null; last?: number | null }) {

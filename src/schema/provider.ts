@@ -61,6 +61,13 @@ export const ProviderRef = builder.prismaNode("Provider", {
   }),
 });
 
+builder.objectField(GpuOfferRef, "provider", (t) =>
+  t.field({
+    type: ProviderRef,
+    description: "Who sells it.",
+    resolve: async (offer, _args, ctx) => (await ctx.loaders.provider.load(offer.providerId))!,
+  }));
+
 // ---------------------------------------------------------------- Queries
 
 builder.queryFields((t) => ({

@@ -28,7 +28,7 @@ describe("database connection loss", () => {
     const db = await openTestDatabase();
     try {
       await db.prisma.$queryRaw`SELECT 1`;
-      const [{ name }] = await db.prisma.$queryRaw<{ name: string }[]>`SELECT current_database()::text AS name`;
+      const [{ name }] = (await db.prisma.$queryRaw<{ name: string }[]>`SELECT current_database()::text AS name`) as [{ name: string }];
       const admin = await openTestDatabase();
       // kill every connection of the first database from another one, as a restart would
       await admin.prisma.$executeRawUnsafe(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${name}'`);

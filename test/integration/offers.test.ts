@@ -75,14 +75,25 @@ describe("offers", () => {
     expect(backward.ids).toEqual(ids(expected));
   });
 
-  it("pages stay stable under equal prices with a filter", async () => {
-    const filter: OfferFilter = { gpuModels: ["H100-SXM-80GB", "A100-SXM-80GB"], pricePerGpu: { min: "1.99", max: "2.49" } };
-    const expected = active()
-      .filter((o) => (o.model === "H100-SXM-80GB" || o.model === "A100-SXM-80GB") && ["1.9900", "2.4900"].includes(o.pricePerGpuHour))
-      .sort((a, b) => Number(a.pricePerGpuHour) - Number(b.pricePerGpuHour) || a.id - b.id);
-    const walked = await walk(filter, undefined, 4);
-    expect(walked.totalCount).toBe(expected.length);
-    expect(walked.ids).toEqual(ids(expected));
+  // Model and provider filters sorted by price per GPU take the per-id index path (infra/offers.ts).
+  const pinned: Array<[string, OfferFilter, (o: MarketOffer) => boolean]> = [
+    ["two GPU models", { gpuModels: ["H100-SXM-80GB", "A100-SXM-80GB"], pricePerGpu: { min: "1.99", max: "2.49" } },
+      (o) => (o.model === "H100-SXM-80GB" || o.model === "A100-SXM-80GB") && ["1.9900", "2.4900"].includes(o.pricePerGpuHour)],
+    ["one GPU model", { gpuModels: ["RTX-4090"] }, (o) => o.model === "RTX-4090"],
+    ["one provider and a region", { providers: ["beta"], regions: ["eu-central-1"] }, (o) => o.provider === "beta" && o.region === "eu-central-1"],
+    ["two providers", { providers: ["alpha", "gamma"], gpuCount: { min: 2 } }, (o) => o.provider !== "beta" && o.gpuCount >= 2],
+  ];
+  describe.each(pinned)("with %s, pages stay stable under equal prices", (_name, filter, match) => {
+    it.each(["ASC", "DESC"] as const)("%s, forwards and backwards", async (direction) => {
+      const sign = direction === "ASC" ? 1 : -1;
+      const expected = active().filter(match).sort((a, b) => sign * (Number(a.pricePerGpuHour) - Number(b.pricePerGpuHour) || a.id - b.id));
+      expect(expected.length).toBeGreaterThan(4);
+      const orderBy: OfferOrder = { field: "PRICE_PER_GPU", direction };
+      const forward = await walk(filter, orderBy, 4);
+      expect(forward.totalCount).toBe(expected.length);
+      expect(forward.ids).toEqual(ids(expected));
+      expect((await walk(filter, orderBy, 3, true)).ids).toEqual(ids(expected));
+    });
   });
 
   const filters: Array<[string, OfferFilter, (o: MarketOffer) => boolean]> = [
