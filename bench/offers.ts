@@ -143,8 +143,8 @@ async function httpBenchmark(bench: BenchDatabase, data: LoadSummary): Promise<v
     console.log(`  selecting totalCount, pageInfo { hasNextPage endCursor }, 12 offer fields, provider { name }, gpuModel { name };`);
     console.log(`  ${page1.totalCount} offers match. Both servers return identical JSON for page 1 and page 2 (checked).`);
     const tables = statements.map((s) => (s.sql.includes("count(*)") ? "count" : /FROM "(?:public"\.")?(\w+)"/.exec(s.sql)?.[1] ?? "?"));
-    console.log(`GPUBroker: graphql-yoga + Pothos + Prisma (adapter-pg, pool 10); ${statements.length} SQL statements per request:`);
-    console.log(`  ${tables.join(", ")} (name check, page, count, relation loads).`);
+    console.log(`GPUBroker: graphql-yoga + Pothos + Prisma (adapter-pg, pool 10); ${statements.length} SQL statements for the first request:`);
+    console.log(`  ${tables.join(", ")} (names into the cache, page, count, Provider and GpuModel loaders).`);
     console.log(`Baseline:  node:http + one pg.Pool (10) query (count + page JOIN provider, GpuModel via LATERAL) + JSON.stringify;`);
     console.log(`  same request body, same response JSON, no GraphQL parsing/validation, no name normalisation.`);
     console.log(`Load: autocannon in a worker thread, ${load.connections} connections, ${load.warmup} s warm-up + ${load.duration} s measured, loopback.\n`);
