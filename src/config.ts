@@ -23,11 +23,23 @@ const Env = z.object({
   SECRET_KEY: z.string().min(32, "must be at least 32 characters").optional(),
   JWT_PRIVATE_KEY: z.string().includes("PRIVATE KEY", { message: "must be a PEM private key" }).optional(),
   JWT_PUBLIC_KEY: z.string().includes("PUBLIC KEY", { message: "must be a PEM public key" }).optional(),
+  /** Development only: where a generated JWT key pair is kept when JWT_*_KEY are not set. */
+  JWT_KEY_DIR: z.string().min(1).default(".data/keys"),
+  /** Proxies in front of the API that append X-Forwarded-For (0 = use the socket address). */
+  TRUST_PROXY: z.coerce.number().int().min(0).max(10).default(0),
   VAULT_ADDR: url(["http:", "https:"]).optional(),
   SOMA_AGENT_BASE: url(["http:", "https:"]).optional(),
 });
 
 export type Config = z.output<typeof Env>;
+
+// Every API node must sign with the same key, so production needs it configured.
+const EnvChecked = Env.superRefine((env, ctx) => {
+  if (env.NODE_ENV !== "production") return;
+  for (const name of ["JWT_PRIVATE_KEY", "JWT_PUBLIC_KEY"] as const) {
+    if (!env[name]) ctx.addIssue({ code: "custom", path: [name], message: "is required when NODE_ENV=production (a PEM key shared by every node)" });
+  }
+});
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -39,7 +51,7 @@ export class ConfigError extends Error {
 /** Parses the environment; empty strings count as unset. Throws ConfigError listing every problem. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const defined = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
-  const result = Env.safeParse(defined);
+  const result = EnvChecked.safeParse(defined);
   if (!result.success) {
     throw new ConfigError(result.error.issues.map((i) => {
       const name = String(i.path[0] ?? "environment");

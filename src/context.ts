@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { PrismaClient } from "./generated/prisma/client.ts";
 import type { Database } from "./infra/db.ts";
 import type { Loaders } from "./infra/loaders.ts";
+import type { Accounts, RequestMeta, Viewer } from "./infra/auth/accounts.ts";
 
 /** Per-request context: the database, batch loaders and a request-scoped logger. */
 export interface Context extends Partial<YogaInitialContext> {
@@ -11,4 +12,9 @@ export interface Context extends Partial<YogaInitialContext> {
   loaders: Loaders;
   log: Logger;
   requestId: string;
+  /** The caller, or null when anonymous. */
+  viewer: Viewer | null;
+  accounts: Accounts;
+  /** Client IP and user agent, for audit and rate limits. */
+  meta: RequestMeta;
 }

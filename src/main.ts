@@ -3,7 +3,10 @@ import { ConfigError, loadConfig } from "./config.ts";
 import { openDatabase } from "./infra/db.ts";
 import { logger } from "./infra/logger.ts";
 import { startServer } from "./server.ts";
-import { createApp } from "./yoga.ts";
+import { Redis } from "ioredis";
+import { createApp, JWT_AUDIENCE, JWT_ISSUER } from "./yoga.ts";
+import { createRateLimiter } from "./infra/rate-limit.ts";
+import { createLazyTokenSigner } from "./infra/auth/tokens.ts";
 import { seedFromSnapshot } from "./providers/snapshot.ts";
 import { syncGpuModels } from "./providers/gpu-models.ts";
 
@@ -32,7 +35,17 @@ async function main() {
     if (seed.seeded) logger.info({ offers: seed.offers, providers: seed.providers.map((p) => p.slug), takenAt: seed.takenAt }, "seeded the catalog snapshot");
   }
 
-  const yoga = createApp({ db, development: config.NODE_ENV === "development" });
+  // Redis shares rate-limit counters between API nodes; without it each process counts alone.
+  const redis = config.REDIS_URL ? new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2 }) : null;
+  redis?.on("error", (err) => logger.warn({ err: err.message }, "redis"));
+  const rateLimiter = createRateLimiter({ redis, prefix: "gpubroker" });
+  const tokens = createLazyTokenSigner({
+    issuer: JWT_ISSUER, audience: JWT_AUDIENCE,
+    privateKeyPem: config.JWT_PRIVATE_KEY, publicKeyPem: config.JWT_PUBLIC_KEY, keyDir: config.JWT_KEY_DIR,
+  });
+  await tokens.jwks(); // load or generate the keys now, not on the first sign-in
+
+  const yoga = createApp({ db, development: config.NODE_ENV === "development", tokens, rateLimiter, trustProxy: config.TRUST_PROXY });
   const running = await startServer(yoga, { port: config.PORT, host: config.HOST });
   logger.info(`GPUBroker ready at ${running.url}${config.NODE_ENV === "development" ? " (GraphiQL)" : ""}`);
 
@@ -44,6 +57,7 @@ async function main() {
     const force = setTimeout(() => process.exit(1), 10_000).unref();
     try {
       await running.stop();
+      await rateLimiter.close();
       await db.close();
     } finally {
       clearTimeout(force);

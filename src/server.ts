@@ -22,6 +22,17 @@ export async function startServer(yoga: App, opts: { port: number; host?: string
   const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
   const ws = useServer(
     {
+      // Credentials travel in connection_init ({ authorization: "Bearer …" }); bad ones close with 4403.
+      onConnect: async (ctx) => {
+        if (ctx.connectionParams?.authorization == null) return true;
+        const { contextFactory } = yoga.getEnveloped({ connectionParams: ctx.connectionParams, req: ctx.extra.request, socket: ctx.extra.socket });
+        try {
+          await contextFactory();
+          return true;
+        } catch {
+          return false;
+        }
+      },
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
       subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args) as never,
       onSubscribe: async (ctx, _id, params) => {
@@ -29,6 +40,7 @@ export async function startServer(yoga: App, opts: { port: number; host?: string
           ...ctx,
           req: ctx.extra.request,
           socket: ctx.extra.socket,
+          connectionParams: ctx.connectionParams,
           params,
         });
         const args = {

@@ -1,38 +1,59 @@
 // Builds the Yoga app (schema, context, plugins) and nothing else: tests call `yoga.fetch` in-process.
 import { randomUUID } from "node:crypto";
 import { GraphQLError } from "graphql";
-import { createYoga, useReadinessCheck, type YogaServerInstance } from "graphql-yoga";
+import { createYoga, useReadinessCheck, type Plugin, type YogaServerInstance } from "graphql-yoga";
 import { PothosValidationError } from "@pothos/core";
 import { schema } from "./schema/index.ts";
 import type { Context } from "./context.ts";
 import type { Database } from "./infra/db.ts";
 import { createLoaders } from "./infra/loaders.ts";
 import { logger } from "./infra/logger.ts";
+import { createAccounts } from "./infra/auth/accounts.ts";
+import { createRateLimiter, type RateLimiter } from "./infra/rate-limit.ts";
+import { clientIp, limitPlugins, type RequestSource } from "./infra/limits.ts";
+import { createLazyTokenSigner, type TokenSigner } from "./infra/auth/tokens.ts";
 
 export interface YogaOptions {
   db: Database;
   /** GraphiQL and field suggestions; off in production. */
   development?: boolean;
+  /** Signs and verifies access tokens; default: an in-memory key pair (tests). */
+  tokens?: TokenSigner;
+  /** Shared (Redis) or in-process rate limits; default: in-process. */
+  rateLimiter?: RateLimiter;
+  /** Proxies in front of us whose X-Forwarded-For entry names the client (true = 1); default: the socket address. */
+  trustProxy?: boolean | number;
 }
 
-/** Keeps typed errors, turns Pothos input errors into BAD_USER_INPUT, masks everything else with an id. */
+export const JWT_ISSUER = "gpubroker";
+export const JWT_AUDIENCE = "gpubroker-api";
+
+/**
+ * Keeps typed errors, gives input errors BAD_USER_INPUT (Pothos validation, variable coercion),
+ * and masks everything else behind an errorId that is logged with the cause.
+ */
 export function maskError(error: unknown, _message: string, isDev?: boolean): Error {
-  const inner = error instanceof GraphQLError && error.originalError ? error.originalError : error;
-  if (inner instanceof GraphQLError && inner.extensions?.code) return error as Error;
-  if (inner instanceof PothosValidationError) {
-    const base = error instanceof GraphQLError ? error : undefined;
-    return new GraphQLError(inner.message, { nodes: base?.nodes, path: base?.path, extensions: { code: "BAD_USER_INPUT" } });
+  const outer = error instanceof GraphQLError ? error : undefined;
+  const inner = outer?.originalError ?? error;
+  if (outer && !outer.originalError) return outer; // parse and validation errors: Yoga sets their code
+  if (inner instanceof GraphQLError && inner.extensions?.code) return outer ?? inner;
+  if (inner instanceof PothosValidationError || inner instanceof GraphQLError) {
+    // a coercion error's outer message says which variable and field ("Variable "$f" got invalid value …")
+    const message = inner instanceof PothosValidationError ? inner.message : outer?.message ?? inner.message;
+    return new GraphQLError(message, { nodes: outer?.nodes, path: outer?.path, extensions: { code: "BAD_USER_INPUT" } });
   }
-  if (inner instanceof GraphQLError) return inner;
   const errorId = randomUUID();
   logger.error({ err: inner, errorId }, "unexpected error");
-  const base = error instanceof GraphQLError ? error : undefined;
   return new GraphQLError(isDev && inner instanceof Error ? inner.message : "Internal error. Quote this errorId when you report it.", {
-    nodes: base?.nodes, path: base?.path, extensions: { code: "INTERNAL_SERVER_ERROR", errorId },
+    nodes: outer?.nodes, path: outer?.path, extensions: { code: "INTERNAL_SERVER_ERROR", errorId },
   });
 }
 
-export function createApp({ db, development = false }: YogaOptions): YogaServerInstance<Record<string, unknown>, Context> {
+export function createApp(opts: YogaOptions): YogaServerInstance<Record<string, unknown>, Context> {
+  const { db, development = false } = opts;
+  const tokens = opts.tokens ?? createLazyTokenSigner({ issuer: JWT_ISSUER, audience: JWT_AUDIENCE });
+  const rateLimiter = opts.rateLimiter ?? createRateLimiter({ prefix: "gpubroker" });
+  const accounts = createAccounts({ prisma: db.prisma, tokens, rateLimiter });
   return createYoga<Record<string, unknown>, Context>({
     schema,
     graphqlEndpoint: "/graphql",
@@ -42,18 +63,40 @@ export function createApp({ db, development = false }: YogaOptions): YogaServerI
     maskedErrors: { maskError, isDev: development },
     healthCheckEndpoint: "/health",
     plugins: [
+      ...limitPlugins({ development, rateLimiter, trustProxy: opts.trustProxy }),
+      useJwks(tokens),
       useReadinessCheck({
         endpoint: "/ready",
         check: async () => { await db.prisma.$queryRaw`SELECT 1`; },
       }),
     ],
-    context: ({ request }) => {
-      // WebSocket operations pass a Node IncomingMessage, HTTP ones a Fetch Request
-      const header = request?.headers && typeof request.headers.get === "function" ? request.headers.get("x-request-id") : null;
+    context: async (initial) => {
+      // HTTP operations carry a Fetch Request; WebSocket ones the connection_init payload
+      const headers = typeof initial.request?.headers?.get === "function" ? initial.request.headers : null;
+      const params = (initial as { connectionParams?: Record<string, unknown> }).connectionParams;
+      const header = headers?.get("x-request-id");
       const requestId = header && /^[\w-]{1,64}$/.test(header) ? header : randomUUID();
-      return { prisma: db.prisma, db, loaders: createLoaders(db.prisma), log: logger.child({ requestId }), requestId };
+      const authorization = headers?.get("authorization") ?? (typeof params?.authorization === "string" ? params.authorization : null);
+      const viewer = await accounts.authenticate(authorization);
+      const meta = { ip: clientIp(initial as RequestSource, opts.trustProxy), userAgent: headers?.get("user-agent") ?? null };
+      return {
+        prisma: db.prisma, db, loaders: createLoaders(db.prisma), log: logger.child({ requestId, userId: viewer?.id }),
+        requestId, viewer, accounts, meta,
+      };
     },
   });
+}
+
+/** Serves the access-token public key as a JWK Set, so other services can verify our tokens. */
+function useJwks(tokens: TokenSigner): Plugin {
+  return {
+    async onRequest({ url, endResponse, fetchAPI }) {
+      if (url.pathname !== "/.well-known/jwks.json") return;
+      endResponse(new fetchAPI.Response(JSON.stringify(await tokens.jwks()), {
+        headers: { "content-type": "application/jwk-set+json", "cache-control": "public, max-age=300" },
+      }));
+    },
+  };
 }
 
 const GRAPHIQL_DEFAULT_QUERY = `# Cheapest H100s with at least 2 GPUs, with the market around them

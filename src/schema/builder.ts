@@ -10,7 +10,7 @@ import type PrismaTypes from "../generated/pothos-types.ts";
 import { getDatamodel } from "../generated/pothos-types.ts";
 import type { Prisma } from "../generated/prisma/client.ts";
 import type { Context } from "../context.ts";
-import { badInput } from "./errors.ts";
+import { ApiError, badInput } from "./errors.ts";
 
 export const builder = new SchemaBuilder<{
   Context: Context;
@@ -19,12 +19,34 @@ export const builder = new SchemaBuilder<{
     Money: { Input: string; Output: Prisma.Decimal | string };
     DateTime: { Input: Date; Output: Date | string };
   };
-  AuthScopes: { public: boolean };
+  AuthScopes: {
+    public: boolean;
+    /** Any caller with credentials (a signed-in user or an API key). */
+    user: boolean;
+    /** A signed-in user (access token), not an API key. */
+    session: boolean;
+    /** A signed-in admin. */
+    admin: boolean;
+    /** An access token, or an API key that holds this scope. */
+    apiScope: string;
+  };
   DefaultFieldNullability: false;
 }>({
   plugins: [ScopeAuthPlugin, ErrorsPlugin, ValidationPlugin, PrismaPlugin, RelayPlugin, SimpleObjectsPlugin],
   defaultFieldNullability: false,
-  scopeAuth: { authScopes: () => ({ public: true }) },
+  scopeAuth: {
+    authScopes: ({ viewer }) => ({
+      public: true,
+      user: !!viewer,
+      session: viewer?.via === "jwt",
+      admin: viewer?.via === "jwt" && viewer.role === "ADMIN",
+      apiScope: (scope: string) => viewer?.via === "jwt" || (viewer?.scopes?.includes(scope) ?? false),
+    }),
+    authorizeOnSubscribe: true,
+    unauthorizedError: (_parent, { viewer }) => viewer
+      ? new ApiError("FORBIDDEN", "You are not allowed to do this.")
+      : new ApiError("UNAUTHENTICATED", "Sign in first: send \"Authorization: Bearer <access token or API key>\"."),
+  },
   validation: {
     validationError: (result) => {
       const issues = result.issues.map((i) => ({

@@ -3,7 +3,7 @@ import { builder } from "./builder.ts";
 type Described<T extends string> = Record<T, { description: string }>;
 
 /** An enum whose GraphQL values are the Prisma values, each documented. */
-function documentedEnum<T extends string>(name: string, description: string, values: Described<T>) {
+export function documentedEnum<T extends string>(name: string, description: string, values: Described<T>) {
   return builder.enumType(name, {
     description,
     values: Object.fromEntries(Object.entries(values).map(([k, v]) => [k, { value: k, ...(v as object) }])) as { [K in T]: { value: K; description: string } },

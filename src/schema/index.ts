@@ -6,6 +6,8 @@ import "./enums.ts";
 import "./gpu-model.ts";
 import "./offer.ts";
 import "./provider.ts";
+import "./auth.ts";
+import "./admin.ts";
 
 /** The executable schema, sorted so the printed SDL is stable. */
 export const schema = lexicographicSortSchema(builder.toSchema());

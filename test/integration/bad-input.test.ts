@@ -69,3 +69,19 @@ describe("bad input gets a clear error with a stable code, never a 500", () => {
     expect(res.data.b.edges.length).toBeGreaterThan(0);
   });
 });
+
+describe("variables of the wrong type", () => {
+  it("say which variable and why, with BAD_USER_INPUT", async () => {
+    const db = await openTestDatabase();
+    try {
+      const { request } = testClient(db);
+      const res = await request(`query($n: Int) { offers(first: $n) { totalCount } }`, { n: "ten" });
+      expect(res.status).toBeLessThan(500);
+      expect(res.errors![0]).toMatchObject({ message: expect.stringMatching(/Variable "\$n" got invalid value "ten"/), extensions: { code: "BAD_USER_INPUT" } });
+      const nested = await request(`query($f: OfferFilter) { offers(filter: $f) { totalCount } }`, { f: { gpuCount: { min: "two" } } });
+      expect(nested.errors![0]).toMatchObject({ message: expect.stringMatching(/Variable "\$f" got invalid value "two" at "f\.gpuCount\.min"/), extensions: { code: "BAD_USER_INPUT" } });
+    } finally {
+      await db.close();
+    }
+  });
+});

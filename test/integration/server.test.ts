@@ -34,7 +34,7 @@ describe("HTTP and WebSocket server", () => {
 
   it("answers queries over HTTP GET and POST", async () => {
     const query = "{ offers(first: 1) { totalCount } }";
-    const get = await fetch(`${base()}/graphql?query=${encodeURIComponent(query)}`, { headers: { accept: "application/json" } });
+    const get = await fetch(`${base()}/graphql?query=${encodeURIComponent(query)}`, { headers: { accept: "application/json", "x-graphql-csrf": "1" } });
     const post = await fetch(`${base()}/graphql`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query }) });
     const active = await db.prisma.gpuOffer.count({ where: { active: true } });
     expect(await get.json()).toEqual({ data: { offers: { totalCount: active } } });
@@ -68,5 +68,46 @@ describe("HTTP and WebSocket server", () => {
     } finally {
       await s.stop();
     }
+  });
+});
+
+describe("WebSocket authentication", () => {
+  let db: Database;
+  let server: RunningServer;
+  beforeAll(async () => {
+    db = await openTestDatabase();
+    server = await startServer(createApp({ db }), { port: 0, host: "127.0.0.1" });
+  });
+  afterAll(async () => {
+    await server?.stop();
+    await db?.close();
+  });
+
+  function run(connectionParams: Record<string, unknown> | undefined, query: string) {
+    const client = createClient({ url: `ws://127.0.0.1:${server.port}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0, connectionParams, lazy: true });
+    return new Promise<{ value?: unknown; error?: unknown }>((resolve) => {
+      let value: unknown;
+      client.subscribe({ query }, { next: (v) => { value = v; }, error: (error) => resolve({ error }), complete: () => resolve({ value }) });
+    }).finally(() => client.dispose());
+  }
+
+  it("accepts a valid access token in connection_init and uses it for operations", async () => {
+    const res = await fetch(`http://127.0.0.1:${server.port}/graphql`, {
+      method: "POST", headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query: `mutation { register(email: "ws@example.com", password: "a long and lovely passphrase", name: "Ws") { accessToken } }` }),
+    });
+    const token = (await res.json()).data.register.accessToken as string;
+    expect(await run({ authorization: `Bearer ${token}` }, "{ me { email } }")).toEqual({ value: { data: { me: { email: "ws@example.com" } } } });
+  });
+
+  it("closes the socket with 4403 for an invalid token", async () => {
+    const { error } = await run({ authorization: "Bearer forged.token.here" }, "{ providers { slug } }");
+    expect((error as { code?: number }).code).toBe(4403);
+  });
+
+  it("lets anonymous sockets run public operations but not ones that need a user", async () => {
+    expect(await run(undefined, "{ providers { slug } }")).toEqual({ value: { data: { providers: [] } } });
+    const { value } = await run(undefined, "{ me { email } }");
+    expect(JSON.stringify(value)).toContain("UNAUTHENTICATED");
   });
 });

@@ -30,3 +30,17 @@ describe("config", () => {
     expect((error as Error).message).not.toContain("hunter2");
   });
 });
+
+describe("config in production", () => {
+  it("requires the JWT key pair, so every node signs with the same key", () => {
+    expect(() => loadConfig({ NODE_ENV: "production" })).toThrow(ConfigError);
+    try { loadConfig({ NODE_ENV: "production" }); } catch (err) {
+      expect((err as ConfigError).problems).toEqual([
+        "JWT_PRIVATE_KEY: is required when NODE_ENV=production (a PEM key shared by every node)",
+        "JWT_PUBLIC_KEY: is required when NODE_ENV=production (a PEM key shared by every node)",
+      ]);
+    }
+    const pem = (kind: string) => `-----BEGIN ${kind} KEY-----\nabc\n-----END ${kind} KEY-----`;
+    expect(loadConfig({ NODE_ENV: "production", JWT_PRIVATE_KEY: pem("PRIVATE"), JWT_PUBLIC_KEY: pem("PUBLIC"), TRUST_PROXY: "1" })).toMatchObject({ TRUST_PROXY: 1 });
+  });
+});
