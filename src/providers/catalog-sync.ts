@@ -22,6 +22,11 @@ export interface CatalogSyncSummary {
 
 export interface ApplyCatalogOptions {
   now?: Date;
+  /**
+   * Called inside the import's transaction with every changed offer, before it commits (alert
+   * evaluation writes its notifications here, so they commit or roll back with the prices).
+   */
+  onChanges?: (tx: Prisma.TransactionClient, changes: OfferChange[]) => Promise<void>;
   /** Offers per SQL statement. Default 1000. */
   batchSize?: number;
 }
@@ -148,7 +153,8 @@ up AS (
   RETURNING o.*
 ),
 classified AS (
-  SELECT u.id, u."onDemandPrice", u."spotPrice", u.availability,
+  SELECT u.id, u."onDemandPrice", u."spotPrice", u.availability, u."gpuModelId", u.region, u."pricePerGpuHour", u."gpuCount",
+    p."onDemandPrice" AS "oldOnDemandPrice", p."spotPrice" AS "oldSpotPrice", p.availability AS "oldAvailability",
     p.id IS NULL AS inserted,
     p.id IS NOT NULL AND NOT p.active AS reactivated,
     p.id IS NOT NULL AND (p."onDemandPrice", p."spotPrice", p.availability)
@@ -172,13 +178,40 @@ SELECT
   count(*) FILTER (WHERE inserted)::int AS inserted,
   count(*) FILTER (WHERE changed)::int AS updated,
   count(*) FILTER (WHERE reactivated)::int AS reactivated,
-  (SELECT count(*) FROM points)::int AS "pricePoints"
+  (SELECT count(*) FROM points)::int AS "pricePoints",
+  COALESCE(json_agg(json_build_object(
+    'offerId', id, 'kind', CASE WHEN inserted THEN 'new' WHEN reactivated THEN 'reactivated' ELSE 'changed' END,
+    'gpuModelId', "gpuModelId", 'region', region, 'gpuCount', "gpuCount", 'pricePerGpuHour', "pricePerGpuHour"::text,
+    'oldOnDemandPrice', "oldOnDemandPrice"::text, 'newOnDemandPrice', "onDemandPrice"::text,
+    'oldSpotPrice', "oldSpotPrice"::text, 'newSpotPrice', "spotPrice"::text,
+    'oldAvailability', "oldAvailability"::text, 'newAvailability', availability::text
+  )) FILTER (WHERE inserted OR repriced OR reactivated), '[]'::json) AS changes
 FROM classified`;
 
 const DEACTIVATE_MISSING = `
 UPDATE "GpuOffer" SET active = false
 WHERE "providerId" = $1::int AND active
-  AND "externalId" NOT IN (SELECT jsonb_array_elements_text($2::jsonb))`;
+  AND "externalId" NOT IN (SELECT jsonb_array_elements_text($2::jsonb))
+RETURNING id AS "offerId", "gpuModelId", region, "gpuCount", "pricePerGpuHour"::text AS "pricePerGpuHour",
+  "onDemandPrice"::text AS "oldOnDemandPrice", "spotPrice"::text AS "oldSpotPrice", availability::text AS "oldAvailability"`;
+
+/** One offer that a catalog run added, repriced, brought back or withdrew: what ticks and alerts are made of. */
+export interface OfferChange {
+  offerId: number;
+  providerId: number;
+  kind: "new" | "changed" | "reactivated" | "deactivated";
+  gpuModelId: number | null;
+  region: string;
+  gpuCount: number;
+  pricePerGpuHour: string;
+  oldOnDemandPrice: string | null;
+  newOnDemandPrice: string | null;
+  oldSpotPrice: string | null;
+  newSpotPrice: string | null;
+  oldAvailability: string | null;
+  /** null when the offer was withdrawn (deactivated). */
+  newAvailability: string | null;
+}
 
 /** Applies `offers` as the complete current catalog of `providerSlug`. */
 export async function applyCatalog(
@@ -213,18 +246,24 @@ export async function applyCatalog(
     const rows = offers.map((o) => toRow(o, models));
 
     const summary: CatalogSyncSummary = { inserted: 0, updated: 0, unchanged: 0, deactivated: 0, reactivated: 0, pricePoints: 0 };
+    const changes: OfferChange[] = [];
     for (let i = 0; i < rows.length; i += batchSize) {
       const batch = rows.slice(i, i + batchSize);
-      const [counts] = await tx.$queryRawUnsafe<Pick<CatalogSyncSummary, "inserted" | "updated" | "reactivated" | "pricePoints">[]>(
+      const [counts] = await tx.$queryRawUnsafe<(Pick<CatalogSyncSummary, "inserted" | "updated" | "reactivated" | "pricePoints"> & { changes: Omit<OfferChange, "providerId">[] })[]>(
         UPSERT_BATCH, JSON.stringify(batch), provider.id, now,
       );
+      for (const c of counts!.changes) changes.push({ ...c, providerId: provider.id });
       summary.inserted += counts!.inserted;
       summary.updated += counts!.updated;
       summary.reactivated += counts!.reactivated;
       summary.pricePoints += counts!.pricePoints;
       summary.unchanged += batch.length - counts!.inserted - counts!.updated;
     }
-    summary.deactivated = await tx.$executeRawUnsafe(DEACTIVATE_MISSING, provider.id, JSON.stringify([...seen]));
+    const withdrawn = await tx.$queryRawUnsafe<Omit<OfferChange, "providerId" | "kind" | "newOnDemandPrice" | "newSpotPrice" | "newAvailability">[]>(
+      DEACTIVATE_MISSING, provider.id, JSON.stringify([...seen]));
+    summary.deactivated = withdrawn.length;
+    for (const w of withdrawn) changes.push({ ...w, providerId: provider.id, kind: "deactivated", newOnDemandPrice: null, newSpotPrice: null, newAvailability: null });
+    if (opts.onChanges && changes.length) await opts.onChanges(tx, changes);
     return summary;
   }, { maxWait: 30_000, timeout: 300_000 });
 }
