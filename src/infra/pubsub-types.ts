@@ -1,0 +1,51 @@
+// The events GPUBroker publishes. One pub/sub interface (src/infra/pubsub.ts): Redis across nodes
+// when REDIS_URL is set, in-process otherwise.
+
+/** One offer's price or availability change, as streamed by `priceTicks` / `offerAvailabilityChanged`. */
+export interface PriceTick {
+  offerId: number;
+  /** Provider slug. */
+  provider: string;
+  /** Canonical GPU model name, null when unknown. */
+  gpuModel: string | null;
+  region: string;
+  gpuCount: number;
+  kind: "new" | "changed" | "reactivated" | "deactivated";
+  oldOnDemandPrice: string | null;
+  newOnDemandPrice: string | null;
+  oldSpotPrice: string | null;
+  newSpotPrice: string | null;
+  oldAvailability: string | null;
+  newAvailability: string | null;
+  /** New on-demand price per GPU-hour (the last known one for a withdrawn offer). */
+  pricePerGpuHour: string;
+  /** (new - old) / old × 100 for the on-demand price; null when there is no old or new price. */
+  changePercent: number | null;
+  /** ISO time of the ingestion run. */
+  at: string;
+}
+
+export interface NotificationEvent {
+  id: number;
+  userId: number;
+  alertId: number | null;
+  kind: string;
+  title: string;
+  body: string;
+  data: Record<string, unknown>;
+  createdAt: string;
+}
+
+export interface Topics {
+  "price.tick": PriceTick;
+  "offer.availability": PriceTick;
+  notification: NotificationEvent;
+}
+export type Topic = keyof Topics;
+
+export interface PubSub {
+  publish<K extends Topic>(topic: K, payload: Topics[K]): Promise<void>;
+  /** An async iterator of the topic's events, from now on; ends (and unsubscribes) when returned. */
+  subscribe<K extends Topic>(topic: K): AsyncIterableIterator<Topics[K]>;
+  close(): Promise<void>;
+}
