@@ -1,5 +1,5 @@
 // The HTTP client every adapter uses: timeout per attempt, retries with full-jitter exponential
-// backoff on 429, 5xx and network errors, and Retry-After honoured (capped).
+// backoff on 429, 5xx and network errors, and Retry-After honoured (capped); JSON or text bodies.
 import type { AdapterConfig } from "./adapter.ts";
 
 export class ProviderHttpError extends Error {
@@ -26,11 +26,31 @@ export function retryAfterMs(header: string | null, now = Date.now()): number | 
   return Number.isNaN(date) ? null : Math.min(Math.max(0, date - now), RETRY_AFTER_CAP_MS);
 }
 
+type HttpConfig = Pick<AdapterConfig, "timeoutMs" | "retries" | "backoffMs" | "fetch">;
+
 /** Requests JSON. Throws ProviderHttpError after the last attempt, or at once for 4xx other than 408/429. */
-export async function requestJson<T = unknown>(
+export function requestJson<T = unknown>(url: string, init: RequestInit & { signal?: AbortSignal }, config: HttpConfig): Promise<HttpResult<T>> {
+  return request(url, init, config, "application/json", (text, status, attempt) => {
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new ProviderHttpError(`${url} answered ${status} with a body that is not JSON`, status, attempt, text.slice(0, 200));
+    }
+  });
+}
+
+/** Requests a text body (CSV, plain text) with the same timeout, retry and error rules as requestJson. */
+export function requestText(url: string, init: RequestInit & { signal?: AbortSignal }, config: HttpConfig): Promise<HttpResult<string>> {
+  return request(url, init, config, "text/csv, text/plain;q=0.9, */*;q=0.1", (text) => text);
+}
+
+// The retry loop both share; `read` turns a 2xx body into data, or throws a ProviderHttpError that is not retried.
+async function request<T>(
   url: string,
   init: RequestInit & { signal?: AbortSignal },
-  config: Pick<AdapterConfig, "timeoutMs" | "retries" | "backoffMs" | "fetch">,
+  config: HttpConfig,
+  accept: string,
+  read: (text: string, status: number, attempt: number) => T,
 ): Promise<HttpResult<T>> {
   const { timeoutMs = 15_000, retries = 3, backoffMs = 500, fetch: doFetch = fetch } = config;
   const started = Date.now();
@@ -39,15 +59,9 @@ export async function requestJson<T = unknown>(
     let wait: number | null = null;
     try {
       const signal = init.signal ? AbortSignal.any([init.signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs);
-      const res = await doFetch(url, { ...init, signal, headers: { accept: "application/json", ...init.headers } });
+      const res = await doFetch(url, { ...init, signal, headers: { accept, ...init.headers } });
       const text = await res.text();
-      if (res.ok) {
-        try {
-          return { data: JSON.parse(text) as T, status: res.status, attempts: attempt, latencyMs: Date.now() - started };
-        } catch {
-          throw new ProviderHttpError(`${url} answered ${res.status} with a body that is not JSON`, res.status, attempt, text.slice(0, 200));
-        }
-      }
+      if (res.ok) return { data: read(text, res.status, attempt), status: res.status, attempts: attempt, latencyMs: Date.now() - started };
       lastError = new ProviderHttpError(`${url} answered ${res.status}`, res.status, attempt, text.slice(0, 200));
       if (res.status !== 429 && res.status !== 408 && res.status < 500) throw lastError;
       wait = retryAfterMs(res.headers.get("retry-after"));

@@ -89,6 +89,23 @@ describe("countryForRegion by naming scheme", () => {
     expect(countryForRegion(region)).toBeNull();
   });
 
+  it.each([
+    // "City, Region, CC": the trailing code is the country, not a continent after a country
+    ["Ashburn, VA, US", "US"], ["Montreal, Quebec, CA", "CA"], ["Atlanta, GA, US", "US"], ["Berlin, BE, DE", "DE"],
+    ["Kansas City, MO, US", "US"], ["Mumbai, MH, IN", "IN"],
+    // "place, CC, continent": a continent code after a two-letter code gives way to it (an unknown one: null)
+    ["Quebec, CA, NA", "CA"], ["Riyadh, SA, AS", "SA"], ["Kabul, AF, AS", "AF"], ["Pago Pago, AS, OC", "AS"],
+    ["São Paulo, BR, SA", "BR"], ["Ashburn, VA, US, NA", "US"], ["  Texas ,  US ,  NA  ", "US"],
+    // a continent code with no two-letter code before it is a country after all
+    ["Windhoek, Khomas, NA", "NA"], ["Jeddah, Makkah, SA", "SA"], ["Kandahar, Kandahar Province, AF", "AF"],
+  ])("%j → %s", (region, country) => {
+    expect(countryForRegion(region)).toBe(country);
+  });
+
+  it.each(["Somewhere, XX, NA", "Paris, Île-de-France, EU", "Station, Ross Island, AN", "Sydney, NSW, OC", "a, b, c"])("%j → null", (region) => {
+    expect(countryForRegion(region)).toBeNull();
+  });
+
   it("lets the region decide and falls back to the zone only when it says nothing", () => {
     expect(countryForRegion("IS", "me-west-1")).toBe("IS");
     expect(countryForRegion("", "EU-SE-1")).toBe("SE");

@@ -56,6 +56,10 @@ const COUNTRY_WORDS: Record<string, string> = {
   vietnam: "VN", indonesia: "ID", malaysia: "MY", australia: "AU", newzealand: "NZ", southafrica: "ZA",
 };
 
+// Continent codes Vast appends; NA, SA, AS and AF are also countries, so one is read as a continent only
+// when a two-letter code stands before it ("Windhoek, Khomas, NA" is Namibia).
+const CONTINENTS = new Set(["AF", "AN", "AS", "EU", "NA", "OC", "SA"]);
+
 const AZURE_US = /^(?:east|west|central|northcentral|southcentral|westcentral)us\d?$/;
 
 function iso(code: string | undefined): string | null {
@@ -67,10 +71,11 @@ function iso(code: string | undefined): string | null {
 function countryOf(name: string): string | null {
   const text = name.trim();
   if (!text) return null;
-  // Vast: "Quebec, CA, NA" (place, country code, continent) or ", CN, AS".
+  // "Ashburn, VA, US" ends in the country; Vast's "Quebec, CA, NA" / ", CN, AS" add a continent after it.
   if (text.includes(",")) {
-    const parts = text.split(",");
-    return iso(parts.length >= 3 ? parts[parts.length - 2] : parts[parts.length - 1]);
+    const parts = text.split(",").map((part) => part.trim());
+    const [before = "", last = ""] = parts.slice(-2);
+    return iso(parts.length >= 3 && CONTINENTS.has(last.toUpperCase()) && /^[a-z]{2}$/i.test(before) ? before : last);
   }
   // RunPod and Prime Intellect give the country code itself.
   if (/^[a-z]{2}$/i.test(text)) return iso(text);

@@ -6,12 +6,11 @@
 // capacity anywhere yields no offer (Lambda names no region for it) and its earlier offers go inactive.
 import { z } from "zod";
 import { countryForRegion } from "../../domain/catalog/region.ts";
-import { normalizeDecimal } from "../../domain/catalog/skypilot.ts";
-import type { CatalogOffer, Interconnect } from "../../domain/catalog/types.ts";
+import type { CatalogOffer } from "../../domain/catalog/types.ts";
 import { skipCollector, type AdapterConfig, type FetchReport, type ProviderAdapter } from "../adapter.ts";
 import { requestJson } from "../http.ts";
+import { bearer, dollarsFromCents, endpoint, interconnectFromName, issue, optionalNumber } from "./common.ts";
 
-const optionalNumber = z.number().nonnegative().nullish().catch(null);
 const answerSchema = z.object({ data: z.record(z.string(), z.unknown()) });
 const entrySchema = z.object({
   instance_type: z.object({
@@ -24,32 +23,16 @@ const entrySchema = z.object({
   regions_with_capacity_available: z.array(z.object({ name: z.string().min(1), description: z.string().nullish().catch(null) })),
 });
 
-/** Cents to dollars by moving the decimal point, so 2490 → "24.90" with no float in between. */
-function dollarsFromCents(cents: unknown): string | null {
-  if (typeof cents !== "number" || !Number.isFinite(cents) || cents <= 0) return null;
-  const [int = "0", frac = ""] = (/e/i.test(String(cents)) ? cents.toFixed(12) : String(cents)).split(".");
-  const padded = int.padStart(3, "0");
-  return normalizeDecimal(`${padded.slice(0, -2).replace(/^0+(?=\d)/, "")}.${padded.slice(-2)}${frac}`);
-}
-
-function interconnectOf(text: string): Interconnect | null {
-  if (/sxm/i.test(text)) return "SXM";
-  if (/nvlink|(^|[^a-z])nvl([^a-z]|$)/i.test(text)) return "NVLINK";
-  return /pcie/i.test(text) ? "PCIE" : null;
-}
-
-const issue = (error: z.ZodError) => error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`)[0];
-
 export function createLambdaAdapter(config: AdapterConfig): ProviderAdapter {
   return {
     slug: "lambda",
     async fetchOffers(opts = {}): Promise<FetchReport> {
-      const url = `${config.baseUrl.replace(/\/+$/, "")}/instance-types`;
+      const url = endpoint(config.baseUrl, "/instance-types");
       if (!config.apiKey) throw new Error("lambda: no API key configured (Lambda answers 401 without one)");
       const { data, attempts } = await requestJson(url, {
         method: "GET",
         signal: opts.signal,
-        headers: { authorization: `Bearer ${config.apiKey}` },
+        headers: bearer(config.apiKey),
       }, config);
       const answer = answerSchema.safeParse(data);
       if (!answer.success) throw new Error(`lambda: unexpected answer from ${url} (${issue(answer.error)})`);
@@ -90,7 +73,7 @@ export function createLambdaAdapter(config: AdapterConfig): ProviderAdapter {
             spotPrice: null,
             currency: "USD",
             availability: "AVAILABLE",
-            interconnect: interconnectOf(`${type.name} ${gpuName}`),
+            interconnect: interconnectFromName(`${type.name} ${gpuName}`),
             networkGbps: null,
             deployment: "VM",
           });

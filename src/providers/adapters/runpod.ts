@@ -9,9 +9,10 @@
 // used by RunPod's SDKs) so it never appears in a URL or an error message.
 import { z } from "zod";
 import { normalizeDecimal } from "../../domain/catalog/skypilot.ts";
-import type { Availability, CatalogOffer, Interconnect } from "../../domain/catalog/types.ts";
+import type { Availability, CatalogOffer } from "../../domain/catalog/types.ts";
 import { skipCollector, type AdapterConfig, type FetchReport, type ProviderAdapter } from "../adapter.ts";
 import { requestJson } from "../http.ts";
+import { bearer, exactSum, interconnectFromName, issue, optionalNumber } from "./common.ts";
 
 /** GPU counts asked of `lowestPrice`: RunPod prices pods by count, these are the sizes people rent. */
 export const RUNPOD_GPU_COUNTS = [1, 2, 4, 8] as const;
@@ -29,7 +30,6 @@ export const RUNPOD_GPU_TYPES_QUERY = `query GpuTypes { gpuTypes { id displayNam
     ),
 ).join(" ")} } }`;
 
-const optionalNumber = z.number().nonnegative().nullish().catch(null);
 const answerSchema = z.object({ data: z.object({ gpuTypes: z.array(z.unknown()) }) });
 const gpuTypeSchema = z.looseObject({
   id: z.string().min(1),
@@ -46,21 +46,12 @@ const lowestPriceSchema = z.object({
 
 const STOCK: Record<string, Availability> = { HIGH: "AVAILABLE", MEDIUM: "AVAILABLE", LOW: "LIMITED" };
 
-/** Per-GPU price × GPU count, exact: the JSON number's shortest decimal form times an integer, in BigInt. */
+/** Per-GPU price × GPU count, exact; null unless the price is a number > 0. */
 function wholeInstancePrice(perGpu: unknown, gpuCount: number): string | null {
-  if (typeof perGpu !== "number" || !Number.isFinite(perGpu) || perGpu <= 0) return null;
-  const [int = "0", frac = ""] = (/e/i.test(String(perGpu)) ? perGpu.toFixed(12) : String(perGpu)).split(".");
-  const digits = (BigInt(int + frac) * BigInt(gpuCount)).toString().padStart(frac.length + 1, "0");
-  return normalizeDecimal(frac ? `${digits.slice(0, -frac.length)}.${digits.slice(-frac.length)}` : digits);
+  if (typeof perGpu !== "number" || !(perGpu > 0)) return null;
+  const total = exactSum([[gpuCount, perGpu]]);
+  return total === null ? null : normalizeDecimal(total);
 }
-
-function interconnectOf(text: string): Interconnect | null {
-  if (/sxm/i.test(text)) return "SXM";
-  if (/nvlink|(^|[^a-z])nvl([^a-z]|$)/i.test(text)) return "NVLINK";
-  return /pcie/i.test(text) ? "PCIE" : null;
-}
-
-const issue = (error: z.ZodError) => error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`)[0];
 
 export function createRunpodAdapter(config: AdapterConfig): ProviderAdapter {
   return {
@@ -70,7 +61,7 @@ export function createRunpodAdapter(config: AdapterConfig): ProviderAdapter {
       const { data, attempts } = await requestJson(url, {
         method: "POST",
         signal: opts.signal,
-        headers: { "content-type": "application/json", ...(config.apiKey ? { authorization: `Bearer ${config.apiKey}` } : {}) },
+        headers: { "content-type": "application/json", ...bearer(config.apiKey) },
         body: JSON.stringify({ query: RUNPOD_GPU_TYPES_QUERY }),
       }, config);
       const errors = (data as { errors?: { message?: unknown }[] } | null)?.errors;
@@ -120,7 +111,7 @@ export function createRunpodAdapter(config: AdapterConfig): ProviderAdapter {
               spotPrice: wholeInstancePrice(minimumBidPrice, gpuCount),
               currency: "USD",
               availability: STOCK[stockStatus?.toUpperCase() ?? ""] ?? "UNKNOWN",
-              interconnect: interconnectOf(`${type.id} ${label}`),
+              interconnect: interconnectFromName(`${type.id} ${label}`),
               networkGbps: null,
               deployment: "CONTAINER",
             });

@@ -7,13 +7,12 @@
 // "baremetal"/"bare_metal" name the other deployments; anything else is left unknown.
 import { z } from "zod";
 import { countryForRegion } from "../../domain/catalog/region.ts";
-import { normalizeDecimal } from "../../domain/catalog/skypilot.ts";
 import type { CatalogOffer, Deployment, Interconnect } from "../../domain/catalog/types.ts";
 import { normalizeGpuName } from "../../domain/gpu/normalize.ts";
 import { skipCollector, type AdapterConfig, type FetchReport, type ProviderAdapter } from "../adapter.ts";
 import { requestJson } from "../http.ts";
+import { dollarsFromCents, endpoint, interconnectFromName, issue, optionalNumber } from "./common.ts";
 
-const optionalNumber = z.number().nonnegative().nullish().catch(null);
 const answerSchema = z.object({ instance_types: z.array(z.unknown()) });
 const typeSchema = z.object({
   cloud: z.string().min(1),
@@ -35,27 +34,16 @@ const typeSchema = z.object({
 
 const DEPLOYMENTS: Record<string, Deployment> = { vm: "VM", container: "CONTAINER", baremetal: "BARE_METAL", bare_metal: "BARE_METAL" };
 
-/** Cents to dollars by moving the decimal point, so 2392 → "23.92" with no float in between. */
-function dollarsFromCents(cents: unknown): string | null {
-  if (typeof cents !== "number" || !Number.isFinite(cents) || cents <= 0) return null;
-  const [int = "0", frac = ""] = (/e/i.test(String(cents)) ? cents.toFixed(12) : String(cents)).split(".");
-  const padded = int.padStart(3, "0");
-  return normalizeDecimal(`${padded.slice(0, -2).replace(/^0+(?=\d)/, "")}.${padded.slice(-2)}${frac}`);
-}
-
 function interconnectOf(interconnect: string | null | undefined, nvlink: boolean | null | undefined): Interconnect | null {
-  if (/sxm/i.test(interconnect ?? "")) return "SXM";
-  if (nvlink || /nvlink/i.test(interconnect ?? "")) return "NVLINK"; // PCIe cards bridged with NVLink
-  return /pcie/i.test(interconnect ?? "") ? "PCIE" : null;
+  const named = interconnectFromName(interconnect ?? "");
+  return named !== "SXM" && nvlink ? "NVLINK" : named; // PCIe cards bridged with NVLink
 }
-
-const issue = (error: z.ZodError) => error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`)[0];
 
 export function createShadeformAdapter(config: AdapterConfig): ProviderAdapter {
   return {
     slug: "shadeform",
     async fetchOffers(opts = {}): Promise<FetchReport> {
-      const url = `${config.baseUrl.replace(/\/+$/, "")}/instances/types`;
+      const url = endpoint(config.baseUrl, "/instances/types");
       if (!config.apiKey) throw new Error("shadeform: no API key configured (X-API-KEY is required)");
       const { data, attempts } = await requestJson(url, {
         method: "GET",

@@ -9,10 +9,10 @@
 // catalog, which would withdraw every offer not reached.
 import { z } from "zod";
 import { countryForRegion } from "../../domain/catalog/region.ts";
-import { normalizeDecimal } from "../../domain/catalog/skypilot.ts";
-import type { CatalogOffer, Interconnect } from "../../domain/catalog/types.ts";
+import type { CatalogOffer } from "../../domain/catalog/types.ts";
 import { skipCollector, type AdapterConfig, type FetchReport, type ProviderAdapter } from "../adapter.ts";
 import { requestJson } from "../http.ts";
+import { bearer, endpoint, interconnectFromName, issue, optionalNumber, positiveDecimal } from "./common.ts";
 
 export interface VastPaging {
   /** Offers per request. Default 500. */
@@ -21,7 +21,6 @@ export interface VastPaging {
   maxPages?: number;
 }
 
-const optionalNumber = z.number().nonnegative().nullish().catch(null);
 const pageSchema = z.object({ offers: z.array(z.unknown()), truncated: z.boolean().nullish().catch(null) });
 const offerSchema = z.object({
   id: z.number().int().nonnegative(),
@@ -51,17 +50,6 @@ export function vastSearchBody(limit: number, afterId: number | null) {
   };
 }
 
-function price(value: unknown): string | null {
-  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) return null;
-  return normalizeDecimal(/e/i.test(String(value)) ? value.toFixed(12) : String(value));
-}
-
-function interconnectOf(gpuName: string): Interconnect | null {
-  if (/sxm/i.test(gpuName)) return "SXM";
-  if (/nvlink|(^|[^a-z])nvl([^a-z]|$)/i.test(gpuName)) return "NVLINK";
-  return /pcie/i.test(gpuName) ? "PCIE" : null;
-}
-
 // The country code comes last; answers seen in SkyPilot's Vast catalog add a continent ("Quebec, CA, NA").
 const CONTINENTS = new Set(["AF", "AN", "AS", "EU", "NA", "OC", "SA"]);
 function countryOfGeolocation(geolocation: string): string | null {
@@ -72,7 +60,6 @@ function countryOfGeolocation(geolocation: string): string | null {
 }
 
 const gib = (mib: number | null | undefined) => (mib == null ? null : Math.round((mib / 1024) * 10) / 10);
-const issue = (error: z.ZodError) => error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`)[0];
 
 function toOffer(offer: z.infer<typeof offerSchema>, onDemandPrice: string): CatalogOffer {
   const geolocation = offer.geolocation?.trim() || null;
@@ -89,10 +76,10 @@ function toOffer(offer: z.infer<typeof offerSchema>, onDemandPrice: string): Cat
     zone: null,
     country: geolocation ? countryOfGeolocation(geolocation) : null,
     onDemandPrice,
-    spotPrice: price(offer.min_bid),
+    spotPrice: positiveDecimal(offer.min_bid),
     currency: "USD",
     availability: offer.rentable === true ? "AVAILABLE" : offer.rentable === false ? "UNAVAILABLE" : "UNKNOWN",
-    interconnect: interconnectOf(offer.gpu_name),
+    interconnect: interconnectFromName(offer.gpu_name),
     networkGbps: offer.inet_down == null ? null : Math.round(offer.inet_down / 10) / 100,
     deployment: "CONTAINER",
   };
@@ -103,7 +90,7 @@ export function createVastAdapter(config: AdapterConfig, paging: VastPaging = {}
   return {
     slug: "vast",
     async fetchOffers(opts = {}): Promise<FetchReport> {
-      const url = `${config.baseUrl.replace(/\/+$/, "")}/bundles/`;
+      const url = endpoint(config.baseUrl, "/bundles/");
       const skips = skipCollector();
       const offers: CatalogOffer[] = [];
       const seen = new Set<number>();
@@ -114,7 +101,7 @@ export function createVastAdapter(config: AdapterConfig, paging: VastPaging = {}
         const { data, attempts } = await requestJson(url, {
           method: "POST",
           signal: opts.signal,
-          headers: { "content-type": "application/json", ...(config.apiKey ? { authorization: `Bearer ${config.apiKey}` } : {}) },
+          headers: { "content-type": "application/json", ...bearer(config.apiKey) },
           body: JSON.stringify(vastSearchBody(pageSize, afterId)),
         }, config);
         requests += attempts;
@@ -128,7 +115,7 @@ export function createVastAdapter(config: AdapterConfig, paging: VastPaging = {}
           if (!parsed.success) { skips.skip(`offer ${JSON.stringify((raw as { id?: unknown } | null)?.id ?? null)}: ${issue(parsed.error)}`); continue; }
           if (seen.has(parsed.data.id)) continue;
           seen.add(parsed.data.id);
-          const onDemandPrice = price(parsed.data.dph_total);
+          const onDemandPrice = positiveDecimal(parsed.data.dph_total);
           if (onDemandPrice === null) {
             skips.skip(`offer ${parsed.data.id}: dph_total ${JSON.stringify(parsed.data.dph_total)} is not a positive number`);
             continue;
