@@ -28,6 +28,18 @@ const Env = z.object({
   /** Proxies in front of the API that append X-Forwarded-For (0 = use the socket address). */
   TRUST_PROXY: z.coerce.number().int().min(0).max(10).default(0),
   VAULT_ADDR: url(["http:", "https:"]).optional(),
+  /** Vault auth: a token, or an AppRole (role and secret id). */
+  VAULT_TOKEN: z.string().min(1).optional(),
+  VAULT_ROLE_ID: z.string().min(1).optional(),
+  VAULT_SECRET_ID: z.string().min(1).optional(),
+  VAULT_KV_MOUNT: z.string().min(1).default("secret"),
+  /** Poll providers (the elected process only). */
+  INGESTION: flag.default(true),
+  /** Remote SkyPilot catalogs to poll: "aws=https://…/vms.csv,gcp=https://…". */
+  SKYPILOT_CATALOGS: z.string().optional(),
+  /** Simulated price movements on the stored offers (no provider needed). */
+  DEMO_MARKET: flag.default(false),
+  DEMO_MARKET_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(15),
   SOMA_AGENT_BASE: url(["http:", "https:"]).optional(),
 });
 
@@ -35,6 +47,9 @@ export type Config = z.output<typeof Env>;
 
 // Every API node must sign with the same key, so production needs it configured.
 const EnvChecked = Env.superRefine((env, ctx) => {
+  if (env.VAULT_ADDR && !env.VAULT_TOKEN && !(env.VAULT_ROLE_ID && env.VAULT_SECRET_ID)) {
+    ctx.addIssue({ code: "custom", path: ["VAULT_ADDR"], message: "needs VAULT_TOKEN, or VAULT_ROLE_ID and VAULT_SECRET_ID" });
+  }
   if (env.NODE_ENV !== "production") return;
   for (const name of ["JWT_PRIVATE_KEY", "JWT_PUBLIC_KEY"] as const) {
     if (!env[name]) ctx.addIssue({ code: "custom", path: [name], message: "is required when NODE_ENV=production (a PEM key shared by every node)" });

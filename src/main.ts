@@ -1,11 +1,16 @@
 // Process entry: config → database (+ first-start seed) → server; graceful stop on SIGTERM/SIGINT.
-import { ConfigError, loadConfig } from "./config.ts";
-import { openDatabase } from "./infra/db.ts";
+import { ConfigError, loadConfig, type Config } from "./config.ts";
+import { openDatabase, type Database } from "./infra/db.ts";
+import type { PubSub } from "./infra/pubsub-types.ts";
+import { createVault } from "./infra/vault.ts";
+import { configuredAdapters } from "./providers/configured.ts";
+import { createIngestion, type Ingestion } from "./providers/scheduler.ts";
 import { logger } from "./infra/logger.ts";
 import { startServer } from "./server.ts";
 import { Redis } from "ioredis";
 import { createApp, JWT_AUDIENCE, JWT_ISSUER } from "./yoga.ts";
 import { createRateLimiter } from "./infra/rate-limit.ts";
+import { createPubSub } from "./infra/pubsub.ts";
 import { createLazyTokenSigner } from "./infra/auth/tokens.ts";
 import { seedFromSnapshot } from "./providers/snapshot.ts";
 import { syncGpuModels } from "./providers/gpu-models.ts";
@@ -45,7 +50,10 @@ async function main() {
   });
   await tokens.jwks(); // load or generate the keys now, not on the first sign-in
 
-  const yoga = createApp({ db, development: config.NODE_ENV === "development", tokens, rateLimiter, trustProxy: config.TRUST_PROXY });
+  const pubsub = createPubSub({ redisUrl: config.REDIS_URL });
+  const ingestion = config.INGESTION ? await startIngestion(config, db, pubsub) : undefined;
+
+  const yoga = createApp({ db, development: config.NODE_ENV === "development", tokens, rateLimiter, trustProxy: config.TRUST_PROXY, pubsub, ingestion });
   const running = await startServer(yoga, { port: config.PORT, host: config.HOST });
   logger.info(`GPUBroker ready at ${running.url}${config.NODE_ENV === "development" ? " (GraphiQL)" : ""}`);
 
@@ -57,6 +65,8 @@ async function main() {
     const force = setTimeout(() => process.exit(1), 10_000).unref();
     try {
       await running.stop();
+      await ingestion?.stop();
+      await pubsub.close();
       await rateLimiter.close();
       await db.close();
     } finally {
@@ -66,6 +76,24 @@ async function main() {
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));
+}
+
+/** Polls every provider that has credentials (and the demo market when asked); one elected process polls. */
+async function startIngestion(config: Config, db: Database, pubsub: PubSub): Promise<Ingestion | undefined> {
+  const vault = config.VAULT_ADDR
+    ? createVault({ addr: config.VAULT_ADDR, token: config.VAULT_TOKEN, roleId: config.VAULT_ROLE_ID, secretId: config.VAULT_SECRET_ID, mount: config.VAULT_KV_MOUNT })
+    : null;
+  const { adapters, demo } = await configuredAdapters({ env: process.env, vault, prisma: db.prisma, skypilotCatalogs: config.SKYPILOT_CATALOGS, demoMarket: config.DEMO_MARKET });
+  if (config.DEMO_MARKET) {
+    // a demo should move now, not every 15 minutes
+    await db.prisma.provider.updateMany({ where: { slug: { in: demo } }, data: { pollIntervalSeconds: config.DEMO_MARKET_INTERVAL_SECONDS } });
+  }
+  logger.info({ providers: adapters.map((a) => a.slug) }, adapters.length ? "ingestion configured" : "ingestion: no provider credentials configured");
+  const ingestion = createIngestion({
+    prisma: db.prisma, adapters, pubsub, databaseUrl: config.DATABASE_URL ?? null, log: logger.child({ component: "ingestion" }),
+  });
+  ingestion.start();
+  return ingestion;
 }
 
 main().catch((err) => {

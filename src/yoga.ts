@@ -12,6 +12,9 @@ import { createAccounts } from "./infra/auth/accounts.ts";
 import { createRateLimiter, type RateLimiter } from "./infra/rate-limit.ts";
 import { clientIp, limitPlugins, type RequestSource } from "./infra/limits.ts";
 import { createLazyTokenSigner, type TokenSigner } from "./infra/auth/tokens.ts";
+import { createPubSub } from "./infra/pubsub.ts";
+import type { PubSub } from "./infra/pubsub-types.ts";
+import type { Ingestion } from "./providers/scheduler.ts";
 
 export interface YogaOptions {
   db: Database;
@@ -23,6 +26,10 @@ export interface YogaOptions {
   rateLimiter?: RateLimiter;
   /** Proxies in front of us whose X-Forwarded-For entry names the client (true = 1); default: the socket address. */
   trustProxy?: boolean | number;
+  /** Events for subscriptions; default: in-process. */
+  pubsub?: PubSub;
+  /** Provider polling, for the admin refreshProvider mutation. */
+  ingestion?: Ingestion;
 }
 
 export const JWT_ISSUER = "gpubroker";
@@ -54,6 +61,7 @@ export function createApp(opts: YogaOptions): YogaServerInstance<Record<string, 
   const tokens = opts.tokens ?? createLazyTokenSigner({ issuer: JWT_ISSUER, audience: JWT_AUDIENCE });
   const rateLimiter = opts.rateLimiter ?? createRateLimiter({ prefix: "gpubroker" });
   const accounts = createAccounts({ prisma: db.prisma, tokens, rateLimiter });
+  const pubsub = opts.pubsub ?? createPubSub({});
   return createYoga<Record<string, unknown>, Context>({
     schema,
     graphqlEndpoint: "/graphql",
@@ -81,7 +89,7 @@ export function createApp(opts: YogaOptions): YogaServerInstance<Record<string, 
       const meta = { ip: clientIp(initial as RequestSource, opts.trustProxy), userAgent: headers?.get("user-agent") ?? null };
       return {
         prisma: db.prisma, db, loaders: createLoaders(db.prisma), log: logger.child({ requestId, userId: viewer?.id }),
-        requestId, viewer, accounts, meta,
+        requestId, viewer, accounts, meta, pubsub, ingestion: opts.ingestion,
       };
     },
   });

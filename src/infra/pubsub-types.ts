@@ -45,7 +45,14 @@ export type Topic = keyof Topics;
 
 export interface PubSub {
   publish<K extends Topic>(topic: K, payload: Topics[K]): Promise<void>;
-  /** An async iterator of the topic's events, from now on; ends (and unsubscribes) when returned. */
-  subscribe<K extends Topic>(topic: K): AsyncIterableIterator<Topics[K]>;
+  /**
+   * An async iterator of the topic's events, from the moment the subscription is live (see
+   * `subscriberCount`); ends (and unsubscribes) when returned. `keep` drops unwanted events before
+   * they are queued, so a slow reader only buffers what it asked for.
+   */
+  subscribe<K extends Topic>(topic: K, keep?: (event: Topics[K]) => boolean): AsyncIterableIterator<Topics[K]>;
+  /** This process's live subscriptions to the topic (counted once Redis has confirmed them). */
+  subscriberCount(topic: Topic): number;
+  /** Ends every open subscription, then closes the connections. */
   close(): Promise<void>;
 }

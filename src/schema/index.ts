@@ -8,6 +8,11 @@ import "./offer.ts";
 import "./provider.ts";
 import "./auth.ts";
 import "./admin.ts";
+import "./alerts.ts";
+import "./ingestion.ts";
+import "./subscriptions.ts";
+import "./market.ts";
+import "./math.ts";
 
 /** The executable schema, sorted so the printed SDL is stable. */
 export const schema = lexicographicSortSchema(builder.toSchema());

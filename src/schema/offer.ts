@@ -133,10 +133,10 @@ const OfferOrderInput = builder.inputType("OfferOrder", {
 
 // ---------------------------------------------------------------- Helpers
 
-type FilterInput = Omit<OfferFilter, "gpuModelIds" | "providerIds"> & { gpuModels?: string[] | null; providers?: string[] | null };
+export type FilterInput = Omit<OfferFilter, "gpuModelIds" | "providerIds"> & { gpuModels?: string[] | null; providers?: string[] | null };
 
 /** Resolves GPU model spellings and provider slugs to ids; unknown names are errors, not empty results. */
-async function checkFilter(ctx: Context, input: FilterInput | null | undefined): Promise<OfferFilter> {
+export async function checkFilter(ctx: Context, input: FilterInput | null | undefined): Promise<OfferFilter> {
   const { gpuModels, providers, ...filter } = input ?? {};
   const resolved: OfferFilter = filter;
   if (gpuModels?.length) {

@@ -1,0 +1,385 @@
+// Market KPIs, computed in SQL from the offers table and its price history.
+//
+// Definitions (every figure that cannot be computed from data is null with a reason, never guessed):
+// - Per-GPU prices: an offer's on-demand price ÷ its gpuCount (GpuOffer.pricePerGpuHour for current
+//   offers, PricePoint.onDemandPrice ÷ gpuCount for history). Medians and p90 are percentile_cont
+//   (linear interpolation between neighbours), rounded to 4 decimals.
+// - "As of t": each offer's last PricePoint at or before t. A point is written only on change, so a
+//   price holds until the next point; an offer with no point at or before t did not exist yet.
+// - Price change over a window W at `now`: like-for-like over the active offers that have a point at
+//   or before now − W: median of their per-GPU prices now ÷ median as of now − W, minus 1. "Now" is
+//   the listed price, equal to the offer's last point (catalog sync writes both together), so `now`
+//   must be the present: it places the window, it does not replay the past.
+// - Volatility of a provider: sample standard deviation of the relative on-demand changes (new ÷ previous
+//   − 1) recorded in the last 30 days across its offers (withdrawn ones too: it is history); points that
+//   changed only availability are not price changes.
+// - Ratios (changes, shares, discounts, indexes) are plain fractions (−0.05 = 5 % down), rounded to 6 decimals.
+import { Prisma, type GpuOffer, type PrismaClient } from "../generated/prisma/client.ts";
+import { costPerMillionTokens, estimateInference, LlmInputError, type InferenceEstimate } from "../domain/math/llm.ts";
+
+type Decimal = Prisma.Decimal;
+
+const DAY = 86_400_000;
+export const WINDOW_MS = { HOURS_24: DAY, DAYS_7: 7 * DAY, DAYS_30: 30 * DAY } as const;
+export type InsightWindow = keyof typeof WINDOW_MS;
+const WINDOW_WORDS: Record<InsightWindow, string> = { HOURS_24: "24-hour", DAYS_7: "7-day", DAYS_30: "30-day" };
+
+/** Volatility looks at this much history before `now`. */
+export const VOLATILITY_WINDOW: InsightWindow = "DAYS_30";
+
+/** The headline GPU families of the overview: any variant whose canonical name matches the pattern. */
+export const HEADLINE_GPUS = [
+  { key: "H100", pattern: "H100-%" },
+  { key: "A100", pattern: "A100-%" },
+  { key: "RTX4090", pattern: "RTX-4090" },
+] as const;
+export type HeadlineGpu = (typeof HEADLINE_GPUS)[number]["key"];
+
+const iso = (d: Date) => d.toISOString();
+const since = (now: Date, w: InsightWindow) => new Date(now.getTime() - WINDOW_MS[w]);
+
+// ---------------------------------------------------------------- SQL building blocks
+
+/** Round a double or numeric expression to a 6-decimal float (ratios). */
+const ratio = (expr: Prisma.Sql) => Prisma.sql`round((${expr})::numeric, 6)::float8`;
+const median = (expr: Prisma.Sql) => Prisma.sql`percentile_cont(0.5) WITHIN GROUP (ORDER BY ${expr})`;
+
+/**
+ * CTEs ending in `pair(key, id, "gpuCount", "gpuModelId", "providerId", now_price, then_price)`: for every
+ * offer of `offers` (a SELECT over "GpuOffer" yielding those columns and "onDemandPrice") and every
+ * window start, its on-demand price now and as of the start; offers without a point that old are left out.
+ * "Now" is the listed price: catalog sync writes the row and its price point in one transaction, so it
+ * equals the last point, and reading it saves one index probe per offer (bench/README.md, kpi).
+ * "Then" is one backward probe of the (offerId, recordedAt) index per offer and window.
+ */
+function pricePairs(offers: Prisma.Sql, windows: Array<[string, Date]>): Prisma.Sql {
+  const rows = Prisma.join(windows.map(([key, at]) => Prisma.sql`(${key}::text, ${at}::timestamp(3))`));
+  return Prisma.sql`
+    w(key, since) AS (VALUES ${rows}),
+    pair AS (
+      SELECT w.key, o.id, o."gpuCount", o."gpuModelId", o."providerId", o."onDemandPrice" AS now_price, old.price AS then_price
+      FROM (${offers}) o CROSS JOIN w CROSS JOIN LATERAL (
+        SELECT pp."onDemandPrice" AS price FROM "PricePoint" pp
+        WHERE pp."offerId" = o.id AND pp."recordedAt" <= w.since
+        ORDER BY pp."recordedAt" DESC LIMIT 1) old
+    )`;
+}
+
+/** Per-GPU median then / now and the change, over `pair` rows grouped by the caller. */
+const medianChange = Prisma.sql`
+  count(*)::int AS "offersCompared",
+  (${median(Prisma.sql`p.then_price / p."gpuCount"`)})::numeric(12,4) AS "medianThen",
+  (${median(Prisma.sql`p.now_price / p."gpuCount"`)})::numeric(12,4) AS "medianNow",
+  ${ratio(Prisma.sql`${median(Prisma.sql`p.now_price / p."gpuCount"`)} / NULLIF(${median(Prisma.sql`p.then_price / p."gpuCount"`)}, 0) - 1`)} AS change`;
+
+/** Share of AVAILABLE or LIMITED among offers whose availability is known, and the counts behind it. */
+const availabilityColumns = Prisma.sql`
+  count(*) FILTER (WHERE o.availability IN ('AVAILABLE', 'LIMITED'))::int AS "availableOffers",
+  count(*) FILTER (WHERE o.availability <> 'UNKNOWN')::int AS "knownAvailability"`;
+
+function availabilityShare(r: { availableOffers: number; knownAvailability: number; activeOffers: number }) {
+  if (r.activeOffers === 0) return { availabilityShare: null, availabilityShareReason: "No active offers." };
+  if (r.knownAvailability === 0) return { availabilityShare: null, availabilityShareReason: `All ${r.activeOffers} active offers report availability UNKNOWN.` };
+  return { availabilityShare: Math.round((r.availableOffers / r.knownAvailability) * 1e6) / 1e6, availabilityShareReason: null };
+}
+
+/**
+ * Provider price index: for each GPU model the provider sells (active offers), the provider's median
+ * per-GPU price ÷ the whole market's median for that model (all providers, the provider included);
+ * the index is the geometric mean of those ratios weighted by the provider's offers per model, so a
+ * model at 2× and one at 0.5× with as many offers average to 1.0. Below 1 = cheaper than the market.
+ */
+function priceIndexSql(providerId?: number): Prisma.Sql {
+  const scope = providerId === undefined ? Prisma.empty : Prisma.sql`AND "providerId" = ${providerId}`;
+  return Prisma.sql`
+    WITH cell AS (
+      SELECT "providerId", "gpuModelId", count(*) AS n, ${median(Prisma.sql`"pricePerGpuHour"`)} AS med
+      FROM "GpuOffer" WHERE active AND "gpuModelId" IS NOT NULL ${scope} GROUP BY 1, 2
+    ), market AS (
+      SELECT "gpuModelId", ${median(Prisma.sql`"pricePerGpuHour"`)} AS med
+      FROM "GpuOffer" WHERE active AND "gpuModelId" IN (SELECT "gpuModelId" FROM cell) GROUP BY 1
+    )
+    SELECT c."providerId", count(*)::int AS "gpuModels", sum(c.n)::int AS offers,
+           ${ratio(Prisma.sql`exp(sum(c.n * ln(c.med / m.med)) / sum(c.n))`)} AS "priceIndex"
+    FROM cell c JOIN market m USING ("gpuModelId") JOIN "Provider" p ON p.id = c."providerId"
+    WHERE c.med > 0 AND m.med > 0
+    GROUP BY c."providerId", p.slug ORDER BY "priceIndex", p.slug`;
+}
+
+export interface ProviderPriceIndex { providerId: number; gpuModels: number; offers: number; priceIndex: number }
+
+// ---------------------------------------------------------------- marketOverview
+
+export interface ModelMedianPrice { gpuModelId: number; offers: number; medianPricePerGpuHour: Decimal }
+export interface CheapestOffer { offer: GpuOffer; pricePerGpuHour: Decimal }
+export interface MarketOverview {
+  activeOffers: number;
+  providers: number;
+  gpuModels: number;
+  /** Sorted by GPU model name. */
+  medianPricePerGpuHour: ModelMedianPrice[];
+  cheapest: Record<HeadlineGpu, { offer: CheapestOffer | null; reason: string | null }>;
+}
+
+export async function marketOverview(prisma: PrismaClient): Promise<MarketOverview> {
+  const [counts, medians, cheapest] = await Promise.all([
+    prisma.$queryRaw<{ activeOffers: number; providers: number; gpuModels: number }[]>`
+      SELECT count(*)::int AS "activeOffers", count(DISTINCT "providerId")::int AS providers,
+             count(DISTINCT "gpuModelId")::int AS "gpuModels"
+      FROM "GpuOffer" WHERE active`,
+    prisma.$queryRaw<ModelMedianPrice[]>`
+      SELECT o."gpuModelId", count(*)::int AS offers, (${median(Prisma.sql`o."pricePerGpuHour"`)})::numeric(12,4) AS "medianPricePerGpuHour"
+      FROM "GpuOffer" o JOIN "GpuModel" m ON m.id = o."gpuModelId"
+      WHERE o.active GROUP BY o."gpuModelId", m.name ORDER BY m.name`,
+    // One index probe per model of the family on (gpuModelId, active, pricePerGpuHour, id).
+    prisma.$queryRaw<(GpuOffer & { family: HeadlineGpu })[]>`
+      SELECT DISTINCT ON (f.family) f.family, o.*
+      FROM unnest(${HEADLINE_GPUS.map((g) => g.key)}::text[], ${HEADLINE_GPUS.map((g) => g.pattern)}::text[]) AS f(family, pattern)
+      JOIN "GpuModel" m ON m.name LIKE f.pattern
+      CROSS JOIN LATERAL (
+        SELECT * FROM "GpuOffer" o WHERE o."gpuModelId" = m.id AND o.active ORDER BY o."pricePerGpuHour", o.id LIMIT 1) o
+      ORDER BY f.family, o."pricePerGpuHour", o.id`,
+  ]);
+  const byFamily = new Map(cheapest.map(({ family, ...offer }) => [family, offer as GpuOffer]));
+  return {
+    ...counts[0]!,
+    medianPricePerGpuHour: medians,
+    cheapest: Object.fromEntries(HEADLINE_GPUS.map(({ key }) => {
+      const offer = byFamily.get(key);
+      return [key, offer
+        ? { offer: { offer, pricePerGpuHour: offer.pricePerGpuHour }, reason: null }
+        : { offer: null, reason: `No active ${key === "RTX4090" ? "RTX 4090" : `${key} (any variant)`} offer.` }];
+    })) as MarketOverview["cheapest"],
+  };
+}
+
+// ---------------------------------------------------------------- gpuKpis
+
+export interface PriceTrend { since: Date; offersCompared: number; medianThen: Decimal; medianNow: Decimal; change: number }
+export interface GpuKpis {
+  gpuModelId: number;
+  asOf: Date;
+  activeOffers: number;
+  providers: number;
+  pricePerGpuHour: { min: Decimal; median: Decimal; p90: Decimal } | null;
+  pricePerGpuHourReason: string | null;
+  spotOffers: number;
+  spotDiscount: number | null;
+  spotDiscountReason: string | null;
+  availabilityShare: number | null;
+  availabilityShareReason: string | null;
+  priceChange: Record<InsightWindow, { trend: PriceTrend | null; reason: string | null }>;
+}
+
+type TrendRow = { key: string; offersCompared: number; medianThen: Decimal | null; medianNow: Decimal | null; change: number | null };
+
+function trendOf(row: TrendRow | undefined, w: InsightWindow, start: Date, what: string) {
+  if (!row?.offersCompared || row.medianThen == null || row.medianNow == null) {
+    return { trend: null, reason: `No ${what} has a price point at or before ${iso(start)}, so there is no ${WINDOW_WORDS[w]} comparison.` };
+  }
+  if (row.change == null) return { trend: null, reason: `The median price at ${iso(start)} was 0, so a relative change is undefined.` };
+  return { trend: { since: start, offersCompared: row.offersCompared, medianThen: row.medianThen, medianNow: row.medianNow, change: row.change }, reason: null };
+}
+
+export async function gpuKpis(prisma: PrismaClient, gpuModelId: number, now: Date): Promise<GpuKpis> {
+  const windows = (Object.keys(WINDOW_MS) as InsightWindow[]).map((w) => [w, since(now, w)] as [InsightWindow, Date]);
+  const [[cur], trends] = await Promise.all([
+    prisma.$queryRaw<Array<{
+      activeOffers: number; providers: number; min: Decimal | null; median: Decimal | null; p90: Decimal | null;
+      spotOffers: number; spotDiscount: number | null; availableOffers: number; knownAvailability: number;
+    }>>`
+      SELECT count(*)::int AS "activeOffers", count(DISTINCT o."providerId")::int AS providers,
+             min(o."pricePerGpuHour") AS min,
+             (${median(Prisma.sql`o."pricePerGpuHour"`)})::numeric(12,4) AS median,
+             (percentile_cont(0.9) WITHIN GROUP (ORDER BY o."pricePerGpuHour"))::numeric(12,4) AS p90,
+             count(o."spotPricePerGpuHour")::int AS "spotOffers",
+             ${ratio(median(Prisma.sql`1 - o."spotPricePerGpuHour" / NULLIF(o."pricePerGpuHour", 0)`))} AS "spotDiscount",
+             ${availabilityColumns}
+      FROM "GpuOffer" o WHERE o."gpuModelId" = ${gpuModelId} AND o.active`,
+    prisma.$queryRaw<TrendRow[]>`
+      WITH ${pricePairs(Prisma.sql`SELECT id, "gpuCount", "gpuModelId", "providerId", "onDemandPrice" FROM "GpuOffer" WHERE "gpuModelId" = ${gpuModelId} AND active`, windows)}
+      SELECT p.key, ${medianChange} FROM pair p GROUP BY p.key`,
+  ]);
+  const c = cur!;
+  const byKey = new Map(trends.map((t) => [t.key, t]));
+  return {
+    gpuModelId,
+    asOf: now,
+    activeOffers: c.activeOffers,
+    providers: c.providers,
+    pricePerGpuHour: c.activeOffers ? { min: c.min!, median: c.median!, p90: c.p90! } : null,
+    pricePerGpuHourReason: c.activeOffers ? null : "No active offers.",
+    spotOffers: c.spotOffers,
+    spotDiscount: c.spotDiscount,
+    spotDiscountReason: c.spotDiscount != null ? null
+      : c.activeOffers ? `None of the ${c.activeOffers} active offers has a spot price.` : "No active offers.",
+    ...availabilityShare(c),
+    priceChange: Object.fromEntries(windows.map(([w, start]) => [w, trendOf(byKey.get(w), w, start, "active offer of this model")])) as GpuKpis["priceChange"],
+  };
+}
+
+// ---------------------------------------------------------------- providerKpis
+
+export interface ProviderKpis {
+  providerId: number;
+  asOf: Date;
+  activeOffers: number;
+  priceIndex: number | null;
+  priceIndexReason: string | null;
+  /** GPU models the index compares. */
+  priceIndexModels: number;
+  availabilityShare: number | null;
+  availabilityShareReason: string | null;
+  reliabilityScore: number | null;
+  reliabilityScoreReason: string | null;
+  volatility: number | null;
+  volatilityReason: string | null;
+  /** On-demand price changes behind the volatility. */
+  priceChanges: number;
+  volatilitySince: Date;
+}
+
+export async function providerKpis(prisma: PrismaClient, providerId: number, now: Date): Promise<ProviderKpis> {
+  const from = since(now, VOLATILITY_WINDOW);
+  const [[offers], index, [vol], provider] = await Promise.all([
+    prisma.$queryRaw<{ activeOffers: number; availableOffers: number; knownAvailability: number }[]>`
+      SELECT count(*)::int AS "activeOffers", ${availabilityColumns}
+      FROM "GpuOffer" o WHERE o."providerId" = ${providerId} AND o.active`,
+    prisma.$queryRaw<ProviderPriceIndex[]>(priceIndexSql(providerId)),
+    // Relative change of each on-demand price change in (from, now] against the offer's previous point
+    // (the last one at or before `from` included): one index range scan per offer, starting at that point,
+    // in offer order so LAG needs only a small sort per offer; float8 math, rounded at the end.
+    // Availability-only points (r = 0) are not price changes.
+    prisma.$queryRaw<{ priceChanges: number; volatility: number | null }[]>`
+      SELECT count(*)::int AS "priceChanges", ${ratio(Prisma.sql`stddev_samp(x.r)`)} AS volatility
+      FROM (
+        SELECT pp."recordedAt" AS at,
+               pp."onDemandPrice"::float8 / NULLIF(lag(pp."onDemandPrice"::float8) OVER (PARTITION BY o.id ORDER BY pp."recordedAt"), 0) - 1 AS r
+        FROM (SELECT id FROM "GpuOffer" WHERE "providerId" = ${providerId} ORDER BY id) o
+        JOIN "PricePoint" pp ON pp."offerId" = o.id AND pp."recordedAt" <= ${now}::timestamp(3) AND pp."recordedAt" >= coalesce(
+          (SELECT max(q."recordedAt") FROM "PricePoint" q WHERE q."offerId" = o.id AND q."recordedAt" <= ${from}::timestamp(3)), ${from}::timestamp(3))
+      ) x
+      WHERE x.at > ${from}::timestamp(3) AND x.r <> 0`,
+    prisma.provider.findUniqueOrThrow({ where: { id: providerId }, select: { reliabilityScore: true } }),
+  ]);
+  const o = offers!;
+  const idx = index[0];
+  const v = vol!;
+  return {
+    providerId,
+    asOf: now,
+    activeOffers: o.activeOffers,
+    priceIndex: idx?.priceIndex ?? null,
+    priceIndexReason: idx ? null : "The provider has no active offer of a known GPU model to compare with the market.",
+    priceIndexModels: idx?.gpuModels ?? 0,
+    ...availabilityShare(o),
+    reliabilityScore: provider.reliabilityScore?.toNumber() ?? null,
+    reliabilityScoreReason: provider.reliabilityScore ? null : "No reliability score has been recorded for this provider.",
+    volatility: v.volatility,
+    volatilityReason: v.volatility != null ? null
+      : `Volatility needs at least 2 on-demand price changes of this provider's offers between ${iso(from)} and ${iso(now)}; found ${v.priceChanges}.`,
+    priceChanges: v.priceChanges,
+    volatilitySince: from,
+  };
+}
+
+// ---------------------------------------------------------------- marketInsights
+
+export interface OfferMove { offer: GpuOffer; priceThen: Decimal; priceNow: Decimal; change: number }
+export interface ModelMove { gpuModelId: number; offersCompared: number; medianThen: Decimal; medianNow: Decimal; change: number }
+export interface BestValue { offer: GpuOffer; gpuModelId: number; costPerMillionTokens: number; tokensPerSecond: number }
+export interface MarketInsights {
+  window: InsightWindow;
+  since: Date;
+  asOf: Date;
+  /** Largest relative on-demand price rises, largest first. */
+  risers: OfferMove[];
+  /** Largest relative on-demand price falls, largest fall first. */
+  fallers: OfferMove[];
+  modelsCheaper: ModelMove[];
+  modelsDearer: ModelMove[];
+  /** Per GPU model with active offers, by model name. */
+  cheapestPerModel: CheapestOffer[];
+  /** Cheapest provider first. */
+  providerPriceIndex: ProviderPriceIndex[];
+  bestValue: BestValue[];
+}
+
+/** The workload behind `bestValue`: Llama 3 8B, FP16 weights and KV cache, one sequence at a time. */
+export const BEST_VALUE_WORKLOAD = { model: "llama-3-8b", precision: "FP16", batch: 1, contextTokens: 2048, promptTokens: 1024 } as const;
+
+export async function marketInsights(prisma: PrismaClient, now: Date, window: InsightWindow, limit: number): Promise<MarketInsights> {
+  const start = since(now, window);
+  const active = Prisma.sql`SELECT id, "gpuCount", "gpuModelId", "providerId", "onDemandPrice" FROM "GpuOffer" WHERE active`;
+  type MoveRow = GpuOffer & { models: Array<Omit<ModelMove, "medianThen" | "medianNow"> & { medianThen: string; medianNow: string }> }
+    & ({ direction: "UP" | "DOWN"; priceThen: Decimal; priceNow: Decimal; change: number } | { direction: null });
+  const [moves, cheapest, index] = await Promise.all([
+    // One pass of as-of pairs serves both the offer movers and the per-model medians: one row per mover
+    // (the offer's columns), each carrying the model changes as JSON; a single row of nulls when none moved.
+    prisma.$queryRaw<MoveRow[]>`
+      WITH ${pricePairs(active, [[window, start]])},
+      moved AS (SELECT id, then_price, now_price, now_price / then_price - 1 AS change FROM pair WHERE then_price > 0 AND now_price <> then_price),
+      top AS (
+        (SELECT 'UP' AS direction, * FROM moved WHERE change > 0 ORDER BY change DESC, id LIMIT ${limit})
+        UNION ALL
+        (SELECT 'DOWN', * FROM moved WHERE change < 0 ORDER BY change, id LIMIT ${limit})
+      ),
+      models AS (
+        SELECT coalesce(json_agg(json_build_object('gpuModelId', m."gpuModelId", 'offersCompared', m."offersCompared",
+                 'medianThen', m."medianThen"::text, 'medianNow', m."medianNow"::text, 'change', m.change)), '[]') AS models
+        FROM (SELECT p."gpuModelId", ${medianChange} FROM pair p WHERE p."gpuModelId" IS NOT NULL GROUP BY p."gpuModelId") m
+      )
+      SELECT models.models, o.*, t.direction, t.then_price AS "priceThen", t.now_price AS "priceNow", ${ratio(Prisma.sql`t.change`)} AS change
+      FROM models LEFT JOIN top t ON true LEFT JOIN "GpuOffer" o ON o.id = t.id
+      ORDER BY t.direction DESC, abs(t.change) DESC, t.id`,
+    prisma.$queryRaw<(GpuOffer & { spec: GpuFigures })[]>`
+      SELECT o.*, json_build_object('vramGb', m."vramGb", 'memoryBandwidthGbps', m."memoryBandwidthGbps",
+                                    'fp16Tflops', m."fp16Tflops", 'fp8Tflops', m."fp8Tflops") AS spec
+      FROM "GpuModel" m CROSS JOIN LATERAL (
+        SELECT * FROM "GpuOffer" o WHERE o."gpuModelId" = m.id AND o.active ORDER BY o."pricePerGpuHour", o.id LIMIT 1) o
+      ORDER BY m.name`,
+    prisma.$queryRaw<ProviderPriceIndex[]>(priceIndexSql()),
+  ]);
+  const move = (row: MoveRow): OfferMove => {
+    const { models: _m, direction: _d, priceThen, priceNow, change, ...offer } = row as MoveRow & { direction: "UP" };
+    return { offer: offer as GpuOffer, priceThen, priceNow, change };
+  };
+  const changed = moves[0]!.models
+    .map((m) => ({ ...m, medianThen: new Prisma.Decimal(m.medianThen), medianNow: new Prisma.Decimal(m.medianNow) }))
+    .filter((m) => m.change != null && m.change !== 0);
+  const byChange = (a: ModelMove, b: ModelMove) => a.change - b.change || a.gpuModelId - b.gpuModelId;
+  return {
+    window, since: start, asOf: now,
+    risers: moves.filter((m) => m.direction === "UP").map(move),
+    fallers: moves.filter((m) => m.direction === "DOWN").map(move),
+    modelsCheaper: changed.filter((m) => m.change < 0).sort(byChange).slice(0, limit),
+    modelsDearer: changed.filter((m) => m.change > 0).sort((a, b) => byChange(b, a)).slice(0, limit),
+    cheapestPerModel: cheapest.map(({ spec: _s, ...offer }) => ({ offer: offer as GpuOffer, pricePerGpuHour: offer.pricePerGpuHour })),
+    providerPriceIndex: index,
+    bestValue: bestValue(cheapest).slice(0, limit),
+  };
+}
+
+/** GpuModel datasheet figures, read through json_build_object (numbers, not Decimals). */
+interface GpuFigures { vramGb: number; memoryBandwidthGbps: number; fp16Tflops: number; fp8Tflops: number | null }
+
+/** $/Mtok of each GPU model's cheapest offer for BEST_VALUE_WORKLOAD; models it does not fit (or without specs) are left out. */
+function bestValue(cheapest: Array<GpuOffer & { spec: GpuFigures }>): BestValue[] {
+  const out: BestValue[] = [];
+  for (const { spec, ...offer } of cheapest) {
+    let estimate: InferenceEstimate;
+    try {
+      estimate = estimateInference({
+        ...BEST_VALUE_WORKLOAD, gpuCount: offer.gpuCount,
+        gpu: { vramGb: spec.vramGb, memoryBandwidthGbps: spec.memoryBandwidthGbps, fp16Tflops: spec.fp16Tflops, fp8Tflops: spec.fp8Tflops },
+      });
+    } catch (err) {
+      if (err instanceof LlmInputError) continue; // a GPU model without datasheet figures (zero bandwidth) cannot be estimated
+      throw err;
+    }
+    if (!estimate.fits || offer.onDemandPrice.isZero()) continue;
+    const cost = costPerMillionTokens({ pricePerHour: offer.onDemandPrice.toString(), tokensPerSecond: estimate.decode.tokensPerSecond });
+    out.push({ offer: offer as GpuOffer, gpuModelId: offer.gpuModelId!, costPerMillionTokens: cost.costPerMillionTokens, tokensPerSecond: estimate.decode.tokensPerSecond });
+  }
+  return out.sort((a, b) => a.costPerMillionTokens - b.costPerMillionTokens || a.offer.id - b.offer.id);
+}

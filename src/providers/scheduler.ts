@@ -1,0 +1,272 @@
+// Ingestion: the leader polls each enabled provider on its own interval, applies the catalog with
+// alert evaluation inside the import's transaction, publishes after commit and records health.
+// Leadership is a PostgreSQL session advisory lock held on a dedicated connection: it is released
+// by the server the moment that connection (or the process) dies, so a follower can take over.
+import pg from "pg";
+import type { Logger } from "pino";
+import type { PrismaClient } from "../generated/prisma/client.ts";
+import { publishChanges } from "../infra/pubsub.ts";
+import type { PubSub } from "../infra/pubsub-types.ts";
+import type { ProviderAdapter } from "./adapter.ts";
+import { evaluateAlerts, notificationEvent, type NotificationRow } from "./alerts.ts";
+import { applyCatalog, type CatalogSyncSummary, type OfferChange } from "./catalog-sync.ts";
+import { providerInfo } from "./registry.ts";
+
+// "gpbingst" as a 64-bit key.
+export const INGESTION_LOCK_KEY = "7453565588261532532";
+
+export interface IngestionOptions {
+  prisma: PrismaClient;
+  adapters: readonly ProviderAdapter[];
+  /** Receives price ticks and notifications after each commit (ticks through publishChanges). */
+  pubsub?: PubSub | null;
+  /** Replaces the tick publishing (called after commit with the import's changes). */
+  publish?: (changes: OfferChange[], at: Date) => Promise<void>;
+  /** PostgreSQL URL for the lock's own connection. Absent = embedded PGlite: one process, which leads. */
+  databaseUrl?: string | null;
+  lockKey?: string | bigint;
+  log: Logger;
+  /** How often a follower retries the lock and the leader checks its lock connection. Default 5000 ms. */
+  lockRetryMs?: number;
+  /** How often the leader looks for providers that are due. Default 1000 ms. */
+  tickMs?: number;
+  /** A successful poll whose fetch took longer than this is DEGRADED. Default 30000 ms. */
+  slowMs?: number;
+}
+
+/** How one poll of one provider went. Provider failures are reported here, never thrown. */
+export interface ProviderRun {
+  slug: string;
+  ok: boolean;
+  startedAt: Date;
+  /** Time the adapter took to fetch the catalog. */
+  latencyMs: number;
+  healthStatus: "HEALTHY" | "DEGRADED" | "DOWN";
+  summary: CatalogSyncSummary | null;
+  changes: number;
+  notifications: number;
+  skipped: number;
+  error: string | null;
+}
+
+export interface Ingestion {
+  /** Starts competing for leadership; the leader polls until stop(). */
+  start(): void;
+  /** Stops polling, aborts fetches, waits for running imports and releases the lock. */
+  stop(): Promise<void>;
+  /** Polls one provider now (whether or not this process leads; imports of one provider are serialised by the database). */
+  runProvider(slug: string): Promise<ProviderRun>;
+  /** runProvider for the admin `refreshProvider` mutation: joins a poll already running in this process. */
+  refreshNow(slug: string): Promise<ProviderRun>;
+  hasAdapter(slug: string): boolean;
+  readonly isLeader: boolean;
+}
+
+// More than this share of the provider's records skipped counts as a partial answer.
+const SKIPPED_DEGRADED = 0.1;
+
+export function createIngestion(opts: IngestionOptions): Ingestion {
+  const { prisma, log } = opts;
+  const adapters = new Map(opts.adapters.map((a) => [a.slug, a]));
+  const lockKey = String(opts.lockKey ?? INGESTION_LOCK_KEY);
+  const lockRetryMs = opts.lockRetryMs ?? 5000;
+  const tickMs = opts.tickMs ?? 1000;
+  const slowMs = opts.slowMs ?? 30_000;
+  const publishTicks = opts.publish ?? (opts.pubsub ? async (changes: OfferChange[], at: Date) => { await publishChanges(opts.pubsub!, prisma, changes, at); } : null);
+
+  const running = new Map<string, Promise<ProviderRun>>();
+  const aborts = new Set<AbortController>();
+  let started = false;
+  let leader = false;
+  let lockClient: pg.Client | null = null;
+  let lockTimer: NodeJS.Timeout | undefined;
+  let tickTimer: NodeJS.Timeout | undefined;
+
+  async function poll(slug: string): Promise<ProviderRun> {
+    const adapter = adapters.get(slug)!;
+    const startedAt = new Date();
+    const abort = new AbortController();
+    aborts.add(abort);
+    const t0 = performance.now();
+    let latencyMs = 0;
+    let run: ProviderRun;
+    try {
+      const report = await adapter.fetchOffers({ signal: abort.signal });
+      latencyMs = Math.round(performance.now() - t0);
+      // An empty answer is far likelier a provider glitch than a sold-out cloud: keep the catalog.
+      if (!report.offers.length) throw new Error(`returned no offers (${report.skipped} records skipped${report.skipReasons[0] ? `: ${report.skipReasons[0]}` : ""})`);
+      let changes: OfferChange[] = [];
+      let notifications: NotificationRow[] = [];
+      const summary = await applyCatalog(prisma, slug, report.offers, {
+        now: startedAt,
+        onChanges: async (tx, c) => { changes = c; notifications = await evaluateAlerts(tx, c, startedAt); },
+      });
+      await publishCommitted(slug, changes, notifications, startedAt);
+      const partial = report.skipped > SKIPPED_DEGRADED * (report.offers.length + report.skipped);
+      run = {
+        slug, ok: true, startedAt, latencyMs, healthStatus: partial || latencyMs > slowMs ? "DEGRADED" : "HEALTHY",
+        summary, changes: changes.length, notifications: notifications.length, skipped: report.skipped, error: null,
+      };
+    } catch (err) {
+      latencyMs ||= Math.round(performance.now() - t0);
+      const error = (err instanceof Error ? err.message : String(err)).slice(0, 500);
+      run = { slug, ok: false, startedAt, latencyMs, healthStatus: "DOWN", summary: null, changes: 0, notifications: 0, skipped: 0, error };
+      log.warn({ provider: slug, err: error, latencyMs }, "provider poll failed");
+    } finally {
+      aborts.delete(abort);
+    }
+    await recordHealth(run).catch((err: unknown) => log.error({ provider: slug, err }, "could not record provider health"));
+    if (run.ok) log.info({ provider: slug, latencyMs, ...run.summary, notifications: run.notifications }, "provider polled");
+    return run;
+  }
+
+  // After commit: listeners never see prices that were rolled back; a failed publish loses events, not data.
+  async function publishCommitted(slug: string, changes: OfferChange[], notifications: NotificationRow[], at: Date) {
+    try {
+      if (publishTicks && changes.length) await publishTicks(changes, at);
+      if (opts.pubsub) await Promise.all(notifications.map((n) => opts.pubsub!.publish("notification", notificationEvent(n))));
+    } catch (err) {
+      log.error({ provider: slug, err }, "publishing the import's events failed");
+    }
+  }
+
+  async function recordHealth(run: ProviderRun) {
+    const now = new Date();
+    const common = { healthStatus: run.healthStatus, latencyMs: run.latencyMs, lastPolledAt: run.startedAt };
+    const data = run.ok
+      ? { ...common, lastSuccessAt: now, consecutiveFailures: 0 }
+      : { ...common, lastErrorAt: now, lastError: run.error };
+    const updated = await prisma.provider.updateMany({
+      where: { slug: run.slug },
+      data: run.ok ? data : { ...data, consecutiveFailures: { increment: 1 } },
+    });
+    const info = providerInfo(run.slug);
+    // A provider that failed before its first import has no row yet: create it to hold the health.
+    if (!updated.count && info) {
+      await prisma.provider.upsert({
+        where: { slug: run.slug },
+        update: {},
+        create: {
+          slug: info.slug, name: info.name, kind: info.kind, apiBaseUrl: info.apiBaseUrl, complianceTags: [...info.complianceTags],
+          ...data, consecutiveFailures: run.ok ? 0 : 1,
+        },
+      });
+    }
+  }
+
+  function runProvider(slug: string): Promise<ProviderRun> {
+    if (!adapters.has(slug)) return Promise.reject(new Error(`no ingestion adapter for provider "${slug}"`));
+    const inFlight = running.get(slug);
+    if (inFlight) return inFlight;
+    const run = poll(slug).finally(() => running.delete(slug));
+    running.set(slug, run);
+    return run;
+  }
+
+  async function pollDue() {
+    const rows = await prisma.provider.findMany({
+      where: { slug: { in: [...adapters.keys()] } },
+      select: { slug: true, enabled: true, pollIntervalSeconds: true, lastPolledAt: true },
+    });
+    const bySlug = new Map(rows.map((r) => [r.slug, r]));
+    const now = Date.now();
+    for (const slug of adapters.keys()) {
+      const p = bySlug.get(slug);
+      if (!leader || running.has(slug) || (p && !p.enabled)) continue;
+      // A provider without a row has never been polled: it is due.
+      if (!p?.lastPolledAt || p.lastPolledAt.getTime() + p.pollIntervalSeconds * 1000 <= now) void runProvider(slug);
+    }
+  }
+
+  function scheduleTick() {
+    tickTimer = setTimeout(async () => {
+      if (!leader) return;
+      await pollDue().catch((err: unknown) => log.error({ err }, "ingestion tick failed"));
+      if (leader) scheduleTick();
+    }, tickMs);
+  }
+
+  function becomeLeader() {
+    if (leader) return;
+    leader = true;
+    log.info({ lockKey }, "ingestion leader: polling providers");
+    void pollDue().catch((err: unknown) => log.error({ err }, "ingestion tick failed"));
+    scheduleTick();
+  }
+
+  function loseLeadership(why: string) {
+    if (!leader) return;
+    leader = false;
+    clearTimeout(tickTimer);
+    for (const a of aborts) a.abort(new Error(`ingestion leadership lost: ${why}`));
+    log.warn({ why }, "ingestion leadership lost");
+  }
+
+  function dropLockClient(client: pg.Client, why: string) {
+    if (lockClient !== client) return;
+    lockClient = null;
+    loseLeadership(why);
+    client.end().catch(() => {});
+  }
+
+  // One attempt: the follower asks for the lock, the leader checks that its session is alive.
+  async function contend() {
+    if (!opts.databaseUrl) return becomeLeader();
+    let client = lockClient;
+    try {
+      if (!client) {
+        // Timeouts and keep-alive: a leader cut off from the database must find out, not hang in a heartbeat.
+        const fresh = new pg.Client({
+          connectionString: opts.databaseUrl, application_name: "gpubroker-ingestion-lock",
+          keepAlive: true, connectionTimeoutMillis: 10_000, query_timeout: 10_000,
+        });
+        fresh.on("error", (err) => dropLockClient(fresh, err.message));
+        fresh.on("end", () => dropLockClient(fresh, "lock connection closed"));
+        lockClient = client = fresh;
+        await fresh.connect();
+      }
+      if (leader) {
+        await client.query("SELECT 1");
+        return;
+      }
+      const { rows } = await client.query<{ locked: boolean }>("SELECT pg_try_advisory_lock($1::bigint) AS locked", [lockKey]);
+      // stop() may have run meanwhile: it unlocks and closes this client after our query.
+      if (rows[0]?.locked && started && lockClient === client) becomeLeader();
+    } catch (err) {
+      if (client) dropLockClient(client, err instanceof Error ? err.message : String(err));
+      if (started) log.warn({ err: err instanceof Error ? err.message : err }, "ingestion lock connection failed; retrying");
+    }
+  }
+
+  function scheduleContend() {
+    lockTimer = setTimeout(async () => {
+      await contend();
+      if (started) scheduleContend();
+    }, lockRetryMs);
+  }
+
+  return {
+    start() {
+      if (started) return;
+      started = true;
+      void contend().then(() => { if (started) scheduleContend(); });
+    },
+    async stop() {
+      started = false;
+      clearTimeout(lockTimer);
+      loseLeadership("stopped");
+      for (const a of aborts) a.abort(new Error("ingestion stopped"));
+      await Promise.allSettled(running.values());
+      const client = lockClient;
+      lockClient = null;
+      if (client) {
+        await client.query("SELECT pg_advisory_unlock_all()").catch(() => {});
+        await client.end().catch(() => {});
+      }
+    },
+    runProvider,
+    refreshNow: runProvider,
+    hasAdapter: (slug) => adapters.has(slug),
+    get isLeader() { return leader; },
+  };
+}
