@@ -26,7 +26,14 @@ export interface OfferFilter {
   interconnect?: Interconnect[] | null;
   deployment?: Deployment[] | null;
   includeInactive?: boolean | null;
+  /**
+   * Only these (GPU model, GPU count) pairs, each with the factor that turns the instance's hourly
+   * price into $ per 1M generated tokens (COST_PER_MTOK: the pairs the chosen LLM fits on).
+   */
+  costPairs?: CostPair[] | null;
 }
+
+export interface CostPair { gpuModelId: number; gpuCount: number; /** $/Mtok per $/h, as a decimal string. */ factor: string }
 
 export const OFFER_SORT_FIELDS = {
   PRICE: { column: "onDemandPrice", cast: "numeric" },
@@ -35,6 +42,8 @@ export const OFFER_SORT_FIELDS = {
   VRAM_TOTAL: { column: "vramTotalGb", cast: "numeric" },
   GPU_COUNT: { column: "gpuCount", cast: "int" },
   LAST_SEEN: { column: "lastSeenAt", cast: "timestamp(3)" },
+  /** Computed per page from `filter.costPairs`; not a stored column. */
+  COST_PER_MTOK: { column: "costPerMtok", cast: "numeric" },
 } as const;
 export type OfferSortField = keyof typeof OFFER_SORT_FIELDS;
 export interface OfferOrder { field: OfferSortField; direction: "ASC" | "DESC" }
@@ -77,13 +86,18 @@ export function offerWhere(f: OfferFilter = {}): Prisma.Sql {
   parts.push(...range("spotPrice", f.spotPrice, "numeric"), ...range("spotPricePerGpuHour", f.spotPricePerGpu, "numeric"));
   if (f.spotOnly) parts.push(Prisma.sql`o."spotPrice" IS NOT NULL`);
   parts.push(...inList("availability", f.availability, "enum"), ...inList("interconnect", f.interconnect, "enum"), ...inList("deployment", f.deployment, "enum"));
+  if (f.costPairs) {
+    parts.push(f.costPairs.length
+      ? Prisma.sql`(o."gpuModelId", o."gpuCount") IN (${Prisma.join(f.costPairs.map((p) => Prisma.sql`(${p.gpuModelId}::int, ${p.gpuCount}::int)`))})`
+      : Prisma.sql`FALSE`);
+  }
   return parts.length ? Prisma.join(parts, " AND ") : Prisma.sql`TRUE`;
 }
 
 export interface OfferCursor { field: OfferSortField; value: string; id: number }
 
 export function encodeOfferCursor(order: OfferOrder, offer: GpuOffer): string {
-  const raw = offer[OFFER_SORT_FIELDS[order.field].column];
+  const raw = (offer as unknown as Record<string, unknown>)[OFFER_SORT_FIELDS[order.field].column];
   const value = raw instanceof Date ? raw.toISOString() : String(raw);
   return Buffer.from(JSON.stringify([order.field, value, offer.id])).toString("base64url");
 }
@@ -115,7 +129,11 @@ export interface OfferPageArgs {
 
 export async function findOfferPage(prisma: PrismaClient, a: OfferPageArgs): Promise<GpuOffer[]> {
   const { column, cast } = OFFER_SORT_FIELDS[a.order.field];
-  const key = Prisma.sql`(${col(column)}, o."id")`;
+  const byCost = a.order.field === "COST_PER_MTOK";
+  if (byCost && !a.filter?.costPairs) throw new Error("COST_PER_MTOK needs filter.costPairs");
+  // $/Mtok = instance price × the pair's factor, rounded so the cursor holds exactly what SQL compares
+  const sortKey = byCost ? Prisma.sql`round(o."onDemandPrice" * cf.factor, 4)` : col(column);
+  const key = Prisma.sql`(${sortKey}, o."id")`;
   const asc = (a.order.direction === "ASC") !== a.inverted;
   const keyset = (c: OfferCursor, after: boolean) => {
     // "after" in ASC order means greater; reading DESC flips it
@@ -128,7 +146,16 @@ export async function findOfferPage(prisma: PrismaClient, a: OfferPageArgs): Pro
   if (a.before) conds.push(keyset(a.before, false));
   const where = Prisma.join(conds, " AND ");
   const dir = Prisma.raw(asc ? "ASC" : "DESC");
-  const orderBy = Prisma.sql`${col(column)} ${dir}, o."id" ${dir}`;
+  const orderBy = Prisma.sql`${sortKey} ${dir}, o."id" ${dir}`;
+  if (byCost) {
+    const pairs = a.filter!.costPairs!;
+    if (!pairs.length) return [];
+    const factors = Prisma.join(pairs.map((p) => Prisma.sql`(${p.gpuModelId}::int, ${p.gpuCount}::int, ${p.factor}::numeric)`));
+    return prisma.$queryRaw<GpuOffer[]>`
+      SELECT o.*, ${sortKey} AS "costPerMtok" FROM "GpuOffer" o
+      JOIN (VALUES ${factors}) AS cf(mid, cnt, factor) ON cf.mid = o."gpuModelId" AND cf.cnt = o."gpuCount"
+      WHERE ${where} ORDER BY ${orderBy} LIMIT ${a.limit}`;
+  }
   if (!pin) {
     return prisma.$queryRaw<GpuOffer[]>`SELECT o.* FROM "GpuOffer" o WHERE ${where} ORDER BY ${orderBy} LIMIT ${a.limit}`;
   }
@@ -150,6 +177,17 @@ function pinnedColumn(a: OfferPageArgs) {
   if (a.filter?.gpuModelIds?.length) return { column: "gpuModelId", filterKey: "gpuModelIds", ids: a.filter.gpuModelIds } as const;
   if (a.filter?.providerIds?.length) return { column: "providerId", filterKey: "providerIds", ids: a.filter.providerIds } as const;
   return null;
+}
+
+export interface GpuPair { gpuModelId: number; gpuCount: number; vramGb: number; memoryBandwidthGbps: number; fp16Tflops: number; fp8Tflops: number | null }
+
+/** The distinct (GPU model, GPU count) configurations among the matching offers, with their GPU's figures. */
+export async function offerGpuPairs(prisma: PrismaClient, filter?: OfferFilter): Promise<GpuPair[]> {
+  return prisma.$queryRaw<GpuPair[]>`
+    SELECT DISTINCT o."gpuModelId", o."gpuCount", m."vramGb", m."memoryBandwidthGbps",
+      m."fp16Tflops"::float8 AS "fp16Tflops", m."fp8Tflops"::float8 AS "fp8Tflops"
+    FROM "GpuOffer" o JOIN "GpuModel" m ON m.id = o."gpuModelId"
+    WHERE ${offerWhere(filter)}`;
 }
 
 export async function countOffers(prisma: PrismaClient, filter?: OfferFilter): Promise<number> {

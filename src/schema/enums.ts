@@ -1,3 +1,4 @@
+import type { Precision } from "../domain/math/llm.ts";
 import { builder } from "./builder.ts";
 
 type Described<T extends string> = Record<T, { description: string }>;
@@ -47,3 +48,15 @@ export const SortDirectionEnum = documentedEnum("SortDirection", "Sort direction
   ASC: { description: "Smallest first." },
   DESC: { description: "Largest first." },
 });
+
+export const PrecisionEnum = builder.enumType("Precision", {
+  description: "Number format of model weights (or of the KV cache).",
+  values: {
+    FP16: { description: "16-bit float, 2 bytes per parameter." },
+    BF16: { description: "bfloat16, 2 bytes per parameter." },
+    FP8: { description: "8-bit float, 1 byte per parameter; runs at the GPU's 8-bit tensor rate." },
+    INT8: { description: "8-bit integer, 1 byte per parameter; runs at the GPU's 8-bit tensor rate." },
+    INT4: { description: "4-bit integer, half a byte per parameter; computes at the FP16 rate." },
+  } satisfies Record<Precision, { description: string }>,
+});
+

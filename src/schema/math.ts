@@ -14,6 +14,7 @@ import {
 import { offerWhere, type OfferFilter } from "../infra/offers.ts";
 import type { Context } from "../context.ts";
 import { builder } from "./builder.ts";
+import { PrecisionEnum } from "./enums.ts";
 import { badInput, notFound } from "./errors.ts";
 import { checkFilter, GpuOfferRef, OfferFilterInput } from "./offer.ts";
 
@@ -51,17 +52,6 @@ const KNOWN_SPECS = Prisma.sql`(m."vramGb" > 0 AND m."memoryBandwidthGbps" > 0 A
 const money = (amount: number) => new Prisma.Decimal(amount).toDecimalPlaces(4, Prisma.Decimal.ROUND_HALF_UP);
 
 // ---------------------------------------------------------------- Shared types
-
-const PrecisionEnum = builder.enumType("Precision", {
-  description: "Number format of model weights (or of the KV cache).",
-  values: {
-    FP16: { description: "16-bit float, 2 bytes per parameter." },
-    BF16: { description: "bfloat16, 2 bytes per parameter." },
-    FP8: { description: "8-bit float, 1 byte per parameter; runs at the GPU's 8-bit tensor rate." },
-    INT8: { description: "8-bit integer, 1 byte per parameter; runs at the GPU's 8-bit tensor rate." },
-    INT4: { description: "4-bit integer, half a byte per parameter; computes at the FP16 rate." },
-  } satisfies Record<Precision, { description: string }>,
-});
 
 const CustomModelInput = builder.inputType("CustomModelInput", {
   description: "A transformer described by its config.json figures, for models without a preset.",

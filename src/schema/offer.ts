@@ -2,14 +2,15 @@ import { resolveCursorConnection } from "@pothos/plugin-relay";
 import { z } from "zod";
 import { Prisma, type GpuOffer } from "../generated/prisma/client.ts";
 import { normalizeGpuName } from "../domain/gpu/normalize.ts";
+import { LlmInputError, MODEL_PRESETS, estimateInference, type Precision } from "../domain/math/llm.ts";
 import {
-  countOffers, decodeOfferCursor, encodeOfferCursor, findOfferPage, offerFacets,
+  countOffers, decodeOfferCursor, offerGpuPairs, type CostPair, encodeOfferCursor, findOfferPage, offerFacets,
   priceHistory, type OfferCursor, type OfferFilter, type OfferOrder, type OfferSortField,
 } from "../infra/offers.ts";
 import type { Context } from "../context.ts";
 import { resolveNames } from "../infra/names.ts";
 import { builder } from "./builder.ts";
-import { AvailabilityEnum, DeploymentEnum, GpuVendorEnum, InterconnectEnum, SortDirectionEnum } from "./enums.ts";
+import { AvailabilityEnum, DeploymentEnum, GpuVendorEnum, InterconnectEnum, PrecisionEnum, SortDirectionEnum } from "./enums.ts";
 import { badInput, notFound } from "./errors.ts";
 
 export const PAGE_SIZE = { default: 20, max: 100 } as const;
@@ -46,6 +47,12 @@ export const GpuOfferRef = builder.prismaNode("GpuOffer", {
     firstSeenAt: t.expose("firstSeenAt", { type: "DateTime", description: "When we first saw this offer." }),
     lastSeenAt: t.expose("lastSeenAt", { type: "DateTime", description: "When the provider last listed this offer." }),
     active: t.exposeBoolean("active", { description: "False once the provider stopped listing it." }),
+    costPerMillionTokens: t.field({
+      type: "Money",
+      nullable: true,
+      description: "$ per 1M generated tokens of the model chosen in `orderBy` when sorting by COST_PER_MTOK; null otherwise (see costPerToken for any offer).",
+      resolve: (o) => (o as unknown as { costPerMtok?: Prisma.Decimal | null }).costPerMtok ?? null,
+    }),
   }),
 });
 
@@ -120,6 +127,7 @@ const OfferOrderFieldEnum = builder.enumType("OfferOrderField", {
     VRAM_TOTAL: { description: "Memory across all GPUs." },
     GPU_COUNT: { description: "Number of GPUs." },
     LAST_SEEN: { description: "When the provider last listed the offer." },
+    COST_PER_MTOK: { description: "$ per 1M generated tokens of `orderBy.model` on the whole instance (batch 1, context 4096, prompt 1024, tensor parallel over its GPUs). Only offers the model fits on are listed." },
   } satisfies Record<OfferSortField, { description: string }>,
 });
 
@@ -128,8 +136,32 @@ const OfferOrderInput = builder.inputType("OfferOrder", {
   fields: (t) => ({
     field: t.field({ type: OfferOrderFieldEnum, required: true, defaultValue: "PRICE_PER_GPU", description: "Sort key." }),
     direction: t.field({ type: SortDirectionEnum, required: true, defaultValue: "ASC", description: "Sort direction." }),
+    model: t.string({ description: `For COST_PER_MTOK: the LLM preset (${Object.keys(MODEL_PRESETS).join(", ")}).` }),
+    precision: t.field({ type: PrecisionEnum, description: "For COST_PER_MTOK: weight precision (default FP16)." }),
   }),
 });
+
+/** Serving shape behind COST_PER_MTOK (the same as rankOffers'). */
+const COST_SERVING = { batch: 1, contextTokens: 4096, promptTokens: 1024 } as const;
+
+/** For COST_PER_MTOK: the (GPU model, count) pairs the LLM fits on, each with its price → $/Mtok factor. */
+async function costPairs(ctx: Context, filter: OfferFilter, model: string | null | undefined, precision: Precision): Promise<CostPair[]> {
+  if (!model) throw badInput(`orderBy COST_PER_MTOK needs orderBy.model (${Object.keys(MODEL_PRESETS).join(", ")}).`, { argument: "orderBy.model" });
+  const pairs: CostPair[] = [];
+  for (const pair of await offerGpuPairs(ctx.prisma, filter)) {
+    let estimate;
+    try {
+      estimate = estimateInference({ model, gpu: pair, gpuCount: pair.gpuCount, precision, ...COST_SERVING });
+    } catch (err) {
+      if (err instanceof LlmInputError) throw badInput(err.message, { argument: "orderBy.model", reason: err.code });
+      throw err;
+    }
+    if (!estimate.fits || !(estimate.decode.tokensPerSecond > 0)) continue;
+    // $/Mtok = $/h ÷ (tokens/s × 3600) × 1e6
+    pairs.push({ gpuModelId: pair.gpuModelId, gpuCount: pair.gpuCount, factor: (1e6 / (estimate.decode.tokensPerSecond * 3600)).toPrecision(12) });
+  }
+  return pairs;
+}
 
 // ---------------------------------------------------------------- Helpers
 
@@ -230,6 +262,7 @@ builder.queryFields((t) => ({
         const after = parseCursor("after", args.after, order);
         const before = parseCursor("before", args.before, order);
         const filter = await checkFilter(ctx, args.filter);
+        if (order.field === "COST_PER_MTOK") filter.costPairs = await costPairs(ctx, filter, args.orderBy?.model, args.orderBy?.precision ?? "FP16");
         const connection = await resolveCursorConnection<Promise<GpuOffer[]>>(
           { args, defaultSize: PAGE_SIZE.default, maxSize: PAGE_SIZE.max, toCursor: (offer) => encodeOfferCursor(order, offer) },
           ({ limit, inverted }) => findOfferPage(ctx.prisma, { filter, order, after, before, limit, inverted }),

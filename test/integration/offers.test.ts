@@ -2,7 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { graphql } from "../generated/index.ts";
 import { openTestDatabase } from "../support/db.ts";
 import { testClient } from "../support/app.ts";
-import { dbId, seedMarket, type MarketOffer } from "../support/market.ts";
+import { MODELS, dbId, seedMarket, type MarketOffer } from "../support/market.ts";
+import { estimateInference } from "../../src/domain/math/llm.ts";
+import { Prisma } from "../../src/generated/prisma/client.ts";
+import { formatMoney } from "../../src/schema/scalars.ts";
 import type { Database } from "../../src/infra/db.ts";
 import type { OfferFilter, OfferOrder } from "../generated/graphql.ts";
 
@@ -120,6 +123,31 @@ describe("offers", () => {
     const walked = await walk(filter, undefined, 100);
     expect(walked.totalCount).toBe(expected.length);
     expect(walked.ids).toEqual(ids(expected));
+  });
+
+  it("sorts by $ per 1M tokens for a chosen LLM, listing only offers it fits on, and pages stably", async () => {
+    const specs = new Map(MODELS.map((m) => [m.name, m]));
+    const expected = active().flatMap((o) => {
+      const gpu = o.model ? specs.get(o.model as (typeof MODELS)[number]["name"]) : undefined;
+      if (!gpu) return [];
+      const est = estimateInference({ model: "llama-3-70b", gpu, gpuCount: o.gpuCount, precision: "FP8", batch: 1, contextTokens: 4096, promptTokens: 1024 });
+      if (!est.fits) return [];
+      const factor = (1e6 / (est.decode.tokensPerSecond * 3600)).toPrecision(12);
+      return [{ id: o.id, cost: new Prisma.Decimal(o.onDemandPrice).mul(factor).toDecimalPlaces(4, Prisma.Decimal.ROUND_HALF_UP) }];
+    }).sort((a, b) => a.cost.comparedTo(b.cost) || a.id - b.id);
+    expect(expected.length).toBeGreaterThan(5);
+    expect(expected.length).toBeLessThan(active().length); // the model does not fit everywhere
+    const orderBy: OfferOrder = { field: "COST_PER_MTOK", direction: "ASC", model: "llama-3-70b", precision: "FP8" };
+    const forward = await walk(undefined, orderBy, 6);
+    expect(forward.totalCount).toBe(expected.length);
+    expect(forward.ids).toEqual(expected.map((e) => e.id));
+    expect((await walk(undefined, orderBy, 4, true)).ids).toEqual(expected.map((e) => e.id));
+    const first = await request(`query($o: OfferOrder) { offers(orderBy: $o, first: 1) { edges { node { costPerMillionTokens } } } }`, { o: orderBy });
+    expect(first.data.offers.edges[0].node.costPerMillionTokens).toBe(formatMoney(expected[0]!.cost));
+    const noModel = await request(`{ offers(orderBy: { field: COST_PER_MTOK }) { totalCount } }`);
+    expect(noModel.errors![0]).toMatchObject({ message: expect.stringMatching(/needs orderBy.model/), extensions: { code: "BAD_USER_INPUT" } });
+    const unknown = await request(`{ offers(orderBy: { field: COST_PER_MTOK, model: "gpt-9" }) { totalCount } }`);
+    expect(unknown.errors![0]!.extensions?.code).toBe("BAD_USER_INPUT");
   });
 
   it("includes inactive offers only when asked", async () => {
