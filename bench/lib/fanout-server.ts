@@ -1,0 +1,182 @@
+// Child-process entry of the `fanout` benchmark: one WebSocket server in its own process, so the parent
+// can read its CPU time and RSS from /proc; over IPC it reports its subscriber count and event-loop delay.
+//   node --import tsx bench/lib/fanout-server.ts gpubroker   GPUBroker: createApp + startServer, Redis pub/sub
+//   node --import tsx bench/lib/fanout-server.ts baseline    a bare `ws` server + one ioredis subscriber
+// Env: REDIS_URL, FANOUT_PREFIX (the pub/sub prefix of this phase), DATABASE_URL (gpubroker only),
+//      FANOUT_CPU_PROFILE (optional: write a V8 CPU profile of the measured window to this path).
+import { writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import { Session } from "node:inspector/promises";
+import type { AddressInfo } from "node:net";
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import { Redis } from "ioredis";
+import { WebSocket, WebSocketServer } from "ws";
+import type { PriceTick } from "../../src/infra/pubsub-types.ts";
+
+export type ServerKind = "gpubroker" | "baseline";
+
+/** Parent → child. */
+export type FanoutCommand = { id: number; cmd: "subscribers" | "measure" | "usage" | "exit" };
+/** Child → parent: `ready` once listening, otherwise the reply to a command with the same id. */
+export type FanoutReply =
+  | { type: "ready"; port: number }
+  | { type: "reply"; id: number; subscribers?: number; loop?: LoopDelay };
+
+/** The server's event-loop delay between `measure` and `usage` (CPU and RSS the parent reads from /proc). */
+export interface LoopDelay {
+  p99Ms: number;
+  maxMs: number;
+}
+
+interface RunningFanoutServer {
+  port: number;
+  /** Live subscriptions (GPUBroker: confirmed by Redis) or open sockets (baseline). */
+  subscribers(): number;
+  stop(): Promise<void>;
+}
+
+const env = (name: string) => {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+};
+
+// ---------------------------------------------------------------- GPUBroker
+
+async function startGpuBroker(): Promise<RunningFanoutServer> {
+  // Imported here: the baseline process must not pay for (or be measured with) GPUBroker's modules.
+  const { openDatabase } = await import("../../src/infra/db.ts");
+  const { createPubSub } = await import("../../src/infra/pubsub.ts");
+  const { createRateLimiter } = await import("../../src/infra/rate-limit.ts");
+  const { createApp } = await import("../../src/yoga.ts");
+  const { startServer } = await import("../../src/server.ts");
+  const prefix = env("FANOUT_PREFIX");
+  // The subscriptions never touch it; the context needs a client. Migrated by the parent.
+  const db = await openDatabase({ databaseUrl: env("DATABASE_URL"), poolSize: 2 });
+  const pubsub = createPubSub({ redisUrl: env("REDIS_URL"), prefix });
+  // Every subscribe is one `request:ip` operation, and all clients share 127.0.0.1 (the default is 300 a minute).
+  const rateLimiter = createRateLimiter({ prefix, limits: { "request:ip": { points: 1_000_000, durationSeconds: 60 } } });
+  const running = await startServer(createApp({ db, pubsub, rateLimiter }), { port: 0, host: "127.0.0.1" });
+  return {
+    port: running.port,
+    subscribers: () => pubsub.subscriberCount("price.tick"),
+    async stop() {
+      await running.stop();
+      await pubsub.close();
+      await rateLimiter.close();
+      await db.close();
+    },
+  };
+}
+
+// ---------------------------------------------------------------- baseline
+
+// GPUBroker's wire formats, by hand: Relay global ID, Money with at least 2 decimals, enum names.
+const money = (s: string | null) => {
+  if (s === null) return null;
+  const [int, frac = ""] = s.split(".");
+  const trimmed = frac.replace(/0+$/, "");
+  return `${int}.${trimmed.padEnd(2, "0")}`;
+};
+
+/** The `priceTicks` selection of fanout.ts, field for field, in the same order. */
+function wireTick(t: PriceTick) {
+  return {
+    offerId: Buffer.from(`GpuOffer:${t.offerId}`).toString("base64"), provider: t.provider, gpuModel: t.gpuModel,
+    region: t.region, gpuCount: t.gpuCount, kind: t.kind.toUpperCase(),
+    oldOnDemandPrice: money(t.oldOnDemandPrice), newOnDemandPrice: money(t.newOnDemandPrice),
+    oldSpotPrice: money(t.oldSpotPrice), newSpotPrice: money(t.newSpotPrice),
+    oldAvailability: t.oldAvailability, newAvailability: t.newAvailability,
+    pricePerGpuHour: money(t.pricePerGpuHour), changePercent: t.changePercent, at: new Date(t.at).toISOString(),
+  };
+}
+
+/** One Redis subscription, one JSON.stringify per tick, the same frame written to every socket. */
+async function startBaseline(): Promise<RunningFanoutServer> {
+  const http = createServer((_req, res) => res.writeHead(404).end());
+  const wss = new WebSocketServer({ server: http, path: "/graphql" });
+  // The same client settings as src/infra/pubsub.ts's subscriber.
+  const subscriber = new Redis(env("REDIS_URL"), { maxRetriesPerRequest: null, enableReadyCheck: false, disableClientInfo: true });
+  subscriber.on("error", (err: Error) => process.stderr.write(`baseline redis: ${err.message}\n`));
+  subscriber.on("message", (_channel: string, message: string) => {
+    // graphql-ws's `next` message for subscription id "1", as the bench's GPUBroker clients subscribe.
+    const frame = JSON.stringify({ id: "1", type: "next", payload: { data: { priceTicks: wireTick(JSON.parse(message) as PriceTick) } } });
+    for (const socket of wss.clients) if (socket.readyState === WebSocket.OPEN) socket.send(frame);
+  });
+  await subscriber.subscribe(`${env("FANOUT_PREFIX")}:price.tick`);
+  await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (http.address() as AddressInfo).port,
+    subscribers: () => wss.clients.size,
+    async stop() {
+      for (const socket of wss.clients) socket.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+      await subscriber.quit();
+    },
+  };
+}
+
+// ---------------------------------------------------------------- process: IPC and sampling
+
+/** Starts the V8 sampling profiler when FANOUT_CPU_PROFILE is set; the returned function writes the profile. */
+async function startProfiling(): Promise<() => Promise<void>> {
+  const path = process.env.FANOUT_CPU_PROFILE;
+  if (!path) return async () => {};
+  const session = new Session();
+  session.connect();
+  await session.post("Profiler.enable");
+  await session.post("Profiler.setSamplingInterval", { interval: 500 });
+  await session.post("Profiler.start");
+  return async () => {
+    const { profile } = await session.post("Profiler.stop");
+    writeFileSync(path, JSON.stringify(profile));
+    session.disconnect();
+  };
+}
+
+/** How long a ready socket may wait for its turn: the event loop's delay, sampled every 10 ms. */
+function startMeasuring(): () => LoopDelay {
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  return () => {
+    loop.disable();
+    return { p99Ms: loop.percentile(99) / 1e6, maxMs: loop.max / 1e6 };
+  };
+}
+
+async function main() {
+  if (!process.send) throw new Error("fanout-server runs as a child of bench/fanout.ts (it needs an IPC channel)");
+  const send = (reply: FanoutReply) => process.send!(reply);
+  // The parent went away (Ctrl-C, crash): nothing to report to, so leave at once.
+  process.on("disconnect", () => process.exit(0));
+  const kind = process.argv[2] as ServerKind;
+  if (kind !== "gpubroker" && kind !== "baseline") throw new Error(`unknown server "${kind}" (gpubroker | baseline)`);
+  const server = kind === "gpubroker" ? await startGpuBroker() : await startBaseline();
+  let stopMeasuring: (() => LoopDelay) | undefined;
+  let stopProfiling: (() => Promise<void>) | undefined;
+
+  process.on("message", async (message: FanoutCommand) => {
+    const { id, cmd } = message;
+    if (cmd === "subscribers") send({ type: "reply", id, subscribers: server.subscribers() });
+    else if (cmd === "measure") {
+      stopProfiling = await startProfiling();
+      stopMeasuring = startMeasuring();
+      send({ type: "reply", id });
+    } else if (cmd === "usage") {
+      const loop = stopMeasuring?.();
+      await stopProfiling?.();
+      send({ type: "reply", id, loop });
+    } else if (cmd === "exit") {
+      const force = setTimeout(() => process.exit(1), 10_000).unref();
+      // The parent waits for the exit itself; --cpu-prof writes its profile here.
+      void server.stop().finally(() => { clearTimeout(force); process.exit(0); });
+    }
+  });
+  send({ type: "ready", port: server.port });
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`fanout-server: ${(err as Error)?.stack ?? String(err)}\n`);
+  process.exit(1);
+});
