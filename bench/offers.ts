@@ -4,6 +4,7 @@
 //               plus the index changes proposed in bench/README.md, measured before/after.
 // Env: BENCH_OFFERS (100000), BENCH_DURATION (10 s), BENCH_WARMUP (3 s), BENCH_CONNECTIONS (20),
 //      BENCH_DATABASE_URL (admin URL, default postgresql://root@127.0.0.1:5432/postgres).
+import { benchRateLimiter } from "./lib/rate-limit.ts";
 import assert from "node:assert/strict";
 import type pg from "pg";
 import { startServer } from "../src/server.ts";
@@ -130,7 +131,7 @@ async function verifySamePage(urls: { gpubroker: string; baseline: string }, var
 async function httpBenchmark(bench: BenchDatabase, data: LoadSummary): Promise<void> {
   const load = loadOptionsFromEnv();
   const filter: BenchFilter = { gpuModels: [data.models[0]![0]], gpuCount: { min: 1 }, pricePerGpu: { max: "5" } };
-  const gpubroker = await startServer(createApp({ db: bench.db }), { port: 0, host: "127.0.0.1" });
+  const gpubroker = await startServer(createApp({ db: bench.db, rateLimiter: benchRateLimiter() }), { port: 0, host: "127.0.0.1" });
   const baseline = await startBaselineServer(baselineAnswer(bench.pool));
   try {
     const urls = { gpubroker: gpubroker.url, baseline: baseline.url };

@@ -3,6 +3,7 @@
 //   run: one `pg` query for the same columns and the same TOPSIS in a plain loop over Float64Arrays.
 // Env: BENCH_OFFERS (100000), BENCH_RANK_CALLS (30 measured calls per variant, after 5 warm-up calls),
 //      BENCH_DATABASE_URL (admin URL, default postgresql://root@127.0.0.1:5432/postgres).
+import { benchRateLimiter } from "./lib/rate-limit.ts";
 import assert from "node:assert/strict";
 import type pg from "pg";
 import { startServer } from "../src/server.ts";
@@ -122,7 +123,7 @@ export async function run(): Promise<void> {
   await withBenchDatabase("gpubroker_bench_rank", async (bench) => {
     const data = await loadMarketplace(bench, count);
     console.log(`Loaded ${data.offers} offers (${data.activeOffers} active) in ${data.loadMs} ms; GPU models via ${data.gpuModelsFrom}\n`);
-    const server = await startServer(createApp({ db: bench.db }), { port: 0, host: "127.0.0.1" });
+    const server = await startServer(createApp({ db: bench.db, rateLimiter: benchRateLimiter() }), { port: 0, host: "127.0.0.1" });
     try {
       const ours = await gpubroker(server.url);
       const base = await baselineRows(bench.pool);

@@ -1,5 +1,6 @@
 // A synthetic but realistic marketplace: offers sampled (seeded, deterministic) from the real
 // SkyPilot catalogs in ../shared/data/skypilot-catalog/v8/*/vms.csv, bulk-loaded with unnest().
+import { seededRandom } from "../../src/providers/adapters/demo.ts";
 import { readFileSync, readdirSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -69,17 +70,8 @@ export function readCatalogs(dir = CATALOG_DIR): CatalogRow[] {
   return out;
 }
 
-/** mulberry32: small, fast, good enough for sampling; the same seed gives the same marketplace. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// The demo market's seeded PRNG (mulberry32): the same seed gives the same marketplace.
+export { seededRandom };
 
 const pick = <T>(random: () => number, items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
 /** Integer units of 1/10000 dollar → a Decimal(12,4) string, without floats. */

@@ -2,9 +2,7 @@
 // documented APIs (TensorDock v2 GET /api/v2/hostnodes, Prime Intellect GET /api/v1/availability/gpus,
 // a vms.csv served as text).
 import { readFileSync } from "node:fs";
-import { createServer, type IncomingHttpHeaders, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseSkypilotVms } from "../../src/domain/catalog/skypilot.ts";
 import type { Database } from "../../src/infra/db.ts";
 import type { AdapterConfig, ProviderAdapter } from "../../src/providers/adapter.ts";
@@ -16,47 +14,11 @@ import { applyCatalog } from "../../src/providers/catalog-sync.ts";
 import { syncGpuModels } from "../../src/providers/gpu-models.ts";
 import { ProviderHttpError } from "../../src/providers/http.ts";
 import { openTestDatabase } from "../support/db.ts";
+import { serve, send, type Api } from "../support/provider-server.ts";
 
 const KEY = "test-key-7c21";
 
 // ---------------------------------------------------------------- local provider servers
-
-interface Seen { method: string; path: string; headers: IncomingHttpHeaders; body: string }
-type Api = (req: Seen, res: ServerResponse) => void;
-/** Returns a fault for the n-th request (1-based), or undefined to let the provider answer. */
-type Fault = (n: number) => ((res: ServerResponse) => void) | undefined;
-
-const servers: { close(): Promise<void> }[] = [];
-afterEach(async () => { await Promise.all(servers.splice(0).map((s) => s.close())); });
-
-async function serve(api: Api, fault?: Fault) {
-  const requests: Seen[] = [];
-  const server = createServer((req, res) => {
-    let body = "";
-    req.on("data", (chunk: Buffer) => { body += chunk.toString(); });
-    req.on("end", () => {
-      const seen = { method: req.method!, path: req.url!, headers: req.headers, body };
-      requests.push(seen);
-      const faulty = fault?.(requests.length);
-      if (faulty) faulty(res);
-      else api(seen, res);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const handle = {
-    origin,
-    requests,
-    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
-  };
-  servers.push(handle);
-  return handle;
-}
-
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
-  res.writeHead(status, { "content-type": "application/json", ...headers });
-  res.end(JSON.stringify(body));
-}
 
 // TensorDock v2 (https://dashboard.tensordock.com/api/docs/instance-creation, "List Available Hostnodes").
 const tdLocation = (city: string, stateprovince: string, country: string, network: number) => ({
