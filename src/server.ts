@@ -6,6 +6,7 @@ import { WebSocketServer } from "ws";
 import { useServer } from "graphql-ws/use/ws";
 import type { ExecutionArgs } from "graphql";
 import type { createApp } from "./yoga.ts";
+import { createSharedSubscriptions, shareKey } from "./infra/shared-subscriptions.ts";
 
 type App = ReturnType<typeof createApp>;
 type EnvelopedRoot = { execute: (args: ExecutionArgs) => unknown; subscribe: (args: ExecutionArgs) => unknown };
@@ -20,6 +21,7 @@ export interface RunningServer {
 export async function startServer(yoga: App, opts: { port: number; host?: string }): Promise<RunningServer> {
   const server = createServer(yoga);
   const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
+  const shared = createSharedSubscriptions();
   const ws = useServer(
     {
       // Credentials travel in connection_init ({ authorization: "Bearer …" }); bad ones close with 4403.
@@ -34,7 +36,7 @@ export async function startServer(yoga: App, opts: { port: number; host?: string
         }
       },
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
-      subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args) as never,
+      subscribe: (args) => shared(shareKey(args.document, args.variableValues), () => (args.rootValue as EnvelopedRoot).subscribe(args)) as never,
       onSubscribe: async (ctx, _id, params) => {
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
