@@ -5,16 +5,15 @@ import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseSkypilotVms } from "../../src/domain/catalog/skypilot.ts";
 import type { Database } from "../../src/infra/db.ts";
-import type { AdapterConfig, ProviderAdapter } from "../../src/providers/adapter.ts";
+import type { AdapterConfig } from "../../src/providers/adapter.ts";
 import { countryFromName, exactPrice, exactSum } from "../../src/providers/adapters/common.ts";
 import { createPrimeIntellectAdapter } from "../../src/providers/adapters/primeintellect.ts";
 import { createSkypilotCatalogAdapter } from "../../src/providers/adapters/skypilot-catalog.ts";
 import { createTensorDockAdapter } from "../../src/providers/adapters/tensordock.ts";
 import { applyCatalog } from "../../src/providers/catalog-sync.ts";
 import { syncGpuModels } from "../../src/providers/gpu-models.ts";
-import { ProviderHttpError } from "../../src/providers/http.ts";
 import { openTestDatabase } from "../support/db.ts";
-import { serve, send, type Api } from "../support/provider-server.ts";
+import { describeHttpContract, serve, send, type Api, type HttpContractCase } from "../support/provider-server.ts";
 
 const KEY = "test-key-7c21";
 
@@ -296,69 +295,13 @@ describe("SkyPilot catalog adapter", () => {
 
 // ---------------------------------------------------------------- the same HTTP behaviour for every adapter
 
-const ADAPTERS: { slug: string; api: Api; base: string; create: (c: AdapterConfig) => ProviderAdapter; offers: number; json: boolean }[] = [
+const ADAPTERS: HttpContractCase[] = [
   { slug: "tensordock", api: tensordockApi, base: "/api/v2", create: createTensorDockAdapter, offers: 7, json: true },
   { slug: "primeintellect", api: primeApi(PRIME_ITEMS), base: "/api/v1", create: createPrimeIntellectAdapter, offers: 5, json: true },
   { slug: "vast", api: csvApi(VMS_CSV), base: "/catalogs/v8/vast/vms.csv", create: (c) => createSkypilotCatalogAdapter({ ...c, slug: "vast" }), offers: 2, json: false },
 ];
 
-describe.each(ADAPTERS)("$slug adapter over HTTP", ({ slug, api, base, create, offers, json }) => {
-  it("retries a 503 and succeeds on the second request", async () => {
-    const server = await serve(api, (n) => (n === 1 ? (res) => send(res, 503, { error: "upstream unavailable" }) : undefined));
-    const report = await create(config(server.origin + base)).fetchOffers();
-    expect(report.requests).toBe(2);
-    expect(report.offers).toHaveLength(offers);
-    expect(server.requests).toHaveLength(2);
-  });
-
-  it("waits as long as a 429's Retry-After says", async () => {
-    const server = await serve(api, (n) => (n === 1 ? (res) => send(res, 429, { error: "rate limited" }, { "retry-after": "1" }) : undefined));
-    const started = performance.now();
-    const report = await create(config(server.origin + base)).fetchOffers();
-    expect(performance.now() - started).toBeGreaterThanOrEqual(950);
-    expect(report.requests).toBe(2);
-    expect(report.offers).toHaveLength(offers);
-  });
-
-  it("fails at once on 401, without retrying and without showing the key", async () => {
-    const server = await serve(api);
-    const error = await create(config(server.origin + base, { apiKey: "wrong-key" })).fetchOffers().catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(ProviderHttpError);
-    expect(error).toMatchObject({ status: 401, attempts: 1, message: expect.stringMatching(/ answered 401$/) });
-    expect(String((error as Error).message)).not.toContain("wrong-key");
-    expect(server.requests).toHaveLength(1);
-  });
-
-  it("gives up after the configured retries when every answer is slower than the timeout", async () => {
-    const server = await serve(api, () => (res) => { setTimeout(() => send(res, 200, {}), 1500).unref(); });
-    const error = await create(config(server.origin + base, { timeoutMs: 100 })).fetchOffers().catch((e: unknown) => e);
-    expect(error).toMatchObject({ status: null, attempts: 3, message: expect.stringContaining("no answer within 100 ms") });
-    expect(server.requests).toHaveLength(3);
-  });
-
-  it("fails clearly on an answer of the wrong shape", async () => {
-    const server = await serve(api, () => (res) => send(res, 200, { message: "hello" }));
-    await expect(create(config(server.origin + base)).fetchOffers())
-      .rejects.toThrow(json ? `${slug}: unexpected answer from ${server.origin}` : `${slug}: ${server.origin}${base} is not a SkyPilot vms.csv`);
-  });
-
-  it("stops at once when the caller aborts", async () => {
-    const server = await serve(api, () => () => { /* never answers */ });
-    const controller = new AbortController();
-    const pending = create(config(server.origin + base, { timeoutMs: 5000 })).fetchOffers({ signal: controller.signal });
-    setTimeout(() => controller.abort(new Error("poll cancelled")), 50);
-    await expect(pending).rejects.toThrow("poll cancelled");
-    expect(server.requests).toHaveLength(1);
-  });
-});
-
-describe.each(ADAPTERS.filter((a) => a.json))("$slug adapter over HTTP, JSON", ({ api, base, create }) => {
-  it("fails clearly on a body that is not JSON, without retrying", async () => {
-    const server = await serve(api, () => (res) => { res.writeHead(200, { "content-type": "text/html" }); res.end("<html>maintenance</html>"); });
-    await expect(create(config(server.origin + base)).fetchOffers()).rejects.toThrow("answered 200 with a body that is not JSON");
-    expect(server.requests).toHaveLength(1);
-  });
-});
+describeHttpContract(ADAPTERS, config);
 
 // ---------------------------------------------------------------- into the catalog
 

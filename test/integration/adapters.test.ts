@@ -2,16 +2,15 @@
 // (RunPod GraphQL, Vast.ai /bundles/, Lambda /instance-types, Shadeform /instances/types).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openTestDatabase } from "../support/db.ts";
-import { serve, send, type Api } from "../support/provider-server.ts";
+import { describeHttpContract, serve, send, type Api, type HttpContractCase } from "../support/provider-server.ts";
 import type { Database } from "../../src/infra/db.ts";
-import type { AdapterConfig, ProviderAdapter } from "../../src/providers/adapter.ts";
+import type { AdapterConfig } from "../../src/providers/adapter.ts";
 import { createLambdaAdapter } from "../../src/providers/adapters/lambda.ts";
 import { createRunpodAdapter } from "../../src/providers/adapters/runpod.ts";
 import { createShadeformAdapter } from "../../src/providers/adapters/shadeform.ts";
 import { createVastAdapter } from "../../src/providers/adapters/vast.ts";
 import { applyCatalog } from "../../src/providers/catalog-sync.ts";
 import { syncGpuModels } from "../../src/providers/gpu-models.ts";
-import { ProviderHttpError } from "../../src/providers/http.ts";
 
 const KEY = "test-key-3f9a";
 
@@ -296,58 +295,14 @@ describe("Shadeform adapter", () => {
 
 // ---------------------------------------------------------------- the same HTTP behaviour for every adapter
 
-const ADAPTERS: { slug: string; api: Api; base: string; create: (c: AdapterConfig) => ProviderAdapter; offers: number }[] = [
-  { slug: "runpod", api: runpodApi, base: "/graphql", create: createRunpodAdapter, offers: 5 },
-  { slug: "vast", api: vastApi, base: "/api/v0", create: createVastAdapter, offers: 3 },
-  { slug: "lambda", api: lambdaApi, base: "/api/v1", create: createLambdaAdapter, offers: 3 },
-  { slug: "shadeform", api: shadeformApi, base: "/v1", create: createShadeformAdapter, offers: 4 },
+const ADAPTERS: HttpContractCase[] = [
+  { slug: "runpod", api: runpodApi, base: "/graphql", create: createRunpodAdapter, offers: 5, json: true },
+  { slug: "vast", api: vastApi, base: "/api/v0", create: createVastAdapter, offers: 3, json: true },
+  { slug: "lambda", api: lambdaApi, base: "/api/v1", create: createLambdaAdapter, offers: 3, json: true },
+  { slug: "shadeform", api: shadeformApi, base: "/v1", create: createShadeformAdapter, offers: 4, json: true },
 ];
 
-describe.each(ADAPTERS)("$slug adapter over HTTP", ({ slug, api, base, create, offers }) => {
-  it("retries a 503 and succeeds on the second request", async () => {
-    const server = await serve(api, (n) => (n === 1 ? (res) => send(res, 503, { error: "upstream unavailable" }) : undefined));
-    const report = await create(config(server.origin + base)).fetchOffers();
-    expect(report.requests).toBe(2);
-    expect(report.offers).toHaveLength(offers);
-    expect(server.requests).toHaveLength(2);
-  });
-
-  it("waits as long as a 429's Retry-After says", async () => {
-    const server = await serve(api, (n) => (n === 1 ? (res) => send(res, 429, { error: "rate limited" }, { "retry-after": "1" }) : undefined));
-    const started = performance.now();
-    const report = await create(config(server.origin + base)).fetchOffers();
-    expect(performance.now() - started).toBeGreaterThanOrEqual(950);
-    expect(report.requests).toBe(2);
-    expect(report.offers).toHaveLength(offers);
-  });
-
-  it("fails at once on 401, without retrying and without showing the key", async () => {
-    const server = await serve(api);
-    const error = await create(config(server.origin + base, { apiKey: "wrong-key" })).fetchOffers().catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(ProviderHttpError);
-    expect(error).toMatchObject({ status: 401, attempts: 1, message: expect.stringMatching(/ answered 401$/) });
-    expect(String((error as Error).message)).not.toContain("wrong-key");
-    expect(server.requests).toHaveLength(1);
-  });
-
-  it("gives up after the configured retries when every answer is slower than the timeout", async () => {
-    const server = await serve(api, () => (res) => { setTimeout(() => send(res, 200, {}), 1500).unref(); });
-    const error = await create(config(server.origin + base, { timeoutMs: 100 })).fetchOffers().catch((e: unknown) => e);
-    expect(error).toMatchObject({ status: null, attempts: 3, message: expect.stringContaining("no answer within 100 ms") });
-    expect(server.requests).toHaveLength(3);
-  });
-
-  it("fails clearly on a body that is not JSON, without retrying", async () => {
-    const server = await serve(api, () => (res) => { res.writeHead(200, { "content-type": "text/html" }); res.end("<html>maintenance</html>"); });
-    await expect(create(config(server.origin + base)).fetchOffers()).rejects.toThrow("answered 200 with a body that is not JSON");
-    expect(server.requests).toHaveLength(1);
-  });
-
-  it("fails clearly on JSON of the wrong shape", async () => {
-    const server = await serve(api, () => (res) => send(res, 200, { message: "hello" }));
-    await expect(create(config(server.origin + base)).fetchOffers()).rejects.toThrow(`${slug}: unexpected answer from ${server.origin}`);
-  });
-});
+describeHttpContract(ADAPTERS, config);
 
 // ---------------------------------------------------------------- into the catalog
 
