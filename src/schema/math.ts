@@ -4,7 +4,7 @@ import { z } from "zod";
 import { Prisma, type GpuModel } from "../generated/prisma/client.ts";
 import { normalizeGpuName } from "../domain/gpu/normalize.ts";
 import {
-  costPerMillionTokens, DEFAULT_COMPUTE_EFFICIENCY, DEFAULT_MEMORY_EFFICIENCY, estimateInference, LlmInputError, MODEL_PRESETS,
+  costPerMillionTokens, DEFAULT_COMPUTE_EFFICIENCY, DEFAULT_MEMORY_EFFICIENCY, DEFAULT_SERVING, estimateInference, LlmInputError, MODEL_PRESETS,
   resolveModel, type CustomModel, type GpuInput, type ModelSpec, type Precision,
 } from "../domain/math/llm.ts";
 import { topsis, TopsisInputError, type TopsisCriterion } from "../domain/math/topsis.ts";
@@ -21,8 +21,8 @@ import { checkFilter, GpuOfferRef, OfferFilterInput } from "./offer.ts";
 const PRESETS = Object.keys(MODEL_PRESETS).join(", ");
 const LIST_SIZE = { default: 20, max: 100 } as const;
 const TOPSIS_LIMITS = { rows: 10_000, columns: 100 } as const;
-/** Serving shape behind COST_PER_MTOK in rankOffers and the costPerToken defaults. */
-const SERVING = { batch: 1, contextTokens: 4096, promptTokens: 1024 } as const;
+/** Serving shape behind COST_PER_MTOK and the costPerToken defaults. */
+const SERVING = DEFAULT_SERVING;
 
 /** Domain input errors become BAD_USER_INPUT, with the domain's own code as `reason`. */
 function userError(error: unknown, argument: string): never {

@@ -2,7 +2,7 @@ import { resolveCursorConnection } from "@pothos/plugin-relay";
 import { z } from "zod";
 import { Prisma, type GpuOffer } from "../generated/prisma/client.ts";
 import { normalizeGpuName } from "../domain/gpu/normalize.ts";
-import { LlmInputError, MODEL_PRESETS, estimateInference, type Precision } from "../domain/math/llm.ts";
+import { DEFAULT_SERVING, LlmInputError, MODEL_PRESETS, estimateInference, type Precision } from "../domain/math/llm.ts";
 import {
   countOffers, decodeOfferCursor, offerGpuPairs, type CostPair, encodeOfferCursor, findOfferPage, offerFacets,
   priceHistory, type OfferCursor, type OfferFilter, type OfferOrder, type OfferSortField,
@@ -141,8 +141,6 @@ const OfferOrderInput = builder.inputType("OfferOrder", {
   }),
 });
 
-/** Serving shape behind COST_PER_MTOK (the same as rankOffers'). */
-const COST_SERVING = { batch: 1, contextTokens: 4096, promptTokens: 1024 } as const;
 
 /** For COST_PER_MTOK: the (GPU model, count) pairs the LLM fits on, each with its price → $/Mtok factor. */
 async function costPairs(ctx: Context, filter: OfferFilter, model: string | null | undefined, precision: Precision): Promise<CostPair[]> {
@@ -151,7 +149,7 @@ async function costPairs(ctx: Context, filter: OfferFilter, model: string | null
   for (const pair of await offerGpuPairs(ctx.prisma, filter)) {
     let estimate;
     try {
-      estimate = estimateInference({ model, gpu: pair, gpuCount: pair.gpuCount, precision, ...COST_SERVING });
+      estimate = estimateInference({ model, gpu: pair, gpuCount: pair.gpuCount, precision, ...DEFAULT_SERVING });
     } catch (err) {
       if (err instanceof LlmInputError) throw badInput(err.message, { argument: "orderBy.model", reason: err.code });
       throw err;

@@ -36,6 +36,8 @@ export const DEFAULT_COMPUTE_EFFICIENCY = 0.5;
 /** Llama 3 405B pre-training ran at 38–43 % BF16 MFU on 8K–16K H100s (Llama 3 Herd of Models, 2024, §3.3.2
  * Table 4); Llama 2 7B's published 184,320 A100-hours for 2T tokens imply ~0.39. */
 export const DEFAULT_TRAINING_UTILISATION = 0.4;
+/** The serving shape a $/Mtok figure assumes when none is given (ranking, sorting, costPerToken defaults). */
+export const DEFAULT_SERVING = { batch: 1, contextTokens: 4096, promptTokens: 1024 } as const;
 /** Every GPU holds a CUDA context, cuBLAS/NCCL workspaces and activation buffers whatever the model; 2 GB
  * is a round floor for them. */
 const OVERHEAD_GB_PER_GPU = 2;
