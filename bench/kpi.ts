@@ -2,9 +2,12 @@
 //   The KPI functions of src/infra/kpi.ts on ~1M price points, each against a baseline measured in the
 //   same run: the very statements the function sent (captured from Prisma's query log), run with `pg`.
 //   --explain also prints the full EXPLAIN (ANALYZE, BUFFERS) plan of every statement.
+//   The price windows are rolled as the ingestion leader does (once a minute), the last roll a minute
+//   before the measured calls; then the as-of KPIs are measured again without anchors (history probes).
 // Env: BENCH_OFFERS (20000), BENCH_POINTS (1000000), BENCH_RUNS (15), BENCH_DATABASE_URL.
 import type pg from "pg";
 import { gpuKpis, marketInsights, marketOverview, providerKpis } from "../src/infra/kpi.ts";
+import { rollPriceWindows } from "../src/infra/price-windows.ts";
 import { withBenchDatabase, type BenchDatabase } from "./lib/database.ts";
 import { captureSql, explain, type CapturedSql } from "./lib/explain.ts";
 import { median, printTable } from "./lib/load.ts";
@@ -20,8 +23,16 @@ export async function run(args: string[]): Promise<void> {
     const data = await loadMarketplace(bench, offers);
     const history = await loadHistory(bench.pool, points);
     console.log(`Loaded ${data.offers} offers (${data.activeOffers} active, ${data.models.length} GPU models, ${data.providers.length} providers) in ${data.loadMs} ms`);
-    console.log(`Generated ${history.points} price points over ${DAYS} days (${history.perOffer} per offer on average, ${history.changes} on-demand price changes) in ${history.ms} ms\n`);
-    await measureAll(bench, runs, args.includes("--explain"));
+    console.log(`Generated ${history.points} price points over ${DAYS} days (${history.perOffer} per offer on average, ${history.changes} on-demand price changes) in ${history.ms} ms`);
+    const now = new Date();
+    for (const [what, at] of [["first roll (builds every row)", now.getTime() - 120_000], ["next roll, a minute later", now.getTime() - 60_000]] as const) {
+      const t0 = performance.now();
+      const rolls = await rollPriceWindows(bench.db.prisma, new Date(at));
+      console.log(`Price windows, ${what}: ${Math.round(performance.now() - t0)} ms, rows re-read ${rolls.map((r) => `${r.window} ${r.reread}`).join(", ")}`);
+    }
+    await bench.pool.query(`VACUUM (ANALYZE) "WindowPrice"`);
+    console.log();
+    await measureAll(bench, now, runs, args.includes("--explain"));
   });
 }
 
@@ -31,7 +42,7 @@ export async function run(args: string[]): Promise<void> {
  * 60 days ago), the others at random later times; each step moves the price by up to ±5 %, or (1 in 5)
  * only changes availability; the latest point carries the offer's current price and availability. One INSERT … SELECT over generate_series, seeded so every run is the same.
  */
-async function loadHistory(pool: pg.Pool, target: number) {
+export async function loadHistory(pool: pg.Pool, target: number) {
   const started = performance.now();
   const client = await pool.connect();
   try {
@@ -74,9 +85,8 @@ async function loadHistory(pool: pg.Pool, target: number) {
 
 interface Case { name: string; fn: () => Promise<unknown> }
 
-async function cases(bench: BenchDatabase): Promise<Case[]> {
+async function cases(bench: BenchDatabase, now: Date): Promise<Case[]> {
   const { db, pool } = bench;
-  const now = new Date();
   const { rows: [big] } = await pool.query<{ id: number; name: string; n: number }>(
     `SELECT m.id, m.name, count(*)::int AS n FROM "GpuOffer" o JOIN "GpuModel" m ON m.id = o."gpuModelId" WHERE o.active GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 1`);
   const { rows: [provider] } = await pool.query<{ id: number; slug: string; n: number }>(
@@ -102,16 +112,19 @@ async function time(fn: () => Promise<unknown>, runs: number): Promise<number> {
   return median(ms);
 }
 
-async function measureAll(bench: BenchDatabase, runs: number, verbose: boolean): Promise<void> {
+async function measureAll(bench: BenchDatabase, now: Date, runs: number, verbose: boolean): Promise<void> {
   const rows: (string | number)[][] = [];
   const plans: (string | number)[][] = [];
-  for (const c of await cases(bench)) {
+  const all = await cases(bench, now);
+  const ours = new Map<string, number>();
+  for (const c of all) {
     const statements = await captureSql(bench.db, c.fn);
     // The baseline sends the same statements the same way: concurrently, as the function's Promise.all does.
     const baseline = () => Promise.all(statements.map((s) => bench.pool.query(s.sql, s.params)));
     const base = await time(baseline, runs);
-    const ours = await time(c.fn, runs);
-    rows.push([c.name, statements.length, base.toFixed(1), ours.toFixed(1), (ours / base).toFixed(2), ours < 100 ? "yes" : "NO"]);
+    const ms = await time(c.fn, runs);
+    ours.set(c.name, ms);
+    rows.push([c.name, statements.length, base.toFixed(1), ms.toFixed(1), (ms / base).toFixed(2), ms < 100 ? "yes" : "NO"]);
     for (const [i, s] of statements.entries()) {
       const r = await explain(bench.pool, s);
       plans.push([`${c.name} #${i + 1}`, summary(s), r.buffers, r.ms]);
@@ -122,19 +135,30 @@ async function measureAll(bench: BenchDatabase, runs: number, verbose: boolean):
   printTable(["KPI", "statements", "baseline ms", "GPUBroker ms", "ratio", "< 100 ms"], rows);
   console.log(`\nEXPLAIN (ANALYZE, BUFFERS) of each statement, median of 5 runs (buffers = shared blocks hit + read):\n`);
   printTable(["statement", "what", "buffers", "ms"], plans);
+
+  // The same as-of KPIs with no anchor: every "then" price is one backward probe of the history.
+  await bench.pool.query(`DELETE FROM "WindowAnchor"`);
+  const probes: (string | number)[][] = [];
+  for (const c of all.filter((c) => c.name.startsWith("gpuKpis") || c.name.startsWith("marketInsights"))) {
+    const ms = await time(c.fn, runs);
+    probes.push([c.name, ms.toFixed(1), ours.get(c.name)!.toFixed(1), (ours.get(c.name)! / ms).toFixed(2)]);
+  }
+  console.log(`\nAs-of prices from WindowPrice (anchors a minute old) against history probes only (no anchors), median of ${runs} runs:\n`);
+  printTable(["KPI", "history probes ms", "WindowPrice ms", "ratio"], probes);
 }
 
 /** A few words on what a captured statement computes, for the plan table. */
 function summary(s: CapturedSql): string {
   const sql = s.sql;
-  if (sql.includes("stddev_samp")) return "volatility (LAG over each offer's window)";
-  if (sql.includes("WITH cell AS")) return "price index (medians per provider × model)";
-  if (sql.includes("'UP'")) return "movers + model medians (as-of pairs, all active offers)";
-  if (sql.includes("pair AS (")) return "price trends 24h/7d/30d (as-of pairs, one model)";
+  if (sql.includes("stddev_samp")) return "volatility (changeRatio range of one provider)";
+  if (sql.includes("WITH cell AS")) return "price index (index medians per provider × model)";
+  if (sql.includes("'UP'")) return "top movers (as-of pairs, all active offers)";
+  if (sql.includes("pair AS (") && sql.includes(`WHERE "gpuModelId" =`)) return "trends 24h/7d/30d (as-of pairs, one model)";
+  if (sql.includes("pair AS (")) return "model medians then/now (as-of pairs, all active)";
   if (sql.includes("json_build_object")) return "cheapest offer per model";
   if (sql.includes("f.family")) return "cheapest per headline family";
   if (sql.includes("percentile_cont(0.9)")) return "current spread, spot, availability";
-  if (sql.includes("percentile_cont")) return "median per model";
+  if (sql.includes("OFFSET")) return "median per model (index medians)";
   if (sql.includes("count(DISTINCT")) return "market counts";
   if (sql.includes("\"Provider\"")) return "provider row";
   return "counts";

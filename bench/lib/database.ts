@@ -2,7 +2,7 @@
 // at the end, on error, and on Ctrl-C / SIGTERM.
 import { randomBytes } from "node:crypto";
 import pg from "pg";
-import { openDatabase, type Database } from "../../src/infra/db.ts";
+import { openDatabase, PG_SESSION_OPTIONS, type Database } from "../../src/infra/db.ts";
 
 export const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? "postgresql://root@127.0.0.1:5432/postgres";
 
@@ -49,7 +49,8 @@ export async function withBenchDatabase<T>(prefix: string, fn: (bench: BenchData
   process.on("SIGINT", onSignal).on("SIGTERM", onSignal).on("uncaughtException", onCrash);
   try {
     const db = await openDatabase({ databaseUrl: url.toString(), migrate: true, poolSize: 10 });
-    const pool = new pg.Pool({ connectionString: url.toString(), max: 10 });
+    // Same session settings as the API's pool, so the baseline measures the SQL, not a configuration.
+    const pool = new pg.Pool({ connectionString: url.toString(), max: 10, options: PG_SESSION_OPTIONS });
     pool.on("error", () => {}); // idle clients die when the database is force-dropped
     opened = { name, url: url.toString(), db, pool };
     return await fn(opened);

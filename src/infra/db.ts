@@ -72,10 +72,18 @@ export interface OpenOptions {
   poolSize?: number;
 }
 
+/**
+ * Settings of every PostgreSQL session the API opens. JIT off: the KPI statements are estimated as
+ * costly (one possible history probe per offer) though they run in tens of milliseconds, and compiling
+ * them took 50–60 ms on each call (bench/README.md, kpi). JIT pays off for long analytical queries,
+ * which this API does not run.
+ */
+export const PG_SESSION_OPTIONS = "-c jit=off";
+
 export async function openDatabase(opts: OpenOptions): Promise<Database> {
   const stats = { statements: 0 };
   if (opts.databaseUrl) {
-    const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: opts.poolSize ?? 10 });
+    const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: opts.poolSize ?? 10, options: PG_SESSION_OPTIONS });
     // An idle connection dropped by the server (restart, failover) must not crash the process:
     // the pool discards it and the next query opens a new one.
     pool.on("error", (err) => logger.warn({ err: err.message }, "idle PostgreSQL connection lost"));

@@ -16,12 +16,12 @@
 // - Ratios (changes, shares, discounts, indexes) are plain fractions (−0.05 = 5 % down), rounded to 6 decimals.
 import { Prisma, type GpuOffer, type PrismaClient } from "../generated/prisma/client.ts";
 import { costPerMillionTokens, estimateInference, LlmInputError, type InferenceEstimate } from "../domain/math/llm.ts";
+import { anchoredWindows, PRICE_WINDOW_MS, priceThen, windowPriceJoin, type PriceWindowKey } from "./price-windows.ts";
 
 type Decimal = Prisma.Decimal;
 
-const DAY = 86_400_000;
-export const WINDOW_MS = { HOURS_24: DAY, DAYS_7: 7 * DAY, DAYS_30: 30 * DAY } as const;
-export type InsightWindow = keyof typeof WINDOW_MS;
+export const WINDOW_MS = PRICE_WINDOW_MS;
+export type InsightWindow = PriceWindowKey;
 const WINDOW_WORDS: Record<InsightWindow, string> = { HOURS_24: "24-hour", DAYS_7: "7-day", DAYS_30: "30-day" };
 
 /** Volatility looks at this much history before `now`. */
@@ -45,32 +45,46 @@ const ratio = (expr: Prisma.Sql) => Prisma.sql`round((${expr})::numeric, 6)::flo
 const median = (expr: Prisma.Sql) => Prisma.sql`percentile_cont(0.5) WITHIN GROUP (ORDER BY ${expr})`;
 
 /**
+ * The median per-GPU price of the n active offers matching `where` (on alias o), read in price order
+ * from an index whose prefix is `where`'s columns then (active, pricePerGpuHour): skip to the middle
+ * and average the one or two middle values. Equal to percentile_cont(0.5), exact in numeric, and it
+ * reads half the offers instead of sorting them all (bench/README.md, kpi).
+ */
+const indexedMedian = (where: Prisma.Sql, n: Prisma.Sql) => Prisma.sql`(
+  SELECT avg(x.p) FROM (
+    SELECT o."pricePerGpuHour" AS p FROM "GpuOffer" o WHERE ${where} AND o.active
+    ORDER BY o."pricePerGpuHour" OFFSET (${n} - 1) / 2 LIMIT 2 - ${n} % 2) x)`;
+
+/**
  * CTEs ending in `pair(key, id, "gpuCount", "gpuModelId", "providerId", now_price, then_price)`: for every
  * offer of `offers` (a SELECT over "GpuOffer" yielding those columns and "onDemandPrice") and every
- * window start, its on-demand price now and as of the start; offers without a point that old are left out.
+ * window start, its on-demand price now and as of the start; then_price is null for an offer without a
+ * point that old, and readers leave those out (filtering here would evaluate the probe twice).
  * "Now" is the listed price: catalog sync writes the row and its price point in one transaction, so it
  * equals the last point, and reading it saves one index probe per offer (bench/README.md, kpi).
- * "Then" is one backward probe of the (offerId, recordedAt) index per offer and window.
+ * "Then" comes from WindowPrice where the window's anchor allows, else from one backward probe of the
+ * (offerId, recordedAt) index (src/infra/price-windows.ts).
  */
-function pricePairs(offers: Prisma.Sql, windows: Array<[string, Date]>): Prisma.Sql {
+function pricePairs(offers: Prisma.Sql, windows: Array<[InsightWindow, Date]>, lookup: "hash" | "index"): Prisma.Sql {
   const rows = Prisma.join(windows.map(([key, at]) => Prisma.sql`(${key}::text, ${at}::timestamp(3))`));
   return Prisma.sql`
     w(key, since) AS (VALUES ${rows}),
     pair AS (
-      SELECT w.key, o.id, o."gpuCount", o."gpuModelId", o."providerId", o."onDemandPrice" AS now_price, old.price AS then_price
-      FROM (${offers}) o CROSS JOIN w CROSS JOIN LATERAL (
-        SELECT pp."onDemandPrice" AS price FROM "PricePoint" pp
-        WHERE pp."offerId" = o.id AND pp."recordedAt" <= w.since
-        ORDER BY pp."recordedAt" DESC LIMIT 1) old
+      SELECT w.key, o.id, o."gpuCount", o."gpuModelId", o."providerId", o."onDemandPrice" AS now_price, ${priceThen} AS then_price
+      FROM (${offers}) o CROSS JOIN ${anchoredWindows} ${windowPriceJoin(lookup)}
     )`;
 }
 
-/** Per-GPU median then / now and the change, over `pair` rows grouped by the caller. */
+// Per-GPU prices as float8, the argument type of percentile_cont (a numeric division would be cast anyway).
+const thenPerGpu = Prisma.sql`p.then_price::float8 / p."gpuCount"`;
+const nowPerGpu = Prisma.sql`p.now_price::float8 / p."gpuCount"`;
+
+/** Per-GPU median then / now and the change, over `pair` rows (then_price not null) grouped by the caller. */
 const medianChange = Prisma.sql`
   count(*)::int AS "offersCompared",
-  (${median(Prisma.sql`p.then_price / p."gpuCount"`)})::numeric(12,4) AS "medianThen",
-  (${median(Prisma.sql`p.now_price / p."gpuCount"`)})::numeric(12,4) AS "medianNow",
-  ${ratio(Prisma.sql`${median(Prisma.sql`p.now_price / p."gpuCount"`)} / NULLIF(${median(Prisma.sql`p.then_price / p."gpuCount"`)}, 0) - 1`)} AS change`;
+  (${median(thenPerGpu)})::numeric(12,4) AS "medianThen",
+  (${median(nowPerGpu)})::numeric(12,4) AS "medianNow",
+  ${ratio(Prisma.sql`${median(nowPerGpu)} / NULLIF(${median(thenPerGpu)}, 0) - 1`)} AS change`;
 
 /** Share of AVAILABLE or LIMITED among offers whose availability is known, and the counts behind it. */
 const availabilityColumns = Prisma.sql`
@@ -93,15 +107,20 @@ function priceIndexSql(providerId?: number): Prisma.Sql {
   const scope = providerId === undefined ? Prisma.empty : Prisma.sql`AND "providerId" = ${providerId}`;
   return Prisma.sql`
     WITH cell AS (
-      SELECT "providerId", "gpuModelId", count(*) AS n, ${median(Prisma.sql`"pricePerGpuHour"`)} AS med
-      FROM "GpuOffer" WHERE active AND "gpuModelId" IS NOT NULL ${scope} GROUP BY 1, 2
+      SELECT "providerId", "gpuModelId", count(*)::int AS n FROM "GpuOffer"
+      WHERE active AND "gpuModelId" IS NOT NULL ${scope} GROUP BY 1, 2
     ), market AS (
-      SELECT "gpuModelId", ${median(Prisma.sql`"pricePerGpuHour"`)} AS med
-      FROM "GpuOffer" WHERE active AND "gpuModelId" IN (SELECT "gpuModelId" FROM cell) GROUP BY 1
+      SELECT "gpuModelId", count(*)::int AS n FROM "GpuOffer"
+      WHERE active AND "gpuModelId" IN (SELECT "gpuModelId" FROM cell) GROUP BY 1
+    ), cell_median AS MATERIALIZED (
+      SELECT c.*, ${indexedMedian(Prisma.sql`o."gpuModelId" = c."gpuModelId" AND o."providerId" = c."providerId"`, Prisma.sql`c.n`)} AS med FROM cell c
+    ), market_median AS MATERIALIZED (
+      SELECT m.*, ${indexedMedian(Prisma.sql`o."gpuModelId" = m."gpuModelId"`, Prisma.sql`m.n`)} AS med FROM market m
     )
+    -- MATERIALIZED: each median is read once (inlined, the planner would re-run it per reference and join row).
     SELECT c."providerId", count(*)::int AS "gpuModels", sum(c.n)::int AS offers,
-           ${ratio(Prisma.sql`exp(sum(c.n * ln(c.med / m.med)) / sum(c.n))`)} AS "priceIndex"
-    FROM cell c JOIN market m USING ("gpuModelId") JOIN "Provider" p ON p.id = c."providerId"
+           ${ratio(Prisma.sql`exp(sum(c.n * ln((c.med / m.med)::float8)) / sum(c.n))`)} AS "priceIndex"
+    FROM cell_median c JOIN market_median m USING ("gpuModelId") JOIN "Provider" p ON p.id = c."providerId"
     WHERE c.med > 0 AND m.med > 0
     GROUP BY c."providerId", p.slug ORDER BY "priceIndex", p.slug`;
 }
@@ -128,9 +147,10 @@ export async function marketOverview(prisma: PrismaClient): Promise<MarketOvervi
              count(DISTINCT "gpuModelId")::int AS "gpuModels"
       FROM "GpuOffer" WHERE active`,
     prisma.$queryRaw<ModelMedianPrice[]>`
-      SELECT o."gpuModelId", count(*)::int AS offers, (${median(Prisma.sql`o."pricePerGpuHour"`)})::numeric(12,4) AS "medianPricePerGpuHour"
-      FROM "GpuOffer" o JOIN "GpuModel" m ON m.id = o."gpuModelId"
-      WHERE o.active GROUP BY o."gpuModelId", m.name ORDER BY m.name`,
+      SELECT c."gpuModelId", c.n AS offers, ${indexedMedian(Prisma.sql`o."gpuModelId" = c."gpuModelId"`, Prisma.sql`c.n`)}::numeric(12,4) AS "medianPricePerGpuHour"
+      FROM (SELECT "gpuModelId", count(*)::int AS n FROM "GpuOffer" WHERE active AND "gpuModelId" IS NOT NULL GROUP BY 1) c
+      JOIN "GpuModel" m ON m.id = c."gpuModelId"
+      ORDER BY m.name`,
     // One index probe per model of the family on (gpuModelId, active, pricePerGpuHour, id).
     prisma.$queryRaw<(GpuOffer & { family: HeadlineGpu })[]>`
       SELECT DISTINCT ON (f.family) f.family, o.*
@@ -197,8 +217,8 @@ export async function gpuKpis(prisma: PrismaClient, gpuModelId: number, now: Dat
              ${availabilityColumns}
       FROM "GpuOffer" o WHERE o."gpuModelId" = ${gpuModelId} AND o.active`,
     prisma.$queryRaw<TrendRow[]>`
-      WITH ${pricePairs(Prisma.sql`SELECT id, "gpuCount", "gpuModelId", "providerId", "onDemandPrice" FROM "GpuOffer" WHERE "gpuModelId" = ${gpuModelId} AND active`, windows)}
-      SELECT p.key, ${medianChange} FROM pair p GROUP BY p.key`,
+      WITH ${pricePairs(Prisma.sql`SELECT id, "gpuCount", "gpuModelId", "providerId", "onDemandPrice" FROM "GpuOffer" WHERE "gpuModelId" = ${gpuModelId} AND active`, windows, "index")}
+      SELECT p.key, ${medianChange} FROM pair p WHERE p.then_price IS NOT NULL GROUP BY p.key`,
   ]);
   const c = cur!;
   const byKey = new Map(trends.map((t) => [t.key, t]));
@@ -246,20 +266,14 @@ export async function providerKpis(prisma: PrismaClient, providerId: number, now
       SELECT count(*)::int AS "activeOffers", ${availabilityColumns}
       FROM "GpuOffer" o WHERE o."providerId" = ${providerId} AND o.active`,
     prisma.$queryRaw<ProviderPriceIndex[]>(priceIndexSql(providerId)),
-    // Relative change of each on-demand price change in (from, now] against the offer's previous point
-    // (the last one at or before `from` included): one index range scan per offer, starting at that point,
-    // in offer order so LAG needs only a small sort per offer; float8 math, rounded at the end.
-    // Availability-only points (r = 0) are not price changes.
+    // Each point carries its change against the offer's previous point (PricePoint.changeRatio, kept by
+    // the insert trigger): one index range over (providerId, recordedAt, changeRatio). Availability-only
+    // points (0) are not price changes.
     prisma.$queryRaw<{ priceChanges: number; volatility: number | null }[]>`
-      SELECT count(*)::int AS "priceChanges", ${ratio(Prisma.sql`stddev_samp(x.r)`)} AS volatility
-      FROM (
-        SELECT pp."recordedAt" AS at,
-               pp."onDemandPrice"::float8 / NULLIF(lag(pp."onDemandPrice"::float8) OVER (PARTITION BY o.id ORDER BY pp."recordedAt"), 0) - 1 AS r
-        FROM (SELECT id FROM "GpuOffer" WHERE "providerId" = ${providerId} ORDER BY id) o
-        JOIN "PricePoint" pp ON pp."offerId" = o.id AND pp."recordedAt" <= ${now}::timestamp(3) AND pp."recordedAt" >= coalesce(
-          (SELECT max(q."recordedAt") FROM "PricePoint" q WHERE q."offerId" = o.id AND q."recordedAt" <= ${from}::timestamp(3)), ${from}::timestamp(3))
-      ) x
-      WHERE x.at > ${from}::timestamp(3) AND x.r <> 0`,
+      SELECT count(*)::int AS "priceChanges", ${ratio(Prisma.sql`stddev_samp(pp."changeRatio")`)} AS volatility
+      FROM "PricePoint" pp
+      WHERE pp."providerId" = ${providerId} AND pp."recordedAt" > ${from}::timestamp(3) AND pp."recordedAt" <= ${now}::timestamp(3)
+        AND pp."changeRatio" <> 0`,
     prisma.provider.findUniqueOrThrow({ where: { id: providerId }, select: { reliabilityScore: true } }),
   ]);
   const o = offers!;
@@ -311,27 +325,25 @@ export const BEST_VALUE_WORKLOAD = { model: "llama-3-8b", precision: "FP16", bat
 export async function marketInsights(prisma: PrismaClient, now: Date, window: InsightWindow, limit: number): Promise<MarketInsights> {
   const start = since(now, window);
   const active = Prisma.sql`SELECT id, "gpuCount", "gpuModelId", "providerId", "onDemandPrice" FROM "GpuOffer" WHERE active`;
-  type MoveRow = GpuOffer & { models: Array<Omit<ModelMove, "medianThen" | "medianNow"> & { medianThen: string; medianNow: string }> }
-    & ({ direction: "UP" | "DOWN"; priceThen: Decimal; priceNow: Decimal; change: number } | { direction: null });
-  const [moves, cheapest, index] = await Promise.all([
-    // One pass of as-of pairs serves both the offer movers and the per-model medians: one row per mover
-    // (the offer's columns), each carrying the model changes as JSON; a single row of nulls when none moved.
+  type MoveRow = GpuOffer & { direction: "UP" | "DOWN"; priceThen: Decimal; priceNow: Decimal; change: number };
+  type ModelRow = Omit<ModelMove, "change"> & { change: number | null };
+  // Movers and per-model medians are two statements over the same as-of pairs, so they run on two
+  // connections at once: the pairs are cheap (WindowPrice), the sorts are not (bench/README.md, kpi).
+  const [moves, models, cheapest, index] = await Promise.all([
     prisma.$queryRaw<MoveRow[]>`
-      WITH ${pricePairs(active, [[window, start]])},
-      moved AS (SELECT id, then_price, now_price, now_price / then_price - 1 AS change FROM pair WHERE then_price > 0 AND now_price <> then_price),
-      top AS (
+      WITH ${pricePairs(active, [[window, start]], "hash")},
+      moved AS (SELECT id, then_price, now_price, now_price::float8 / then_price::float8 - 1 AS change FROM pair WHERE then_price > 0 AND now_price <> then_price)
+      SELECT o.*, t.direction, t.then_price AS "priceThen", t.now_price AS "priceNow", ${ratio(Prisma.sql`t.change`)} AS change
+      FROM (
         (SELECT 'UP' AS direction, * FROM moved WHERE change > 0 ORDER BY change DESC, id LIMIT ${limit})
         UNION ALL
         (SELECT 'DOWN', * FROM moved WHERE change < 0 ORDER BY change, id LIMIT ${limit})
-      ),
-      models AS (
-        SELECT coalesce(json_agg(json_build_object('gpuModelId', m."gpuModelId", 'offersCompared', m."offersCompared",
-                 'medianThen', m."medianThen"::text, 'medianNow', m."medianNow"::text, 'change', m.change)), '[]') AS models
-        FROM (SELECT p."gpuModelId", ${medianChange} FROM pair p WHERE p."gpuModelId" IS NOT NULL GROUP BY p."gpuModelId") m
-      )
-      SELECT models.models, o.*, t.direction, t.then_price AS "priceThen", t.now_price AS "priceNow", ${ratio(Prisma.sql`t.change`)} AS change
-      FROM models LEFT JOIN top t ON true LEFT JOIN "GpuOffer" o ON o.id = t.id
+      ) t JOIN "GpuOffer" o ON o.id = t.id
       ORDER BY t.direction DESC, abs(t.change) DESC, t.id`,
+    prisma.$queryRaw<ModelRow[]>`
+      WITH ${pricePairs(active, [[window, start]], "hash")}
+      SELECT p."gpuModelId", ${medianChange} FROM pair p
+      WHERE p.then_price IS NOT NULL AND p."gpuModelId" IS NOT NULL GROUP BY p."gpuModelId"`,
     prisma.$queryRaw<(GpuOffer & { spec: GpuFigures })[]>`
       SELECT o.*, json_build_object('vramGb', m."vramGb", 'memoryBandwidthGbps', m."memoryBandwidthGbps",
                                     'fp16Tflops', m."fp16Tflops", 'fp8Tflops', m."fp8Tflops") AS spec
@@ -340,13 +352,8 @@ export async function marketInsights(prisma: PrismaClient, now: Date, window: In
       ORDER BY m.name`,
     prisma.$queryRaw<ProviderPriceIndex[]>(priceIndexSql()),
   ]);
-  const move = (row: MoveRow): OfferMove => {
-    const { models: _m, direction: _d, priceThen, priceNow, change, ...offer } = row as MoveRow & { direction: "UP" };
-    return { offer: offer as GpuOffer, priceThen, priceNow, change };
-  };
-  const changed = moves[0]!.models
-    .map((m) => ({ ...m, medianThen: new Prisma.Decimal(m.medianThen), medianNow: new Prisma.Decimal(m.medianNow) }))
-    .filter((m) => m.change != null && m.change !== 0);
+  const move = ({ direction: _d, priceThen, priceNow, change, ...offer }: MoveRow): OfferMove => ({ offer, priceThen, priceNow, change });
+  const changed = models.filter((m): m is ModelMove => m.change != null && m.change !== 0);
   const byChange = (a: ModelMove, b: ModelMove) => a.change - b.change || a.gpuModelId - b.gpuModelId;
   return {
     window, since: start, asOf: now,

@@ -117,7 +117,7 @@ function toRow(offer: CatalogOffer, models: Map<string, number>): OfferRow {
 
 // One statement per batch: upsert the offers, compare with the rows as they were before
 // (every CTE reads the same snapshot), write price points for new offers and price/availability
-// changes, and count what happened.
+// changes (the PricePoint trigger adds each point's change ratio), and count what happened.
 const UPSERT_BATCH = `
 WITH input AS (
   SELECT * FROM jsonb_to_recordset($1::jsonb) AS t(
@@ -170,8 +170,8 @@ classified AS (
   FROM up u LEFT JOIN prev p ON p.id = u.id
 ),
 points AS (
-  INSERT INTO "PricePoint" ("offerId", "onDemandPrice", "spotPrice", availability, "recordedAt")
-  SELECT id, "onDemandPrice", "spotPrice", availability, $3::timestamp(3) FROM classified WHERE inserted OR repriced
+  INSERT INTO "PricePoint" ("offerId", "providerId", "onDemandPrice", "spotPrice", availability, "recordedAt")
+  SELECT id, $2::int, "onDemandPrice", "spotPrice", availability, $3::timestamp(3) FROM classified WHERE inserted OR repriced
   RETURNING 1
 )
 SELECT

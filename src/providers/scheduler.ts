@@ -2,9 +2,11 @@
 // alert evaluation inside the import's transaction, publishes after commit and records health.
 // Leadership is a PostgreSQL session advisory lock held on a dedicated connection: it is released
 // by the server the moment that connection (or the process) dies, so a follower can take over.
+// The leader also rolls the KPI price windows forward once a minute (src/infra/price-windows.ts).
 import pg from "pg";
 import type { Logger } from "pino";
 import type { PrismaClient } from "../generated/prisma/client.ts";
+import { rollPriceWindows } from "../infra/price-windows.ts";
 import { publishChanges } from "../infra/pubsub.ts";
 import type { PubSub } from "../infra/pubsub-types.ts";
 import type { ProviderAdapter } from "./adapter.ts";
@@ -32,6 +34,8 @@ export interface IngestionOptions {
   tickMs?: number;
   /** A successful poll whose fetch took longer than this is DEGRADED. Default 30000 ms. */
   slowMs?: number;
+  /** How often the leader rolls the KPI price windows forward (0 = never). Default 60000 ms. */
+  windowRollMs?: number;
 }
 
 /** How one poll of one provider went. Provider failures are reported here, never thrown. */
@@ -72,6 +76,7 @@ export function createIngestion(opts: IngestionOptions): Ingestion {
   const lockRetryMs = opts.lockRetryMs ?? 5000;
   const tickMs = opts.tickMs ?? 1000;
   const slowMs = opts.slowMs ?? 30_000;
+  const windowRollMs = opts.windowRollMs ?? 60_000;
   const publishTicks = opts.publish ?? (opts.pubsub ? async (changes: OfferChange[], at: Date) => { await publishChanges(opts.pubsub!, prisma, changes, at); } : null);
 
   const running = new Map<string, Promise<ProviderRun>>();
@@ -81,6 +86,8 @@ export function createIngestion(opts: IngestionOptions): Ingestion {
   let lockClient: pg.Client | null = null;
   let lockTimer: NodeJS.Timeout | undefined;
   let tickTimer: NodeJS.Timeout | undefined;
+  let lastRoll = 0;
+  let rolling: Promise<void> | null = null;
 
   async function poll(slug: string): Promise<ProviderRun> {
     const adapter = adapters.get(slug)!;
@@ -178,9 +185,21 @@ export function createIngestion(opts: IngestionOptions): Ingestion {
     }
   }
 
+  // A stale anchor only costs the KPI queries some history probes, so a failed roll is logged and retried next minute.
+  function rollWindowsIfDue() {
+    if (!windowRollMs || rolling || Date.now() - lastRoll < windowRollMs) return;
+    lastRoll = Date.now();
+    const t0 = performance.now();
+    rolling = rollPriceWindows(prisma)
+      .then((rolls) => log.debug({ ms: Math.round(performance.now() - t0), rolls }, "price windows rolled"))
+      .catch((err: unknown) => log.error({ err }, "rolling the price windows failed"))
+      .finally(() => { rolling = null; });
+  }
+
   function scheduleTick() {
     tickTimer = setTimeout(async () => {
       if (!leader) return;
+      rollWindowsIfDue();
       await pollDue().catch((err: unknown) => log.error({ err }, "ingestion tick failed"));
       if (leader) scheduleTick();
     }, tickMs);
@@ -191,6 +210,7 @@ export function createIngestion(opts: IngestionOptions): Ingestion {
     leader = true;
     log.info({ lockKey }, "ingestion leader: polling providers");
     void pollDue().catch((err: unknown) => log.error({ err }, "ingestion tick failed"));
+    rollWindowsIfDue();
     scheduleTick();
   }
 
@@ -256,7 +276,7 @@ export function createIngestion(opts: IngestionOptions): Ingestion {
       clearTimeout(lockTimer);
       loseLeadership("stopped");
       for (const a of aborts) a.abort(new Error("ingestion stopped"));
-      await Promise.allSettled(running.values());
+      await Promise.allSettled([...running.values(), rolling]);
       const client = lockClient;
       lockClient = null;
       if (client) {

@@ -173,6 +173,10 @@ describe("ingestion runs", () => {
     ingestion.start();
     expect(ingestion.isLeader).toBe(true);
     await sleep(2_600);
+    // The leader rolled the KPI price windows forward on taking over (once a minute after that).
+    const anchors = await db.prisma.windowAnchor.findMany({ orderBy: { window: "asc" } });
+    expect(anchors.map((a) => a.window)).toEqual(["HOURS_24", "DAYS_7", "DAYS_30"]);
+    for (const a of anchors) expect(Date.now() - a.rolledAt.getTime()).toBeLessThan(10_000);
     await ingestion.stop();
     expect(ingestion.isLeader).toBe(false);
     const polled = lambda.calls - before.lambda;

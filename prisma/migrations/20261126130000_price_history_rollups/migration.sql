@@ -1,0 +1,116 @@
+-- CreateEnum
+CREATE TYPE "PriceWindow" AS ENUM ('HOURS_24', 'DAYS_7', 'DAYS_30');
+
+-- AlterTable
+ALTER TABLE "PricePoint" ADD COLUMN     "changeRatio" DOUBLE PRECISION,
+ADD COLUMN     "providerId" INTEGER;
+
+-- CreateTable
+CREATE TABLE "WindowAnchor" (
+    "window" "PriceWindow" NOT NULL,
+    "at" TIMESTAMP(3) NOT NULL,
+    "rolledAt" TIMESTAMP(3) NOT NULL,
+
+    CONSTRAINT "WindowAnchor_pkey" PRIMARY KEY ("window")
+);
+
+-- CreateTable
+CREATE TABLE "WindowPrice" (
+    "offerId" INTEGER NOT NULL,
+    "window" "PriceWindow" NOT NULL,
+    "price" DECIMAL(12,4),
+    "nextAt" TIMESTAMP(3),
+
+    CONSTRAINT "WindowPrice_pkey" PRIMARY KEY ("offerId","window")
+);
+
+-- CreateIndex
+CREATE INDEX "WindowPrice_window_idx" ON "WindowPrice"("window");
+
+-- CreateIndex
+CREATE INDEX "GpuOffer_gpuModelId_providerId_active_pricePerGpuHour_idx" ON "GpuOffer"("gpuModelId", "providerId", "active", "pricePerGpuHour");
+
+-- CreateIndex
+CREATE INDEX "PricePoint_providerId_recordedAt_changeRatio_idx" ON "PricePoint"("providerId", "recordedAt", "changeRatio");
+
+-- AddForeignKey
+ALTER TABLE "WindowPrice" ADD CONSTRAINT "WindowPrice_offerId_fkey" FOREIGN KEY ("offerId") REFERENCES "GpuOffer"("id") ON DELETE CASCADE ON UPDATE CASCADE;
+
+
+-- ---------------------------------------------------------------- Derived columns and their triggers
+-- PricePoint is append-only history. Two triggers keep what is derived from it exact whoever inserts
+-- (catalog sync, imports, tests) and in whatever order:
+--   * "providerId" and "changeRatio" of each new point (volatility reads them through one index range);
+--   * "WindowPrice"."nextAt" (the as-of shortcut of the KPI queries, see src/infra/price-windows.ts).
+
+-- Backfill the history written before this migration.
+UPDATE "PricePoint" pp SET "providerId" = x."providerId", "changeRatio" = x.r
+FROM (
+  SELECT p.id, o."providerId",
+         p."onDemandPrice"::float8 / NULLIF(lag(p."onDemandPrice"::float8) OVER (PARTITION BY p."offerId" ORDER BY p."recordedAt", p.id), 0) - 1 AS r
+  FROM "PricePoint" p JOIN "GpuOffer" o ON o.id = p."offerId"
+) x
+WHERE pp.id = x.id;
+
+-- Per row, before insert: the provider, and the change against the offer's previous point by
+-- (recordedAt, id). Rows inserted earlier by the same statement are visible here, so a multi-row
+-- insert in time order gets every ratio right at once.
+CREATE FUNCTION "PricePoint_fill"() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  prev numeric;
+BEGIN
+  IF NEW."providerId" IS NULL THEN
+    SELECT o."providerId" INTO NEW."providerId" FROM "GpuOffer" o WHERE o.id = NEW."offerId";
+  END IF;
+  SELECT pp."onDemandPrice" INTO prev FROM "PricePoint" pp
+  WHERE pp."offerId" = NEW."offerId" AND pp."recordedAt" <= NEW."recordedAt" AND pp.id <> NEW.id
+  ORDER BY pp."recordedAt" DESC, pp.id DESC LIMIT 1;
+  NEW."changeRatio" := NEW."onDemandPrice"::float8 / NULLIF(prev::float8, 0) - 1;
+  RETURN NEW;
+END $$;
+
+CREATE TRIGGER "PricePoint_fill" BEFORE INSERT ON "PricePoint"
+  FOR EACH ROW EXECUTE FUNCTION "PricePoint_fill"();
+
+-- Per statement, after insert:
+-- 1. A point that arrived out of order changes its successor's ratio: recompute the ratios from each
+--    offer's earliest new point on (writing only those that differ; in-order inserts write nothing).
+-- 2. A WindowPrice row describes its offer as of its window's anchor: a new point at or before the
+--    anchor invalidates it (deleted; readers fall back to the history until the next roll), a later one
+--    may be the first point after the anchor ("nextAt").
+CREATE FUNCTION "PricePoint_after_insert"() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  WITH first AS (
+    SELECT "offerId", min("recordedAt") AS since FROM new_points GROUP BY 1
+  ), tail AS (
+    SELECT p.id, p."recordedAt" >= f.since AS affected,
+           p."onDemandPrice"::float8 / NULLIF(lag(p."onDemandPrice"::float8) OVER (PARTITION BY p."offerId" ORDER BY p."recordedAt", p.id), 0) - 1 AS r
+    FROM first f JOIN "PricePoint" p ON p."offerId" = f."offerId" AND p."recordedAt" >= coalesce(
+      (SELECT max(q."recordedAt") FROM "PricePoint" q WHERE q."offerId" = f."offerId" AND q."recordedAt" < f.since), f.since)
+  )
+  UPDATE "PricePoint" pp SET "changeRatio" = t.r
+  FROM tail t WHERE pp.id = t.id AND t.affected AND pp."changeRatio" IS DISTINCT FROM t.r;
+
+  DELETE FROM "WindowPrice" wp USING new_points n, "WindowAnchor" a
+  WHERE wp."offerId" = n."offerId" AND wp."window" = a."window" AND a."at" >= n."recordedAt";
+
+  UPDATE "WindowPrice" wp SET "nextAt" = x.first
+  FROM (
+    SELECT n."offerId", a."window", min(n."recordedAt") AS first
+    FROM new_points n JOIN "WindowAnchor" a ON a."at" < n."recordedAt" GROUP BY 1, 2
+  ) x
+  WHERE wp."offerId" = x."offerId" AND wp."window" = x."window" AND (wp."nextAt" IS NULL OR wp."nextAt" > x.first);
+  RETURN NULL;
+END $$;
+
+CREATE TRIGGER "PricePoint_after_insert" AFTER INSERT ON "PricePoint"
+  REFERENCING NEW TABLE AS new_points FOR EACH STATEMENT EXECUTE FUNCTION "PricePoint_after_insert"();
+
+-- History is not rewritten: only the ratio repair above updates a point.
+CREATE FUNCTION "PricePoint_immutable"() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'PricePoint is append-only: % of offerId, price, availability or recordedAt is not allowed', TG_OP;
+END $$;
+
+CREATE TRIGGER "PricePoint_immutable" BEFORE UPDATE OF "offerId", "providerId", "onDemandPrice", "spotPrice", availability, "recordedAt" ON "PricePoint"
+  FOR EACH ROW EXECUTE FUNCTION "PricePoint_immutable"();

@@ -1,0 +1,199 @@
+// The derived history that makes the KPI queries fast must never change their answers:
+// - PricePoint's insert triggers (changeRatio, providerId, WindowPrice.nextAt) against the definitions
+//   computed straight from the history, whatever the insert order;
+// - "price as of now − window" served from WindowPrice against one history probe per offer, after
+//   rolls, new points, backdated points, new and withdrawn offers.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Prisma } from "../../src/generated/prisma/client.ts";
+import { getGpuSpec } from "../../src/domain/gpu/specs.ts";
+import type { Database } from "../../src/infra/db.ts";
+import { gpuKpis, marketInsights, providerKpis } from "../../src/infra/kpi.ts";
+import { anchoredWindows, PRICE_WINDOW_MS, priceThen, rollPriceWindows, windowPriceJoin, type PriceWindowKey } from "../../src/infra/price-windows.ts";
+import { openTestDatabase } from "../support/db.ts";
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+const NOW = new Date(Math.floor(Date.now() / 1000) * 1000);
+const ago = (ms: number) => new Date(NOW.getTime() - ms);
+const WINDOWS = Object.keys(PRICE_WINDOW_MS) as PriceWindowKey[];
+
+/** Deterministic pseudo-random numbers (LCG), so a failure replays. */
+function rng(seed: number) {
+  let s = seed >>> 0;
+  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+}
+
+describe("PricePoint insert triggers", () => {
+  let db: Database;
+  let offerId: number;
+  let providerId: number;
+
+  beforeAll(async () => {
+    db = await openTestDatabase();
+    const provider = await db.prisma.provider.create({ data: { slug: "alpha", name: "Alpha", kind: "NEOCLOUD" } });
+    providerId = provider.id;
+    const offer = await db.prisma.gpuOffer.create({ data: {
+      providerId, externalId: "o1", instanceType: "1x", gpuName: "H100", gpuCount: 1, vramPerGpuGb: 80, vramTotalGb: 80,
+      region: "us", onDemandPrice: "2.00", pricePerGpuHour: "2.00", availability: "AVAILABLE",
+    } });
+    offerId = offer.id;
+  });
+  afterAll(async () => { await db?.close(); });
+
+  const ratios = async () => (await db.prisma.pricePoint.findMany({
+    where: { offerId }, orderBy: [{ recordedAt: "asc" }, { id: "asc" }], select: { onDemandPrice: true, changeRatio: true, providerId: true },
+  })).map((p) => [p.onDemandPrice.toFixed(2), p.changeRatio === null ? null : Math.round(p.changeRatio * 1e9) / 1e9, p.providerId]);
+
+  it("fills the provider and the change against the previous point, even when points arrive out of order", async () => {
+    const point = (h: number, price: string, availability: "AVAILABLE" | "LIMITED" = "AVAILABLE") =>
+      ({ offerId, onDemandPrice: price, availability, recordedAt: ago(h * HOUR) });
+    await db.prisma.pricePoint.create({ data: point(10, "2.00") });
+    await db.prisma.pricePoint.create({ data: point(5, "2.50") });
+    expect(await ratios()).toEqual([["2.00", null, providerId], ["2.50", 0.25, providerId]]);
+    // A point between the two: its own ratio and its successor's both change.
+    await db.prisma.pricePoint.create({ data: point(8, "1.00") });
+    expect(await ratios()).toEqual([["2.00", null, providerId], ["1.00", -0.5, providerId], ["2.50", 1.5, providerId]]);
+    // A new first point, and in one statement two points newest first; an availability-only change is 0.
+    await db.prisma.pricePoint.create({ data: point(12, "4.00") });
+    await db.prisma.pricePoint.createMany({ data: [point(1, "2.50", "LIMITED"), point(3, "0.00")] });
+    await db.prisma.pricePoint.create({ data: point(2, "3.00") });
+    expect(await ratios()).toEqual([
+      ["4.00", null, providerId], ["2.00", -0.5, providerId], ["1.00", -0.5, providerId], ["2.50", 1.5, providerId],
+      ["0.00", -1, providerId], ["3.00", null, providerId], // after a price of 0 the change is undefined
+      ["2.50", -0.166666667, providerId],
+    ]);
+    // The stored ratios are exactly what LAG over the history gives.
+    const [check] = await db.prisma.$queryRaw<{ mismatches: number }[]>`
+      SELECT count(*)::int AS mismatches FROM (
+        SELECT "changeRatio", "onDemandPrice"::float8 / NULLIF(lag("onDemandPrice"::float8) OVER (PARTITION BY "offerId" ORDER BY "recordedAt", id), 0) - 1 AS r
+        FROM "PricePoint") x
+      WHERE x."changeRatio" IS DISTINCT FROM x.r`;
+    expect(check!.mismatches).toBe(0);
+  });
+
+  it("refuses to rewrite history", async () => {
+    await expect(db.prisma.pricePoint.updateMany({ where: { offerId }, data: { onDemandPrice: "9.99" } })).rejects.toThrow(/append-only/);
+    await expect(db.prisma.pricePoint.updateMany({ where: { offerId }, data: { recordedAt: NOW } })).rejects.toThrow(/append-only/);
+    expect((await db.prisma.pricePoint.findMany({ where: { offerId, onDemandPrice: "9.99" } })).length).toBe(0);
+  });
+});
+
+describe("price as of now − window", () => {
+  let db: Database;
+  let providerId: number;
+  let modelId: number;
+  let offers: number[];
+
+  /** For every active offer and window: the served value, the history's value, and whether WindowPrice served it. */
+  async function asOf(now: Date, lookup: "hash" | "index" = "hash") {
+    const rows = Prisma.join(WINDOWS.map((w) => Prisma.sql`(${w}::text, ${new Date(now.getTime() - PRICE_WINDOW_MS[w])}::timestamp(3))`));
+    return db.prisma.$queryRaw<{ id: number; key: string; served: string | null; history: string | null; fromWindowPrice: boolean }[]>`
+      WITH w(key, since) AS (VALUES ${rows})
+      SELECT o.id, w.key, (${priceThen})::text AS served,
+             (SELECT pp."onDemandPrice" FROM "PricePoint" pp WHERE pp."offerId" = o.id AND pp."recordedAt" <= w.since
+              ORDER BY pp."recordedAt" DESC, pp.id DESC LIMIT 1)::text AS history,
+             coalesce(wp."offerId" IS NOT NULL AND (wp."nextAt" IS NULL OR wp."nextAt" > w.since), false) AS "fromWindowPrice"
+      FROM "GpuOffer" o CROSS JOIN ${anchoredWindows} ${windowPriceJoin(lookup)}
+      WHERE o.active ORDER BY o.id, w.key`;
+  }
+
+  async function expectExact(now = NOW) {
+    const rows = await asOf(now);
+    expect(rows.filter((r) => r.served !== r.history)).toEqual([]);
+    expect(await asOf(now, "index")).toEqual(rows); // both join forms serve the same
+    return rows.filter((r) => r.fromWindowPrice).length;
+  }
+
+  /** Every KPI that reads "then" prices, for comparison before and after the shortcut changes. */
+  const kpis = async () => JSON.stringify(await Promise.all([
+    gpuKpis(db.prisma, modelId, NOW), providerKpis(db.prisma, providerId, NOW),
+    ...WINDOWS.map((w) => marketInsights(db.prisma, NOW, w, 5)),
+  ]));
+
+  beforeAll(async () => {
+    db = await openTestDatabase();
+    const provider = await db.prisma.provider.create({ data: { slug: "alpha", name: "Alpha", kind: "NEOCLOUD" } });
+    providerId = provider.id;
+    const { sources: _s, ...spec } = getGpuSpec("H100-SXM-80GB")!;
+    const model = await db.prisma.gpuModel.create({ data: spec });
+    modelId = model.id;
+    // 40 offers, each with 0–12 points over the last 45 days, ending at its listed price.
+    const random = rng(7);
+    offers = [];
+    for (let i = 0; i < 40; i++) {
+      const times = Array.from({ length: Math.floor(random() * 13) }, () => Math.floor(random() * 45 * DAY)).sort((a, b) => b - a);
+      const prices = times.map(() => (1 + Math.floor(random() * 300) / 100).toFixed(2));
+      const price = prices.at(-1) ?? "2.00";
+      const o = await db.prisma.gpuOffer.create({ data: {
+        providerId, externalId: `o${i}`, instanceType: "1x", gpuModelId: modelId, gpuName: "H100", gpuCount: 1 + (i % 4),
+        vramPerGpuGb: 80, vramTotalGb: 80 * (1 + (i % 4)), region: "us", onDemandPrice: price,
+        pricePerGpuHour: new Prisma.Decimal(price).div(1 + (i % 4)).toFixed(4), availability: "AVAILABLE", active: i % 10 !== 9,
+        pricePoints: { create: times.map((t, k) => ({ onDemandPrice: prices[k]!, availability: "AVAILABLE" as const, recordedAt: ago(t) })) },
+      } });
+      offers.push(o.id);
+    }
+  });
+  afterAll(async () => { await db?.close(); });
+
+  let before: string;
+
+  it("without anchors every then-price comes from the history", async () => {
+    expect(await expectExact()).toBe(0);
+    before = await kpis();
+    expect(before).toContain('"risers":[{'); // the history moves: the comparisons below compare something
+  });
+
+  it("a roll serves the then-prices of every active offer, and the KPIs do not change", async () => {
+    const rolls = await rollPriceWindows(db.prisma, ago(2 * HOUR));
+    const active = 36;
+    expect(rolls.map((r) => [r.window, r.rebuilt, r.reread, r.dropped])).toEqual(WINDOWS.map((w) => [w, true, active, 0]));
+    const served = await expectExact();
+    // Offers with a point between the anchor (2 hours earlier) and the window start fall back to the history.
+    expect(served).toBeGreaterThan(active * 3 - 10);
+    expect(await kpis()).toBe(before);
+  });
+
+  it("a point between the anchor and the window start, or before the anchor, takes its offer off the shortcut", async () => {
+    const [a, b] = [offers[0]!, offers[1]!];
+    expect(await db.prisma.windowPrice.count({ where: { offerId: b, window: "DAYS_30" } })).toBe(1);
+    // A second after the 24-hour window start (24 h ago), so after its anchor (26 h ago): the latest point by then.
+    await db.prisma.pricePoint.create({ data: { offerId: a, onDemandPrice: "7.77", availability: "AVAILABLE", recordedAt: ago(DAY + 1000) } });
+    // Before the 30-day anchor (30 days + 2 h ago): the row no longer describes the offer and is dropped.
+    await db.prisma.pricePoint.create({ data: { offerId: b, onDemandPrice: "8.88", availability: "AVAILABLE", recordedAt: ago(31 * DAY) } });
+    const rows = await asOf(NOW);
+    expect(rows.filter((r) => r.served !== r.history)).toEqual([]);
+    expect(rows.find((r) => r.id === a && r.key === "HOURS_24")).toMatchObject({ served: "7.7700", fromWindowPrice: false });
+    expect(rows.find((r) => r.id === b && r.key === "DAYS_30")).toMatchObject({ fromWindowPrice: false });
+    expect(await db.prisma.windowPrice.count({ where: { offerId: b, window: "DAYS_30" } })).toBe(0);
+  });
+
+  it("new offers and withdrawn ones: probed until the next roll, then served or dropped", async () => {
+    const fresh = await db.prisma.gpuOffer.create({ data: {
+      providerId, externalId: "fresh", instanceType: "1x", gpuModelId: modelId, gpuName: "H100", gpuCount: 1, vramPerGpuGb: 80, vramTotalGb: 80,
+      region: "us", onDemandPrice: "3.00", pricePerGpuHour: "3.00", availability: "AVAILABLE",
+      pricePoints: { create: [{ onDemandPrice: "3.50", availability: "AVAILABLE", recordedAt: ago(3 * DAY) }, { onDemandPrice: "3.00", availability: "AVAILABLE", recordedAt: ago(HOUR) }] },
+    } });
+    await db.prisma.gpuOffer.update({ where: { id: offers[2]! }, data: { active: false } });
+    let rows = await asOf(NOW);
+    expect(rows.filter((r) => r.served !== r.history)).toEqual([]);
+    expect(rows.filter((r) => r.id === fresh.id).map((r) => [r.key, r.served, r.fromWindowPrice]))
+      .toEqual([["DAYS_30", null, false], ["DAYS_7", null, false], ["HOURS_24", "3.5000", false]]);
+
+    const rolls = await rollPriceWindows(db.prisma, NOW);
+    expect(rolls.every((r) => !r.rebuilt && r.dropped === 1)).toBe(true); // the withdrawn offer
+    rows = await asOf(NOW);
+    expect(rows.filter((r) => r.served !== r.history)).toEqual([]);
+    // Rolled to now, every then-price is served.
+    expect(rows.every((r) => r.fromWindowPrice)).toBe(true);
+    expect(await db.prisma.windowPrice.count({ where: { offerId: offers[2]! } })).toBe(0);
+  });
+
+  it("an anchor later than the asked instant is ignored, and moving it back rebuilds", async () => {
+    // Asked about an hour ago, with anchors at now − window: nothing can be served.
+    expect(await expectExact(ago(HOUR))).toBe(0);
+    const rolls = await rollPriceWindows(db.prisma, ago(3 * HOUR));
+    expect(rolls.every((r) => r.rebuilt)).toBe(true);
+    expect(await expectExact(ago(HOUR))).toBeGreaterThan(0);
+    expect(await expectExact()).toBeGreaterThan(0);
+  });
+});
