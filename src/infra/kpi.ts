@@ -2,7 +2,7 @@
 //
 // Definitions (every figure that cannot be computed from data is null with a reason, never guessed):
 // - Per-GPU prices: an offer's on-demand price ÷ its gpuCount (GpuOffer.pricePerGpuHour for current
-//   offers, PricePoint.onDemandPrice ÷ gpuCount for history). Medians and p90 are percentile_cont
+//   offers, PricePoint.onDemandPrice ÷ gpuCount for history). Medians and p90 are as percentile_cont
 //   (linear interpolation between neighbours), rounded to 4 decimals.
 // - "As of t": each offer's last PricePoint at or before t. A point is written only on change, so a
 //   price holds until the next point; an offer with no point at or before t did not exist yet.

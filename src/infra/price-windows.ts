@@ -14,7 +14,7 @@
 //   (migration 20261126130000_price_history_rollups): a later point lowers nextAt, a point at or before
 //   the anchor deletes the row.
 // - rollPriceWindows moves the anchors to now − window, re-reading only the rows whose next point the
-//   anchor passed. The ingestion leader runs it after imports and once a minute.
+//   anchor passed. The ingestion leader runs it when it takes over and once a minute.
 import { Prisma, type PrismaClient } from "../generated/prisma/client.ts";
 
 export type PriceWindowKey = "HOURS_24" | "DAYS_7" | "DAYS_30";
@@ -95,7 +95,7 @@ export const anchoredWindows = Prisma.sql`(
 /**
  * The offer's WindowPrice row for the window, when the window is anchored. `lookup` "hash" suits the
  * whole market (one hash join over the window's rows); "index" a few thousand offers (one primary-key
- * lookup each, instead of hashing every window's rows: 14 ms against 50 for one model, bench kpi).
+ * lookup each, instead of hashing all 57k rows: gpuKpis for 2.9k offers 88 → 52 ms, bench kpi).
  */
 export function windowPriceJoin(lookup: "hash" | "index"): Prisma.Sql {
   return lookup === "hash"
