@@ -1,7 +1,7 @@
 // Math over the catalog: raw TOPSIS, $ per token for an offer or a GPU, TOPSIS ranking of offers and workload
 // costing. Formulas live in src/domain/math; this file loads offers, maps errors and shapes the answers.
 import { z } from "zod";
-import { Prisma, type GpuModel } from "../generated/prisma/client.ts";
+import { Prisma, type GpuModel, type GpuOffer } from "../generated/prisma/client.ts";
 import { normalizeGpuName } from "../domain/gpu/normalize.ts";
 import {
   costPerMillionTokens, DEFAULT_COMPUTE_EFFICIENCY, DEFAULT_MEMORY_EFFICIENCY, DEFAULT_SERVING, estimateInference, LlmInputError, MODEL_PRESETS,
@@ -339,10 +339,9 @@ function checkCriteria(criteria: RankArgs["criteria"], model: ModelSpec | null) 
   if (seen.has("COST_PER_MTOK") && !model) throw badInput(`COST_PER_MTOK needs a model: pass \`model\` (${PRESETS}).`, { reason: "MODEL_REQUIRED", argument: "model" });
 }
 
-// The columns one ranking reads, in the order they are aggregated into one text value per query.
-type Field = "id" | "price" | "vram" | "model" | "count" | "instancePrice" | "availability" | "provider";
+// The offer columns one ranking reads; offers equal on all of them are one alternative with a count.
+type Field = "price" | "vram" | "model" | "count" | "instancePrice" | "availability" | "provider";
 const FIELD_SQL: Record<Field, Prisma.Sql> = {
-  id: Prisma.sql`o.id`,
   price: Prisma.sql`o."pricePerGpuHour"`,
   vram: Prisma.sql`o."vramTotalGb"`,
   model: Prisma.sql`o."gpuModelId"`,
@@ -359,19 +358,29 @@ const CRITERION_FIELDS: Record<RankCriterion, Field[]> = {
 interface RankData { matched: number; rows: string | null; models: string | null; providers: string | null }
 
 /**
- * ONE statement: the needed columns of every matching offer with a known GPU, as one comma-separated text
- * (plain rows through Prisma cost ~6 µs each: 100k rows would take longer than the whole ranking), plus the
- * GPU model and provider figures the criteria look up.
+ * ONE statement: the matching offers with a known GPU grouped by the values the criteria read, each group
+ * as "count,first id,values…" in one comma-separated text (100k offers are ~1–10k groups: the grouping is
+ * cheaper in PostgreSQL than writing every row as text, and it leaves little to parse and score), plus the
+ * GPU model and provider figures the criteria look up. Groups come in the order of their first offer id,
+ * so with one offer per group the scores are computed in the same order as topsis() over the offers.
  */
 async function loadRankData(ctx: Context, filter: OfferFilter, fields: Field[]): Promise<RankData> {
-  const columns = Prisma.join(fields.map((f) => FIELD_SQL[f]), ", ");
+  const positions = Prisma.raw(fields.map((_, i) => i + 1).join(", "));
+  const values = Prisma.join(fields.map((_, i) => Prisma.raw(`g.f${i}`)), ", ");
+  const named = Prisma.join(fields.map((f, i) => Prisma.sql`${FIELD_SQL[f]} AS ${Prisma.raw(`f${i}`)}`), ", ");
+  const model = Prisma.raw(`g.f${fields.indexOf("model")}`);
+  // The GPU model is joined to the groups, not to every offer (the filter needs no model columns).
   const [row] = await ctx.prisma.$queryRaw<RankData[]>`
-    SELECT count(*)::int AS matched,
-      string_agg(concat_ws(',', ${columns}), ',') FILTER (WHERE ${KNOWN_SPECS}) AS rows,
-      ${fields.includes("model") ? Prisma.sql`(SELECT string_agg(concat_ws(',', id, "vramGb", "memoryBandwidthGbps", "fp16Tflops", coalesce("fp8Tflops", 0)), ',') FROM "GpuModel")` : Prisma.sql`NULL::text`} AS models,
+    SELECT coalesce(sum(g.n), 0)::int AS matched,
+      string_agg(concat_ws(',', g.n, g.first, ${values}), ',' ORDER BY g.first) FILTER (WHERE ${KNOWN_SPECS}) AS rows,
+      (SELECT string_agg(concat_ws(',', id, "vramGb", "memoryBandwidthGbps", "fp16Tflops", coalesce("fp8Tflops", 0)), ',') FROM "GpuModel") AS models,
       ${fields.includes("provider") ? Prisma.sql`(SELECT string_agg(concat_ws(',', id, coalesce("reliabilityScore", 0.5)), ',') FROM "Provider")` : Prisma.sql`NULL::text`} AS providers
-    FROM "GpuOffer" o LEFT JOIN "GpuModel" m ON m.id = o."gpuModelId"
-    WHERE ${offerWhere(filter)}`;
+    FROM (
+      SELECT ${named}, count(*) AS n, min(o.id) AS first
+      FROM "GpuOffer" o
+      WHERE ${offerWhere(filter)}
+      GROUP BY ${positions}
+    ) g LEFT JOIN "GpuModel" m ON m.id = ${model}`;
   return row!;
 }
 
@@ -408,8 +417,13 @@ const normalise = (weights: readonly number[]) => {
   return weights.map((w) => w / sum);
 };
 
-/** Closeness per row: a column-major TOPSIS with the same arithmetic, operation for operation, as domain/math/topsis.ts. */
-export function topsisColumns(columns: readonly Float64Array[], weightsUsed: readonly number[], benefit: readonly boolean[]): Float64Array {
+/**
+ * Closeness per row: a column-major TOPSIS with the same arithmetic, operation for operation, as
+ * domain/math/topsis.ts. With `counts`, row i stands for counts[i] identical alternatives: it weighs the
+ * vector norms (Σ count·x²) and nothing else, so the result is what topsis() gives over the expanded rows
+ * (bit for bit when every count is 1, up to the order of the sums otherwise).
+ */
+export function topsisColumns(columns: readonly Float64Array[], weightsUsed: readonly number[], benefit: readonly boolean[], counts?: Float64Array): Float64Array {
   const m = columns.length;
   const n = columns[0]?.length ?? 0;
   const norms = new Float64Array(m);
@@ -420,7 +434,10 @@ export function topsisColumns(columns: readonly Float64Array[], weightsUsed: rea
     let scale = 0;
     for (let i = 0; i < n; i++) if (x[i]! > scale) scale = x[i]!;
     let sum = 0;
-    if (scale > 0) for (let i = 0; i < n; i++) sum += (x[i]! / scale) ** 2;
+    if (scale > 0) {
+      if (counts) for (let i = 0; i < n; i++) sum += counts[i]! * (x[i]! / scale) ** 2;
+      else for (let i = 0; i < n; i++) sum += (x[i]! / scale) ** 2;
+    }
     const norm = (norms[j] = scale * Math.sqrt(sum));
     const w = weightsUsed[j]!;
     let max = -Infinity, min = Infinity;
@@ -469,13 +486,45 @@ export function topRows(closeness: Float64Array, ids: Float64Array, k: number): 
   return top.map((row, p) => ({ row, rank: ranks[p]! })).sort((a, b) => a.rank - b.rank || ids[a.row]! - ids[b.row]!);
 }
 
+/**
+ * The best `k` offers of the ranked groups (closeness desc, then offer id), read with a second statement:
+ * the groups that can hold them are the best ones until they count k offers, plus any group with exactly
+ * the boundary's closeness (its offers may have lower ids).
+ */
+async function topOffers(ctx: Context, filter: OfferFilter, fields: Field[], groups: { values: Float64Array[]; closeness: Float64Array; counts: Float64Array; first: Float64Array }, k: number) {
+  const n = groups.closeness.length;
+  const order = Array.from({ length: n }, (_, i) => i)
+    .sort((a, b) => groups.closeness[b]! - groups.closeness[a]! || groups.first[a]! - groups.first[b]!);
+  const chosen: number[] = [];
+  let offers = 0;
+  for (const g of order) {
+    if (offers >= k && groups.closeness[g] !== groups.closeness[chosen.at(-1)!]) break;
+    chosen.push(g);
+    offers += groups.counts[g]!;
+  }
+  if (!chosen.length || k === 0) return [];
+  const columns = Prisma.join(fields.map((f) => FIELD_SQL[f]), ", ");
+  const rows = Prisma.join(chosen.map((g) => Prisma.sql`(${g}::int, ${groups.closeness[g]!}::float8, ${Prisma.join(fields.map((_, j) => Prisma.sql`${groups.values[j]![g]!}::numeric`), ", ")})`), ", ");
+  const keys = Prisma.join(fields.map((_, j) => Prisma.raw(`t.f${j}`)), ", ");
+  const names = Prisma.raw(["g", "c", ...fields.map((_, j) => `f${j}`)].join(", "));
+  // The groups' values include the GPU model, so every offer found has datasheet figures.
+  return ctx.prisma.$queryRaw<(GpuOffer & { group: number })[]>`
+    SELECT o.*, t.g AS "group"
+    FROM "GpuOffer" o JOIN (VALUES ${rows}) AS t(${names}) ON (${columns}) = (${keys})
+    WHERE ${offerWhere(filter)}
+    ORDER BY t.c DESC, o.id LIMIT ${k}`;
+}
+
 async function rankOffers(ctx: Context, filter: OfferFilter, args: RankArgs) {
-  const fields = [...new Set<Field>(["id", ...args.criteria.flatMap((c) => CRITERION_FIELDS[c.criterion])])];
+  // Always grouped by GPU model: whether a group has datasheet figures depends on it.
+  const fields = [...new Set<Field>(["model", ...args.criteria.flatMap((c) => CRITERION_FIELDS[c.criterion])])];
   const data = await loadRankData(ctx, filter, fields);
-  const parsed = parseColumns(data.rows, fields.length);
-  const column = (f: Field) => parsed[fields.indexOf(f)]!;
-  let n = parsed[0]!.length;
-  const exclusions = new Map<ExclusionReason, number>([["UNKNOWN_GPU_MODEL", data.matched - n]]);
+  const parsed = parseColumns(data.rows, fields.length + 2);
+  const counts = parsed[0]!, first = parsed[1]!;
+  const column = (f: Field) => parsed[fields.indexOf(f) + 2]!;
+  let n = counts.length;
+  let considered = counts.reduce((sum, c) => sum + c, 0);
+  const exclusions = new Map<ExclusionReason, number>([["UNKNOWN_GPU_MODEL", data.matched - considered]]);
 
   const specs = new Map<number, GpuInput>();
   const models = parseColumns(data.models, 5);
@@ -484,7 +533,6 @@ async function rankOffers(ctx: Context, filter: OfferFilter, args: RankArgs) {
   const providers = parseColumns(data.providers, 2);
   providers[0]!.forEach((id, i) => reliability.set(id, providers[1]![i]!));
 
-  const ids = column("id");
   const lookup = (keys: Float64Array, value: (key: number) => number) => {
     const out = new Float64Array(n);
     for (let i = 0; i < n; i++) out[i] = value(keys[i]!);
@@ -516,34 +564,45 @@ async function rankOffers(ctx: Context, filter: OfferFilter, args: RankArgs) {
       }
     }
   });
+  // The field columns, kept aligned with the groups, to find the winners' offers by their values.
+  const keys = fields.map(column);
 
-  // Offers the model does not fit have no $/Mtok: compact every column in place past them.
+  // Groups the model does not fit have no $/Mtok: compact every column in place past them.
   const cost = args.criteria.findIndex((c) => c.criterion === "COST_PER_MTOK");
   if (cost >= 0) {
     let kept = 0;
+    const compacted = new Set([...values, ...keys]); // a criterion may read a key column itself
     for (let i = 0; i < n; i++) {
       if (Number.isNaN(values[cost]![i])) continue;
-      ids[kept] = ids[i]!;
-      for (const v of values) v[kept] = v[i]!;
+      counts[kept] = counts[i]!;
+      first[kept] = first[i]!;
+      for (const v of compacted) v[kept] = v[i]!;
       kept++;
     }
-    exclusions.set("INSUFFICIENT_VRAM", n - kept);
+    const fitting = counts.subarray(0, kept).reduce((sum, c) => sum + c, 0);
+    exclusions.set("INSUFFICIENT_VRAM", considered - fitting);
+    considered = fitting;
     n = kept;
   }
 
   const weightsUsed = normalise(args.criteria.map((c) => c.weight));
   const benefit = args.criteria.map((c) => RANK_CRITERIA[c.criterion].direction === "benefit");
-  const closeness = topsisColumns(values.map((v) => v.subarray(0, n)), weightsUsed, benefit);
-  const top = topRows(closeness, ids.subarray(0, n), args.first);
-  const rows = top.length ? await ctx.prisma.gpuOffer.findMany({ where: { id: { in: top.map((t) => ids[t.row]!) } } }) : [];
-  const offers = new Map(rows.map((o) => [o.id, o]));
+  const closeness = topsisColumns(values.map((v) => v.subarray(0, n)), weightsUsed, benefit, counts.subarray(0, n));
+  const winners = await topOffers(ctx, filter, fields, {
+    values: keys.map((v) => v.subarray(0, n)), closeness, counts: counts.subarray(0, n), first: first.subarray(0, n),
+  }, args.first);
+  // Ranks as topsis() assigns them over the winners in order (ties within 1e-12 share the leader's rank).
+  const top = topRows(Float64Array.from(winners, (o) => closeness[o.group]!), Float64Array.from(winners, (o) => o.id), winners.length);
   return {
-    ranked: top.map((t) => ({
-      offer: offers.get(ids[t.row]!)!, closeness: closeness[t.row]!, rank: t.rank,
-      values: args.criteria.map((c, j) => ({ criterion: c.criterion, value: values[j]![t.row]! })),
-    })),
-    considered: n,
-    excluded: data.matched - n,
+    ranked: top.map((t) => {
+      const { group, ...offer } = winners[t.row]!;
+      return {
+        offer: offer as GpuOffer, closeness: closeness[group]!, rank: t.rank,
+        values: args.criteria.map((c, j) => ({ criterion: c.criterion, value: values[j]![group]! })),
+      };
+    }),
+    considered,
+    excluded: data.matched - considered,
     exclusions: [...exclusions].filter(([, count]) => count > 0).map(([reason, count]) => ({ reason, count })),
     weights: args.criteria.map((c, j) => ({ criterion: c.criterion, weight: weightsUsed[j]!, direction: RANK_CRITERIA[c.criterion].direction })),
     assumptions: [
