@@ -370,7 +370,11 @@ async function loadRankData(ctx: Context, filter: OfferFilter, fields: Field[]):
   const named = Prisma.join(fields.map((f, i) => Prisma.sql`${FIELD_SQL[f]} AS ${Prisma.raw(`f${i}`)}`), ", ");
   const model = Prisma.raw(`g.f${fields.indexOf("model")}`);
   // The GPU model is joined to the groups, not to every offer (the filter needs no model columns).
-  const [row] = await ctx.prisma.$queryRaw<RankData[]>`
+  // The grouping reads every matching offer: let PostgreSQL split it over parallel workers, which its
+  // default costs do not do for a 100k-row table (81–89 against 124–128 ms, bench/README.md, rank).
+  const [row] = await ctx.prisma.$transaction(async (tx) => {
+    await tx.$executeRaw`SELECT set_config('parallel_setup_cost', '100', true), set_config('parallel_tuple_cost', '0.01', true)`;
+    return tx.$queryRaw<RankData[]>`
     SELECT coalesce(sum(g.n), 0)::int AS matched,
       string_agg(concat_ws(',', g.n, g.first, ${values}), ',' ORDER BY g.first) FILTER (WHERE ${KNOWN_SPECS}) AS rows,
       (SELECT string_agg(concat_ws(',', id, "vramGb", "memoryBandwidthGbps", "fp16Tflops", coalesce("fp8Tflops", 0)), ',') FROM "GpuModel") AS models,
@@ -381,6 +385,7 @@ async function loadRankData(ctx: Context, filter: OfferFilter, fields: Field[]):
       WHERE ${offerWhere(filter)}
       GROUP BY ${positions}
     ) g LEFT JOIN "GpuModel" m ON m.id = ${model}`;
+  });
   return row!;
 }
 

@@ -104,8 +104,10 @@ export function describeHttpContract(cases: HttpContractCase[], config: (baseUrl
       const server = await serve(api, () => () => { /* never answers */ });
       const controller = new AbortController();
       const pending = create(config(server.origin + base, { timeoutMs: 5000 })).fetchOffers({ signal: controller.signal });
-      setTimeout(() => controller.abort(new Error("poll cancelled")), 50);
+      // Abort once the request is in flight (a fixed delay raced the request on a loaded machine).
+      const inFlight = setInterval(() => { if (server.requests.length) { clearInterval(inFlight); controller.abort(new Error("poll cancelled")); } }, 5);
       await expect(pending).rejects.toThrow("poll cancelled");
+      clearInterval(inFlight);
       expect(server.requests).toHaveLength(1);
     });
   });
