@@ -152,7 +152,7 @@ function summary(s: CapturedSql): string {
   const sql = s.sql;
   if (sql.includes("stddev_samp")) return "volatility (changeRatio range of one provider)";
   if (sql.includes("WITH cell AS")) return "price index (index medians per provider × model)";
-  if (sql.includes("'UP'")) return "top movers (as-of pairs, all active offers)";
+  if (sql.includes("'UP'")) return "top movers ((window, change) index + probed offers)";
   if (sql.includes("pair AS (") && sql.includes(`WHERE "gpuModelId" =`)) return "trends 24h/7d/30d (as-of pairs, one model)";
   if (sql.includes("pair AS (")) return "model medians then/now (as-of pairs, all active)";
   if (sql.includes("json_build_object")) return "cheapest offer per model";

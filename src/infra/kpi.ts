@@ -8,15 +8,16 @@
 //   price holds until the next point; an offer with no point at or before t did not exist yet.
 // - Price change over a window W at `now`: like-for-like over the active offers that have a point at
 //   or before now − W: median of their per-GPU prices now ÷ median as of now − W, minus 1. "Now" is
-//   the listed price, equal to the offer's last point (catalog sync writes both together), so `now`
-//   must be the present: it places the window, it does not replay the past.
+//   the listed price, equal to the offer's last point (catalog sync writes both together; the movers
+//   read WindowPrice.change, computed from the last point), so `now` must be the present: it places
+//   the window, it does not replay the past.
 // - Volatility of a provider: sample standard deviation of the relative on-demand changes (new ÷ previous
 //   − 1) recorded in the last 30 days across its offers (withdrawn ones too: it is history); points that
 //   changed only availability are not price changes.
 // - Ratios (changes, shares, discounts, indexes) are plain fractions (−0.05 = 5 % down), rounded to 6 decimals.
 import { Prisma, type GpuOffer, type PrismaClient } from "../generated/prisma/client.ts";
 import { costPerMillionTokens, estimateInference, LlmInputError, type InferenceEstimate } from "../domain/math/llm.ts";
-import { anchoredWindows, PRICE_WINDOW_MS, priceThen, windowPriceJoin, type PriceWindowKey } from "./price-windows.ts";
+import { anchoredWindows, PRICE_WINDOW_MS, priceAsOf, priceThen, windowPriceJoin, type PriceWindowKey } from "./price-windows.ts";
 
 type Decimal = Prisma.Decimal;
 
@@ -78,6 +79,12 @@ function pricePairs(offers: Prisma.Sql, windows: Array<[InsightWindow, Date]>, l
 // Per-GPU prices as float8, the argument type of percentile_cont (a numeric division would be cast anyway).
 const thenPerGpu = Prisma.sql`p.then_price::float8 / p."gpuCount"`;
 const nowPerGpu = Prisma.sql`p.now_price::float8 / p."gpuCount"`;
+
+/**
+ * `pair` with each then_price computed once: OFFSET 0 keeps the planner from inlining the CTE into the
+ * filter and every aggregate, each of which would evaluate the then-price expression again (bench kpi).
+ */
+const evaluated = Prisma.sql`(SELECT * FROM pair OFFSET 0)`;
 
 /** Per-GPU median then / now and the change, over `pair` rows (then_price not null) grouped by the caller. */
 const medianChange = Prisma.sql`
@@ -218,7 +225,7 @@ export async function gpuKpis(prisma: PrismaClient, gpuModelId: number, now: Dat
       FROM "GpuOffer" o WHERE o."gpuModelId" = ${gpuModelId} AND o.active`,
     prisma.$queryRaw<TrendRow[]>`
       WITH ${pricePairs(Prisma.sql`SELECT id, "gpuCount", "gpuModelId", "providerId", "onDemandPrice" FROM "GpuOffer" WHERE "gpuModelId" = ${gpuModelId} AND active`, windows, "index")}
-      SELECT p.key, ${medianChange} FROM pair p WHERE p.then_price IS NOT NULL GROUP BY p.key`,
+      SELECT p.key, ${medianChange} FROM ${evaluated} p WHERE p.then_price IS NOT NULL GROUP BY p.key`,
   ]);
   const c = cur!;
   const byKey = new Map(trends.map((t) => [t.key, t]));
@@ -327,13 +334,28 @@ export async function marketInsights(prisma: PrismaClient, now: Date, window: In
   const active = Prisma.sql`SELECT id, "gpuCount", "gpuModelId", "providerId", "onDemandPrice" FROM "GpuOffer" WHERE active`;
   type MoveRow = GpuOffer & { direction: "UP" | "DOWN"; priceThen: Decimal; priceNow: Decimal; change: number };
   type ModelRow = Omit<ModelMove, "change"> & { change: number | null };
-  // Movers and per-model medians are two statements over the same as-of pairs, so they run on two
-  // connections at once: the pairs are cheap (WindowPrice), the sorts are not (bench/README.md, kpi).
+  const w = Prisma.sql`${window}::"PriceWindow"`;
+  const startSql = Prisma.sql`${start}::timestamp(3)`;
+  // Movers: where the window's anchor serves an offer's then-price, its change is WindowPrice.change, so
+  // the largest ones come from the (window, change, offerId) index; the offers with a point between the
+  // anchor and the window start (or all of them, before the first roll) are probed and compared with them.
+  const anchored = Prisma.sql`EXISTS (SELECT 1 FROM "WindowAnchor" a WHERE a."window" = ${w} AND a."at" <= ${startSql})`;
+  const served = (sign: Prisma.Sql, order: Prisma.Sql) => Prisma.sql`(
+    SELECT wp."offerId" AS id, wp.price AS then_price, wp.change FROM "WindowPrice" wp JOIN "GpuOffer" o ON o.id = wp."offerId"
+    WHERE ${anchored} AND wp."window" = ${w} AND (wp."nextAt" IS NULL OR wp."nextAt" > ${startSql}) AND o.active AND wp.change ${sign} 0
+    ORDER BY wp.change ${order}, wp."offerId" LIMIT ${limit})`;
   const [moves, models, cheapest, index] = await Promise.all([
     prisma.$queryRaw<MoveRow[]>`
-      WITH ${pricePairs(active, [[window, start]], "hash")},
-      moved AS (SELECT id, then_price, now_price, now_price::float8 / then_price::float8 - 1 AS change FROM pair WHERE then_price > 0 AND now_price <> then_price)
-      SELECT o.*, t.direction, t.then_price AS "priceThen", t.now_price AS "priceNow", ${ratio(Prisma.sql`t.change`)} AS change
+      WITH probed AS (
+        SELECT o.id, t.then_price, o."onDemandPrice"::float8 / NULLIF(t.then_price::float8, 0) - 1 AS change
+        FROM "GpuOffer" o CROSS JOIN LATERAL (SELECT ${priceAsOf(Prisma.sql`o.id`, startSql)} AS then_price) t
+        WHERE o.active AND (NOT ${anchored} OR o.id IN (
+          SELECT wp."offerId" FROM "WindowPrice" wp WHERE wp."window" = ${w} AND wp."nextAt" <= ${startSql}))
+      ), moved AS (
+        ${served(Prisma.sql`>`, Prisma.sql`DESC`)} UNION ALL ${served(Prisma.sql`<`, Prisma.empty)}
+        UNION ALL SELECT id, then_price, change FROM probed WHERE change <> 0
+      )
+      SELECT o.*, t.direction, t.then_price AS "priceThen", o."onDemandPrice" AS "priceNow", ${ratio(Prisma.sql`t.change`)} AS change
       FROM (
         (SELECT 'UP' AS direction, * FROM moved WHERE change > 0 ORDER BY change DESC, id LIMIT ${limit})
         UNION ALL
@@ -342,7 +364,7 @@ export async function marketInsights(prisma: PrismaClient, now: Date, window: In
       ORDER BY t.direction DESC, abs(t.change) DESC, t.id`,
     prisma.$queryRaw<ModelRow[]>`
       WITH ${pricePairs(active, [[window, start]], "hash")}
-      SELECT p."gpuModelId", ${medianChange} FROM pair p
+      SELECT p."gpuModelId", ${medianChange} FROM ${evaluated} p
       WHERE p.then_price IS NOT NULL AND p."gpuModelId" IS NOT NULL GROUP BY p."gpuModelId"`,
     prisma.$queryRaw<(GpuOffer & { spec: GpuFigures })[]>`
       SELECT o.*, json_build_object('vramGb', m."vramGb", 'memoryBandwidthGbps', m."memoryBandwidthGbps",

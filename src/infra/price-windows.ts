@@ -5,14 +5,14 @@
 // window: ~19k probes for the whole market, well over 100 ms (bench/README.md, kpi). Instead, per window:
 //
 // - WindowAnchor.at is an instant (the last roll's time − the window) and WindowPrice holds, for every
-//   offer active at the roll, its price as of `at` (null: no point yet) and `nextAt`, the time of its
-//   first point after `at` (null: none).
+//   offer with price points, its price as of `at` (null: no point yet), `nextAt`, the time of its first
+//   point after `at` (null: none), and `change`, its latest price ÷ that price − 1.
 // - The price as of any s ≥ at is then WindowPrice.price whenever nextAt is null or later than s: no
-//   point lies in (at, s]. Only offers that changed in between, or have no row (new since the roll),
-//   need the probe. A stale anchor therefore costs probes, never correctness.
-// - The PricePoint insert trigger keeps that exact between rolls, whoever inserts and in whatever order
-//   (migration 20261126130000_price_history_rollups): a later point lowers nextAt, a point at or before
-//   the anchor deletes the row.
+//   point lies in (at, s]. Only offers that changed in between need the probe, so a stale anchor costs
+//   probes, never correctness. The movers of a window are read from the (window, change) index.
+// - The PricePoint insert trigger keeps the rows exact between rolls, whoever inserts and in whatever
+//   order (migration 20261126130000_price_history_rollups): it rewrites the rows of the offers that got
+//   points.
 // - rollPriceWindows moves the anchors to now − window, re-reading only the rows whose next point the
 //   anchor passed. The ingestion leader runs it when it takes over and once a minute.
 import { Prisma, type PrismaClient } from "../generated/prisma/client.ts";
@@ -30,27 +30,22 @@ export interface WindowRoll {
   rebuilt: boolean;
   /** Rows re-read from the history: the anchor passed their next point, or the offer had no row. */
   reread: number;
-  /** Rows of offers no longer active, dropped. */
-  dropped: number;
 }
 
 /** The on-demand price of offer `offer` as of `at` (its last point at or before it), or null. */
-const priceAsOf = (offer: Prisma.Sql, at: Prisma.Sql) => Prisma.sql`(
+export const priceAsOf = (offer: Prisma.Sql, at: Prisma.Sql) => Prisma.sql`(
   SELECT pp."onDemandPrice" FROM "PricePoint" pp
   WHERE pp."offerId" = ${offer} AND pp."recordedAt" <= ${at} ORDER BY pp."recordedAt" DESC LIMIT 1)`;
-/** The time of offer `offer`'s first point after `at`, or null. */
-const nextPointAfter = (offer: Prisma.Sql, at: Prisma.Sql) => Prisma.sql`(
-  SELECT min(pp."recordedAt") FROM "PricePoint" pp WHERE pp."offerId" = ${offer} AND pp."recordedAt" > ${at})`;
 
 /**
  * Moves every window's anchor to `now` − window (one transaction; price inserts wait for it). Cheap when
- * run often: it re-reads only the offers with a point between the old and the new anchor.
+ * run often: it re-reads only the offers with a point between the old and the new anchor. The row values
+ * come from the migration's "WindowPrice_row" function, as the insert trigger's do.
  */
 export async function rollPriceWindows(prisma: PrismaClient, now: Date = new Date()): Promise<WindowRoll[]> {
   return prisma.$transaction(async (tx) => {
-    // While the rows are re-read no point may arrive (the trigger could not adjust rows this transaction
-    // has not written yet): SHARE conflicts with the ROW EXCLUSIVE lock of an INSERT, and waits for
-    // imports in flight to commit.
+    // While the rows are re-read no point may arrive (the trigger would write rows this transaction is
+    // rewriting): SHARE conflicts with the ROW EXCLUSIVE lock of an INSERT, and waits for imports in flight.
     await tx.$executeRawUnsafe(`LOCK TABLE "PricePoint" IN SHARE MODE`);
     const rolls: WindowRoll[] = [];
     for (const [window, ms] of Object.entries(PRICE_WINDOW_MS) as [PriceWindowKey, number][]) {
@@ -59,26 +54,26 @@ export async function rollPriceWindows(prisma: PrismaClient, now: Date = new Dat
       const atSql = Prisma.sql`${at}::timestamp(3)`;
       const [anchor] = await tx.$queryRaw<{ at: Date }[]>`SELECT "at" FROM "WindowAnchor" WHERE "window" = ${w} FOR UPDATE`;
       const rebuilt = !anchor || anchor.at > at;
-      let dropped = 0;
       let reread = 0;
       if (rebuilt) {
         await tx.$executeRaw`DELETE FROM "WindowPrice" WHERE "window" = ${w}`;
       } else {
-        dropped = await tx.$executeRaw`
-          DELETE FROM "WindowPrice" wp USING "GpuOffer" o WHERE wp."window" = ${w} AND o.id = wp."offerId" AND NOT o.active`;
+        // A row whose next point is after the new anchor still holds: no point lies between the two anchors.
         reread = await tx.$executeRaw`
-          UPDATE "WindowPrice" wp SET price = ${priceAsOf(Prisma.sql`wp."offerId"`, atSql)}, "nextAt" = ${nextPointAfter(Prisma.sql`wp."offerId"`, atSql)}
+          UPDATE "WindowPrice" wp SET (price, "nextAt", change) = (SELECT r.price, r."nextAt", r.change FROM "WindowPrice_row"(wp."offerId", ${atSql}) r)
           WHERE wp."window" = ${w} AND wp."nextAt" <= ${atSql}`;
       }
+      // Every offer with points has a row (the trigger adds the others' as their first points arrive).
       reread += await tx.$executeRaw`
-        INSERT INTO "WindowPrice" ("offerId", "window", price, "nextAt")
-        SELECT o.id, ${w}, ${priceAsOf(Prisma.sql`o.id`, atSql)}, ${nextPointAfter(Prisma.sql`o.id`, atSql)}
-        FROM "GpuOffer" o
-        WHERE o.active AND NOT EXISTS (SELECT 1 FROM "WindowPrice" wp WHERE wp."offerId" = o.id AND wp."window" = ${w})`;
+        INSERT INTO "WindowPrice" ("offerId", "window", price, "nextAt", change)
+        SELECT o.id, ${w}, r.price, r."nextAt", r.change
+        FROM "GpuOffer" o CROSS JOIN LATERAL "WindowPrice_row"(o.id, ${atSql}) r
+        WHERE EXISTS (SELECT 1 FROM "PricePoint" pp WHERE pp."offerId" = o.id)
+          AND NOT EXISTS (SELECT 1 FROM "WindowPrice" wp WHERE wp."offerId" = o.id AND wp."window" = ${w})`;
       await tx.$executeRaw`
         INSERT INTO "WindowAnchor" ("window", "at", "rolledAt") VALUES (${w}, ${atSql}, ${now}::timestamp(3))
         ON CONFLICT ("window") DO UPDATE SET "at" = EXCLUDED."at", "rolledAt" = EXCLUDED."rolledAt"`;
-      rolls.push({ window, at, rebuilt, reread, dropped });
+      rolls.push({ window, at, rebuilt, reread });
     }
     return rolls;
   }, { maxWait: 30_000, timeout: 300_000 });

@@ -101,6 +101,13 @@ describe("price as of now − window", () => {
     const rows = await asOf(now);
     expect(rows.filter((r) => r.served !== r.history)).toEqual([]);
     expect(await asOf(now, "index")).toEqual(rows); // both join forms serve the same
+    // Every row's change is its offer's latest price against the row's price (what the movers read).
+    const stale = await db.prisma.$queryRaw<unknown[]>`
+      SELECT wp.*, (SELECT pp."onDemandPrice" FROM "PricePoint" pp WHERE pp."offerId" = wp."offerId" ORDER BY pp."recordedAt" DESC, pp.id DESC LIMIT 1) AS latest
+      FROM "WindowPrice" wp WHERE wp.change IS DISTINCT FROM (
+        (SELECT pp."onDemandPrice" FROM "PricePoint" pp WHERE pp."offerId" = wp."offerId" ORDER BY pp."recordedAt" DESC, pp.id DESC LIMIT 1)::float8
+        / NULLIF(wp.price::float8, 0) - 1)`;
+    expect(stale.slice(0, 3)).toEqual([]); // (a few, if any, to show what differs)
     return rows.filter((r) => r.fromWindowPrice).length;
   }
 
@@ -109,6 +116,28 @@ describe("price as of now − window", () => {
     gpuKpis(db.prisma, modelId, NOW), providerKpis(db.prisma, providerId, NOW),
     ...WINDOWS.map((w) => marketInsights(db.prisma, NOW, w, 5)),
   ]));
+
+  /** The KPIs served through the anchors equal the KPIs computed from the history alone. */
+  async function expectKpisAsFromHistory() {
+    const served = await kpis();
+    const anchors = await db.prisma.windowAnchor.findMany();
+    expect(anchors.length).toBe(3);
+    await db.prisma.windowAnchor.deleteMany();
+    try {
+      expect(served).toBe(await kpis());
+    } finally {
+      await db.prisma.windowAnchor.createMany({ data: anchors });
+    }
+  }
+
+  /** A price point, and the offer's listed price set to its latest point's, as an import leaves them. */
+  async function addPoint(offerId: number, price: string, recordedAt: Date) {
+    await db.prisma.pricePoint.create({ data: { offerId, onDemandPrice: price, availability: "AVAILABLE", recordedAt } });
+    await db.prisma.$executeRaw`
+      UPDATE "GpuOffer" o SET "onDemandPrice" = l.price, "pricePerGpuHour" = round(l.price / o."gpuCount", 4)
+      FROM (SELECT pp."onDemandPrice" AS price FROM "PricePoint" pp WHERE pp."offerId" = ${offerId} ORDER BY pp."recordedAt" DESC, pp.id DESC LIMIT 1) l
+      WHERE o.id = ${offerId}`;
+  }
 
   beforeAll(async () => {
     db = await openTestDatabase();
@@ -145,29 +174,32 @@ describe("price as of now − window", () => {
 
   it("a roll serves the then-prices of every active offer, and the KPIs do not change", async () => {
     const rolls = await rollPriceWindows(db.prisma, ago(2 * HOUR));
-    const active = 36;
-    expect(rolls.map((r) => [r.window, r.rebuilt, r.reread, r.dropped])).toEqual(WINDOWS.map((w) => [w, true, active, 0]));
+    // One row per window for every offer with points, active or not.
+    const withPoints = await db.prisma.gpuOffer.count({ where: { pricePoints: { some: {} } } });
+    expect(rolls.map((r) => [r.window, r.rebuilt, r.reread])).toEqual(WINDOWS.map((w) => [w, true, withPoints]));
     const served = await expectExact();
     // Offers with a point between the anchor (2 hours earlier) and the window start fall back to the history.
-    expect(served).toBeGreaterThan(active * 3 - 10);
+    const activeWithPoints = await db.prisma.gpuOffer.count({ where: { active: true, pricePoints: { some: {} } } });
+    expect(served).toBeGreaterThan(activeWithPoints * 3 - 10);
     expect(await kpis()).toBe(before);
   });
 
-  it("a point between the anchor and the window start, or before the anchor, takes its offer off the shortcut", async () => {
-    const [a, b] = [offers[0]!, offers[1]!];
-    expect(await db.prisma.windowPrice.count({ where: { offerId: b, window: "DAYS_30" } })).toBe(1);
+  it("points between the anchor and the window start, before the anchor, or newest: rows stay exact", async () => {
+    const [a, b, c] = [offers[0]!, offers[1]!, offers[3]!];
     // A second after the 24-hour window start (24 h ago), so after its anchor (26 h ago): the latest point by then.
-    await db.prisma.pricePoint.create({ data: { offerId: a, onDemandPrice: "7.77", availability: "AVAILABLE", recordedAt: ago(DAY + 1000) } });
-    // Before the 30-day anchor (30 days + 2 h ago): the row no longer describes the offer and is dropped.
-    await db.prisma.pricePoint.create({ data: { offerId: b, onDemandPrice: "8.88", availability: "AVAILABLE", recordedAt: ago(31 * DAY) } });
+    await addPoint(a, "7.77", ago(DAY + 1000));
+    // Before the 30-day anchor (30 days + 2 h ago): the price as of the anchor may change.
+    await addPoint(b, "8.88", ago(31 * DAY));
+    // A new latest price, as an import writes it (row and point together): a mover in every window.
+    await addPoint(c, "9.99", ago(1000));
     const rows = await asOf(NOW);
     expect(rows.filter((r) => r.served !== r.history)).toEqual([]);
     expect(rows.find((r) => r.id === a && r.key === "HOURS_24")).toMatchObject({ served: "7.7700", fromWindowPrice: false });
-    expect(rows.find((r) => r.id === b && r.key === "DAYS_30")).toMatchObject({ fromWindowPrice: false });
-    expect(await db.prisma.windowPrice.count({ where: { offerId: b, window: "DAYS_30" } })).toBe(0);
+    await expectExact();
+    await expectKpisAsFromHistory();
   });
 
-  it("new offers and withdrawn ones: probed until the next roll, then served or dropped", async () => {
+  it("new offers are served from their first point, withdrawn ones are not listed, and a roll keeps both exact", async () => {
     const fresh = await db.prisma.gpuOffer.create({ data: {
       providerId, externalId: "fresh", instanceType: "1x", gpuModelId: modelId, gpuName: "H100", gpuCount: 1, vramPerGpuGb: 80, vramTotalGb: 80,
       region: "us", onDemandPrice: "3.00", pricePerGpuHour: "3.00", availability: "AVAILABLE",
@@ -177,15 +209,19 @@ describe("price as of now − window", () => {
     let rows = await asOf(NOW);
     expect(rows.filter((r) => r.served !== r.history)).toEqual([]);
     expect(rows.filter((r) => r.id === fresh.id).map((r) => [r.key, r.served, r.fromWindowPrice]))
-      .toEqual([["DAYS_30", null, false], ["DAYS_7", null, false], ["HOURS_24", "3.5000", false]]);
+      .toEqual([["DAYS_30", null, true], ["DAYS_7", null, true], ["HOURS_24", "3.5000", true]]);
+    expect(rows.some((r) => r.id === offers[2])).toBe(false);
+    await expectKpisAsFromHistory();
 
     const rolls = await rollPriceWindows(db.prisma, NOW);
-    expect(rolls.every((r) => !r.rebuilt && r.dropped === 1)).toBe(true); // the withdrawn offer
+    expect(rolls.every((r) => !r.rebuilt)).toBe(true);
     rows = await asOf(NOW);
     expect(rows.filter((r) => r.served !== r.history)).toEqual([]);
-    // Rolled to now, every then-price is served.
-    expect(rows.every((r) => r.fromWindowPrice)).toBe(true);
-    expect(await db.prisma.windowPrice.count({ where: { offerId: offers[2]! } })).toBe(0);
+    // Rolled to now, every then-price is served (offers without any point have no row and no price).
+    expect(rows.filter((r) => !r.fromWindowPrice).every((r) => r.history === null)).toBe(true);
+    expect(rows.filter((r) => r.fromWindowPrice).length).toBeGreaterThan(90);
+    await expectExact();
+    await expectKpisAsFromHistory();
   });
 
   it("an anchor later than the asked instant is ignored, and moving it back rebuilds", async () => {
@@ -195,5 +231,6 @@ describe("price as of now − window", () => {
     expect(rolls.every((r) => r.rebuilt)).toBe(true);
     expect(await expectExact(ago(HOUR))).toBeGreaterThan(0);
     expect(await expectExact()).toBeGreaterThan(0);
+    await expectKpisAsFromHistory();
   });
 });

@@ -20,12 +20,16 @@ CREATE TABLE "WindowPrice" (
     "window" "PriceWindow" NOT NULL,
     "price" DECIMAL(12,4),
     "nextAt" TIMESTAMP(3),
+    "change" DOUBLE PRECISION,
 
     CONSTRAINT "WindowPrice_pkey" PRIMARY KEY ("offerId","window")
 );
 
 -- CreateIndex
-CREATE INDEX "WindowPrice_window_idx" ON "WindowPrice"("window");
+CREATE INDEX "WindowPrice_window_change_offerId_idx" ON "WindowPrice"("window", "change", "offerId");
+
+-- CreateIndex
+CREATE INDEX "WindowPrice_window_nextAt_idx" ON "WindowPrice"("window", "nextAt");
 
 -- CreateIndex
 CREATE INDEX "GpuOffer_gpuModelId_providerId_active_pricePerGpuHour_idx" ON "GpuOffer"("gpuModelId", "providerId", "active", "pricePerGpuHour");
@@ -72,12 +76,27 @@ END $$;
 CREATE TRIGGER "PricePoint_fill" BEFORE INSERT ON "PricePoint"
   FOR EACH ROW EXECUTE FUNCTION "PricePoint_fill"();
 
+-- The WindowPrice row of an offer for an anchor: its price as of the anchor (null: no point by then), the
+-- time of its first point after it (null: none), and the change from that price to its latest price.
+-- RETURNS TABLE so the planner can inline it.
+CREATE FUNCTION "WindowPrice_row"(offer integer, anchor timestamp(3))
+RETURNS TABLE (price numeric, "nextAt" timestamp(3), change double precision)
+LANGUAGE sql STABLE ROWS 1 AS $$
+  SELECT t.price,
+         (SELECT min(pp."recordedAt") FROM "PricePoint" pp WHERE pp."offerId" = offer AND pp."recordedAt" > anchor),
+         l.price::float8 / NULLIF(t.price::float8, 0) - 1
+  FROM (SELECT (SELECT pp."onDemandPrice" FROM "PricePoint" pp
+                WHERE pp."offerId" = offer AND pp."recordedAt" <= anchor ORDER BY pp."recordedAt" DESC LIMIT 1) AS price) t,
+       (SELECT (SELECT pp."onDemandPrice" FROM "PricePoint" pp
+                WHERE pp."offerId" = offer ORDER BY pp."recordedAt" DESC, pp.id DESC LIMIT 1) AS price) l
+$$;
+
 -- Per statement, after insert:
 -- 1. A point that arrived out of order changes its successor's ratio: recompute the ratios from each
 --    offer's earliest new point on (writing only those that differ; in-order inserts write nothing).
--- 2. A WindowPrice row describes its offer as of its window's anchor: a new point at or before the
---    anchor invalidates it (deleted; readers fall back to the history until the next roll), a later one
---    may be the first point after the anchor ("nextAt").
+-- 2. Every offer with points has one WindowPrice row per anchored window: rewrite the rows of the offers
+--    that got points (a new latest price changes `change`, a point after the anchor may be `nextAt`, a
+--    backdated one may even change the price as of the anchor).
 CREATE FUNCTION "PricePoint_after_insert"() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   WITH first AS (
@@ -91,15 +110,11 @@ BEGIN
   UPDATE "PricePoint" pp SET "changeRatio" = t.r
   FROM tail t WHERE pp.id = t.id AND t.affected AND pp."changeRatio" IS DISTINCT FROM t.r;
 
-  DELETE FROM "WindowPrice" wp USING new_points n, "WindowAnchor" a
-  WHERE wp."offerId" = n."offerId" AND wp."window" = a."window" AND a."at" >= n."recordedAt";
-
-  UPDATE "WindowPrice" wp SET "nextAt" = x.first
-  FROM (
-    SELECT n."offerId", a."window", min(n."recordedAt") AS first
-    FROM new_points n JOIN "WindowAnchor" a ON a."at" < n."recordedAt" GROUP BY 1, 2
-  ) x
-  WHERE wp."offerId" = x."offerId" AND wp."window" = x."window" AND (wp."nextAt" IS NULL OR wp."nextAt" > x.first);
+  INSERT INTO "WindowPrice" ("offerId", "window", price, "nextAt", change)
+  SELECT o."offerId", a."window", r.price, r."nextAt", r.change
+  FROM (SELECT DISTINCT "offerId" FROM new_points) o CROSS JOIN "WindowAnchor" a
+  CROSS JOIN LATERAL "WindowPrice_row"(o."offerId", a."at") r
+  ON CONFLICT ("offerId", "window") DO UPDATE SET price = EXCLUDED.price, "nextAt" = EXCLUDED."nextAt", change = EXCLUDED.change;
   RETURN NULL;
 END $$;
 
