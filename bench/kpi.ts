@@ -154,10 +154,10 @@ function summary(s: CapturedSql): string {
   if (sql.includes("WITH cell AS")) return "price index (index medians per provider × model)";
   if (sql.includes("'UP'")) return "top movers ((window, change) index + probed offers)";
   if (sql.includes("pair AS (") && sql.includes(`WHERE "gpuModelId" =`)) return "trends 24h/7d/30d (as-of pairs, one model)";
-  if (sql.includes("pair AS (")) return "model medians then/now (as-of pairs, all active)";
   if (sql.includes("json_build_object")) return "cheapest offer per model";
   if (sql.includes("f.family")) return "cheapest per headline family";
   if (sql.includes("percentile_cont(0.9)")) return "current spread, spot, availability";
+  if (sql.includes("percentile_cont") && sql.includes("UNION ALL")) return "model medians then/now (WindowPrice rows + probed offers)";
   if (sql.includes("OFFSET")) return "median per model (index medians)";
   if (sql.includes("count(DISTINCT")) return "market counts";
   if (sql.includes("\"Provider\"")) return "provider row";

@@ -66,13 +66,13 @@ const indexedMedian = (where: Prisma.Sql, n: Prisma.Sql) => Prisma.sql`(
  * "Then" comes from WindowPrice where the window's anchor allows, else from one backward probe of the
  * (offerId, recordedAt) index (src/infra/price-windows.ts).
  */
-function pricePairs(offers: Prisma.Sql, windows: Array<[InsightWindow, Date]>, lookup: "hash" | "index"): Prisma.Sql {
+function pricePairs(offers: Prisma.Sql, windows: Array<[InsightWindow, Date]>): Prisma.Sql {
   const rows = Prisma.join(windows.map(([key, at]) => Prisma.sql`(${key}::text, ${at}::timestamp(3))`));
   return Prisma.sql`
     w(key, since) AS (VALUES ${rows}),
     pair AS (
       SELECT w.key, o.id, o."gpuCount", o."gpuModelId", o."providerId", o."onDemandPrice" AS now_price, ${priceThen} AS then_price
-      FROM (${offers}) o CROSS JOIN ${anchoredWindows} ${windowPriceJoin(lookup)}
+      FROM (${offers}) o CROSS JOIN ${anchoredWindows} ${windowPriceJoin}
     )`;
 }
 
@@ -224,7 +224,7 @@ export async function gpuKpis(prisma: PrismaClient, gpuModelId: number, now: Dat
              ${availabilityColumns}
       FROM "GpuOffer" o WHERE o."gpuModelId" = ${gpuModelId} AND o.active`,
     prisma.$queryRaw<TrendRow[]>`
-      WITH ${pricePairs(Prisma.sql`SELECT id, "gpuCount", "gpuModelId", "providerId", "onDemandPrice" FROM "GpuOffer" WHERE "gpuModelId" = ${gpuModelId} AND active`, windows, "index")}
+      WITH ${pricePairs(Prisma.sql`SELECT id, "gpuCount", "gpuModelId", "providerId", "onDemandPrice" FROM "GpuOffer" WHERE "gpuModelId" = ${gpuModelId} AND active`, windows)}
       SELECT p.key, ${medianChange} FROM ${evaluated} p WHERE p.then_price IS NOT NULL GROUP BY p.key`,
   ]);
   const c = cur!;
@@ -331,7 +331,6 @@ export const BEST_VALUE_WORKLOAD = { model: "llama-3-8b", precision: "FP16", bat
 
 export async function marketInsights(prisma: PrismaClient, now: Date, window: InsightWindow, limit: number): Promise<MarketInsights> {
   const start = since(now, window);
-  const active = Prisma.sql`SELECT id, "gpuCount", "gpuModelId", "providerId", "onDemandPrice" FROM "GpuOffer" WHERE active`;
   type MoveRow = GpuOffer & { direction: "UP" | "DOWN"; priceThen: Decimal; priceNow: Decimal; change: number };
   type ModelRow = Omit<ModelMove, "change"> & { change: number | null };
   const w = Prisma.sql`${window}::"PriceWindow"`;
@@ -341,8 +340,8 @@ export async function marketInsights(prisma: PrismaClient, now: Date, window: In
   // anchor and the window start (or all of them, before the first roll) are probed and compared with them.
   const anchored = Prisma.sql`EXISTS (SELECT 1 FROM "WindowAnchor" a WHERE a."window" = ${w} AND a."at" <= ${startSql})`;
   const served = (sign: Prisma.Sql, order: Prisma.Sql) => Prisma.sql`(
-    SELECT wp."offerId" AS id, wp.price AS then_price, wp.change FROM "WindowPrice" wp JOIN "GpuOffer" o ON o.id = wp."offerId"
-    WHERE ${anchored} AND wp."window" = ${w} AND (wp."nextAt" IS NULL OR wp."nextAt" > ${startSql}) AND o.active AND wp.change ${sign} 0
+    SELECT wp."offerId" AS id, wp.price AS then_price, wp.change FROM "WindowPrice" wp
+    WHERE ${anchored} AND wp."window" = ${w} AND (wp."nextAt" IS NULL OR wp."nextAt" > ${startSql}) AND wp.active AND wp.change ${sign} 0
     ORDER BY wp.change ${order}, wp."offerId" LIMIT ${limit})`;
   const [moves, models, cheapest, index] = await Promise.all([
     prisma.$queryRaw<MoveRow[]>`
@@ -362,10 +361,21 @@ export async function marketInsights(prisma: PrismaClient, now: Date, window: In
         (SELECT 'DOWN', * FROM moved WHERE change < 0 ORDER BY change, id LIMIT ${limit})
       ) t JOIN "GpuOffer" o ON o.id = t.id
       ORDER BY t.direction DESC, abs(t.change) DESC, t.id`,
+    // Model medians: the offers the anchor serves straight from WindowPrice (their copies of the offer
+    // included), the others probed as above; no join of all offers.
     prisma.$queryRaw<ModelRow[]>`
-      WITH ${pricePairs(active, [[window, start]], "hash")}
-      SELECT p."gpuModelId", ${medianChange} FROM ${evaluated} p
-      WHERE p.then_price IS NOT NULL AND p."gpuModelId" IS NOT NULL GROUP BY p."gpuModelId"`,
+      SELECT p."gpuModelId", ${medianChange}
+      FROM (
+        SELECT wp."gpuModelId", wp."gpuCount", wp."nowPrice" AS now_price, wp.price AS then_price FROM "WindowPrice" wp
+        WHERE ${anchored} AND wp."window" = ${w} AND (wp."nextAt" IS NULL OR wp."nextAt" > ${startSql}) AND wp.active
+          AND wp."gpuModelId" IS NOT NULL AND wp.price IS NOT NULL
+        UNION ALL
+        SELECT o."gpuModelId", o."gpuCount", o."onDemandPrice", t.then_price
+        FROM "GpuOffer" o CROSS JOIN LATERAL (SELECT ${priceAsOf(Prisma.sql`o.id`, startSql)} AS then_price OFFSET 0) t
+        WHERE o.active AND o."gpuModelId" IS NOT NULL AND (NOT ${anchored} OR o.id IN (
+          SELECT wp."offerId" FROM "WindowPrice" wp WHERE wp."window" = ${w} AND wp."nextAt" <= ${startSql}))
+      ) p
+      WHERE p.then_price IS NOT NULL GROUP BY p."gpuModelId"`,
     prisma.$queryRaw<(GpuOffer & { spec: GpuFigures })[]>`
       SELECT o.*, json_build_object('vramGb', m."vramGb", 'memoryBandwidthGbps', m."memoryBandwidthGbps",
                                     'fp16Tflops', m."fp16Tflops", 'fp8Tflops', m."fp8Tflops") AS spec

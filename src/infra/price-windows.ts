@@ -6,13 +6,14 @@
 //
 // - WindowAnchor.at is an instant (the last roll's time − the window) and WindowPrice holds, for every
 //   offer with price points, its price as of `at` (null: no point yet), `nextAt`, the time of its first
-//   point after `at` (null: none), and `change`, its latest price ÷ that price − 1.
+//   point after `at` (null: none), `change`, its listed price ÷ that price − 1, and copies of what the
+//   KPIs read of the offer (GPU model, count, listed price, active), so the model medians read one table.
 // - The price as of any s ≥ at is then WindowPrice.price whenever nextAt is null or later than s: no
 //   point lies in (at, s]. Only offers that changed in between need the probe, so a stale anchor costs
 //   probes, never correctness. The movers of a window are read from the (window, change) index.
-// - The PricePoint insert trigger keeps the rows exact between rolls, whoever inserts and in whatever
-//   order (migration 20261126130000_price_history_rollups): it rewrites the rows of the offers that got
-//   points.
+// - Triggers keep the rows exact between rolls, whoever writes and in whatever order (migration
+//   20261126130000_price_history_rollups): a PricePoint insert rewrites the rows of the offers that got
+//   points, a GpuOffer update their copies of the offer. WindowAnchor is written by the roll only.
 // - rollPriceWindows moves the anchors to now − window, re-reading only the rows whose next point the
 //   anchor passed. The ingestion leader runs it when it takes over and once a minute.
 import { Prisma, type PrismaClient } from "../generated/prisma/client.ts";
@@ -40,13 +41,14 @@ export const priceAsOf = (offer: Prisma.Sql, at: Prisma.Sql) => Prisma.sql`(
 /**
  * Moves every window's anchor to `now` − window (one transaction; price inserts wait for it). Cheap when
  * run often: it re-reads only the offers with a point between the old and the new anchor. The row values
- * come from the migration's "WindowPrice_row" function, as the insert trigger's do.
+ * come from the migration's "WindowPrice_fresh" view, as the insert trigger's do.
  */
 export async function rollPriceWindows(prisma: PrismaClient, now: Date = new Date()): Promise<WindowRoll[]> {
   return prisma.$transaction(async (tx) => {
-    // While the rows are re-read no point may arrive (the trigger would write rows this transaction is
-    // rewriting): SHARE conflicts with the ROW EXCLUSIVE lock of an INSERT, and waits for imports in flight.
-    await tx.$executeRawUnsafe(`LOCK TABLE "PricePoint" IN SHARE MODE`);
+    // While the rows are re-read no point may arrive and no offer change (the triggers would write rows
+    // this transaction is rewriting): SHARE conflicts with the ROW EXCLUSIVE lock of every write, and
+    // waits for imports in flight.
+    await tx.$executeRawUnsafe(`LOCK TABLE "PricePoint", "GpuOffer" IN SHARE MODE`);
     const rolls: WindowRoll[] = [];
     for (const [window, ms] of Object.entries(PRICE_WINDOW_MS) as [PriceWindowKey, number][]) {
       const at = new Date(now.getTime() - ms);
@@ -54,25 +56,26 @@ export async function rollPriceWindows(prisma: PrismaClient, now: Date = new Dat
       const atSql = Prisma.sql`${at}::timestamp(3)`;
       const [anchor] = await tx.$queryRaw<{ at: Date }[]>`SELECT "at" FROM "WindowAnchor" WHERE "window" = ${w} FOR UPDATE`;
       const rebuilt = !anchor || anchor.at > at;
+      // The new anchor first: the rows below come from the "WindowPrice_fresh" view, which reads it.
+      await tx.$executeRaw`
+        INSERT INTO "WindowAnchor" ("window", "at", "rolledAt") VALUES (${w}, ${atSql}, ${now}::timestamp(3))
+        ON CONFLICT ("window") DO UPDATE SET "at" = EXCLUDED."at", "rolledAt" = EXCLUDED."rolledAt"`;
       let reread = 0;
       if (rebuilt) {
         await tx.$executeRaw`DELETE FROM "WindowPrice" WHERE "window" = ${w}`;
       } else {
         // A row whose next point is after the new anchor still holds: no point lies between the two anchors.
         reread = await tx.$executeRaw`
-          UPDATE "WindowPrice" wp SET (price, "nextAt", change) = (SELECT r.price, r."nextAt", r.change FROM "WindowPrice_row"(wp."offerId", ${atSql}) r)
+          UPDATE "WindowPrice" wp SET (price, "nextAt", change) = (
+            SELECT f.price, f."nextAt", f.change FROM "WindowPrice_fresh" f WHERE f."offerId" = wp."offerId" AND f."window" = wp."window")
           WHERE wp."window" = ${w} AND wp."nextAt" <= ${atSql}`;
       }
       // Every offer with points has a row (the trigger adds the others' as their first points arrive).
       reread += await tx.$executeRaw`
-        INSERT INTO "WindowPrice" ("offerId", "window", price, "nextAt", change)
-        SELECT o.id, ${w}, r.price, r."nextAt", r.change
-        FROM "GpuOffer" o CROSS JOIN LATERAL "WindowPrice_row"(o.id, ${atSql}) r
-        WHERE EXISTS (SELECT 1 FROM "PricePoint" pp WHERE pp."offerId" = o.id)
-          AND NOT EXISTS (SELECT 1 FROM "WindowPrice" wp WHERE wp."offerId" = o.id AND wp."window" = ${w})`;
-      await tx.$executeRaw`
-        INSERT INTO "WindowAnchor" ("window", "at", "rolledAt") VALUES (${w}, ${atSql}, ${now}::timestamp(3))
-        ON CONFLICT ("window") DO UPDATE SET "at" = EXCLUDED."at", "rolledAt" = EXCLUDED."rolledAt"`;
+        INSERT INTO "WindowPrice" ("offerId", "window", price, "nextAt", change, "gpuModelId", "gpuCount", "nowPrice", active)
+        SELECT f.* FROM "WindowPrice_fresh" f
+        WHERE f."window" = ${w} AND EXISTS (SELECT 1 FROM "PricePoint" pp WHERE pp."offerId" = f."offerId")
+          AND NOT EXISTS (SELECT 1 FROM "WindowPrice" wp WHERE wp."offerId" = f."offerId" AND wp."window" = ${w})`;
       rolls.push({ window, at, rebuilt, reread });
     }
     return rolls;
@@ -80,7 +83,7 @@ export async function rollPriceWindows(prisma: PrismaClient, now: Date = new Dat
 }
 
 // Fragments for the KPI queries, which read "then" prices for rows of offers `o` (with id) and of windows
-// `w(key, since)`: `FROM offers o CROSS JOIN ${anchoredWindows} ${windowPriceJoin(…)}`, then ${priceThen}.
+// `w(key, since)`: `FROM offers o CROSS JOIN ${anchoredWindows} ${windowPriceJoin}`, then ${priceThen}.
 
 /** The windows `w`, each with `anchored`: whether its WindowPrice rows describe an instant at or before w.since. */
 export const anchoredWindows = Prisma.sql`(
@@ -88,17 +91,13 @@ export const anchoredWindows = Prisma.sql`(
   FROM w) w`;
 
 /**
- * The offer's WindowPrice row for the window, when the window is anchored. `lookup` "hash" suits the
- * whole market (one hash join over the window's rows); "index" a few thousand offers (one primary-key
- * lookup each, instead of hashing all 57k rows: gpuKpis for 2.9k offers 88 → 52 ms, bench kpi).
+ * The offer's WindowPrice row for the window, when the window is anchored: one primary-key lookup per
+ * offer and window (the LIMIT keeps the planner from flattening it into a hash join over every window's
+ * rows, which costs more for the few thousand offers of one GPU model: 88 → 52 ms, bench kpi).
  */
-export function windowPriceJoin(lookup: "hash" | "index"): Prisma.Sql {
-  return lookup === "hash"
-    ? Prisma.sql`LEFT JOIN "WindowPrice" wp ON w.anchored AND wp."window" = w.key::"PriceWindow" AND wp."offerId" = o.id`
-    : Prisma.sql`LEFT JOIN LATERAL (
-        SELECT * FROM "WindowPrice" x WHERE w.anchored AND x."offerId" = o.id AND x."window" = w.key::"PriceWindow"
-        LIMIT 1) wp ON true`; // LIMIT (the key is unique anyway) keeps the planner from flattening it into a hash join
-}
+export const windowPriceJoin = Prisma.sql`LEFT JOIN LATERAL (
+  SELECT * FROM "WindowPrice" x WHERE w.anchored AND x."offerId" = o.id AND x."window" = w.key::"PriceWindow"
+  LIMIT 1) wp ON true`;
 
 /**
  * The offer's on-demand price as of w.since, or null when it had no point by then: its WindowPrice row's

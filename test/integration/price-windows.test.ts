@@ -85,7 +85,7 @@ describe("price as of now − window", () => {
   let offers: number[];
 
   /** For every active offer and window: the served value, the history's value, and whether WindowPrice served it. */
-  async function asOf(now: Date, lookup: "hash" | "index" = "hash") {
+  async function asOf(now: Date) {
     const rows = Prisma.join(WINDOWS.map((w) => Prisma.sql`(${w}::text, ${new Date(now.getTime() - PRICE_WINDOW_MS[w])}::timestamp(3))`));
     return db.prisma.$queryRaw<{ id: number; key: string; served: string | null; history: string | null; fromWindowPrice: boolean }[]>`
       WITH w(key, since) AS (VALUES ${rows})
@@ -93,20 +93,19 @@ describe("price as of now − window", () => {
              (SELECT pp."onDemandPrice" FROM "PricePoint" pp WHERE pp."offerId" = o.id AND pp."recordedAt" <= w.since
               ORDER BY pp."recordedAt" DESC, pp.id DESC LIMIT 1)::text AS history,
              coalesce(wp."offerId" IS NOT NULL AND (wp."nextAt" IS NULL OR wp."nextAt" > w.since), false) AS "fromWindowPrice"
-      FROM "GpuOffer" o CROSS JOIN ${anchoredWindows} ${windowPriceJoin(lookup)}
+      FROM "GpuOffer" o CROSS JOIN ${anchoredWindows} ${windowPriceJoin}
       WHERE o.active ORDER BY o.id, w.key`;
   }
 
   async function expectExact(now = NOW) {
     const rows = await asOf(now);
     expect(rows.filter((r) => r.served !== r.history)).toEqual([]);
-    expect(await asOf(now, "index")).toEqual(rows); // both join forms serve the same
-    // Every row's change is its offer's latest price against the row's price (what the movers read).
+    // Every row's change is its offer's listed price against the row's price (what the movers read), and
+    // its copies of the offer are the offer's (what the model medians read).
     const stale = await db.prisma.$queryRaw<unknown[]>`
-      SELECT wp.*, (SELECT pp."onDemandPrice" FROM "PricePoint" pp WHERE pp."offerId" = wp."offerId" ORDER BY pp."recordedAt" DESC, pp.id DESC LIMIT 1) AS latest
-      FROM "WindowPrice" wp WHERE wp.change IS DISTINCT FROM (
-        (SELECT pp."onDemandPrice" FROM "PricePoint" pp WHERE pp."offerId" = wp."offerId" ORDER BY pp."recordedAt" DESC, pp.id DESC LIMIT 1)::float8
-        / NULLIF(wp.price::float8, 0) - 1)`;
+      SELECT wp.* FROM "WindowPrice" wp JOIN "GpuOffer" o ON o.id = wp."offerId"
+      WHERE wp.change IS DISTINCT FROM o."onDemandPrice"::float8 / NULLIF(wp.price::float8, 0) - 1
+         OR (wp."gpuModelId", wp."gpuCount", wp."nowPrice", wp.active) IS DISTINCT FROM (o."gpuModelId", o."gpuCount", o."onDemandPrice", o.active)`;
     expect(stale.slice(0, 3)).toEqual([]); // (a few, if any, to show what differs)
     return rows.filter((r) => r.fromWindowPrice).length;
   }
@@ -192,6 +191,10 @@ describe("price as of now − window", () => {
     await addPoint(b, "8.88", ago(31 * DAY));
     // A new latest price, as an import writes it (row and point together): a mover in every window.
     await addPoint(c, "9.99", ago(1000));
+    // An offer changing without a new point (count and model re-read, withdrawn and back): its rows follow.
+    await db.prisma.gpuOffer.update({ where: { id: offers[4]! }, data: { gpuCount: 3 } });
+    await db.prisma.gpuOffer.update({ where: { id: offers[5]! }, data: { active: false } });
+    await db.prisma.gpuOffer.update({ where: { id: offers[5]! }, data: { active: true } });
     const rows = await asOf(NOW);
     expect(rows.filter((r) => r.served !== r.history)).toEqual([]);
     expect(rows.find((r) => r.id === a && r.key === "HOURS_24")).toMatchObject({ served: "7.7700", fromWindowPrice: false });

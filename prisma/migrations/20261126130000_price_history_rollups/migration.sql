@@ -21,6 +21,10 @@ CREATE TABLE "WindowPrice" (
     "price" DECIMAL(12,4),
     "nextAt" TIMESTAMP(3),
     "change" DOUBLE PRECISION,
+    "gpuModelId" INTEGER,
+    "gpuCount" INTEGER NOT NULL,
+    "nowPrice" DECIMAL(12,4) NOT NULL,
+    "active" BOOLEAN NOT NULL,
 
     CONSTRAINT "WindowPrice_pkey" PRIMARY KEY ("offerId","window")
 );
@@ -76,27 +80,30 @@ END $$;
 CREATE TRIGGER "PricePoint_fill" BEFORE INSERT ON "PricePoint"
   FOR EACH ROW EXECUTE FUNCTION "PricePoint_fill"();
 
--- The WindowPrice row of an offer for an anchor: its price as of the anchor (null: no point by then), the
--- time of its first point after it (null: none), and the change from that price to its latest price.
--- RETURNS TABLE so the planner can inline it.
-CREATE FUNCTION "WindowPrice_row"(offer integer, anchor timestamp(3))
-RETURNS TABLE (price numeric, "nextAt" timestamp(3), change double precision)
+-- An offer's price as of an anchor (null: no point by then) and the time of its first point after it
+-- (null: none). RETURNS TABLE so the planner can inline it.
+CREATE FUNCTION "WindowPrice_asOf"(offer integer, anchor timestamp(3))
+RETURNS TABLE (price numeric, "nextAt" timestamp(3))
 LANGUAGE sql STABLE ROWS 1 AS $$
-  SELECT t.price,
-         (SELECT min(pp."recordedAt") FROM "PricePoint" pp WHERE pp."offerId" = offer AND pp."recordedAt" > anchor),
-         l.price::float8 / NULLIF(t.price::float8, 0) - 1
-  FROM (SELECT (SELECT pp."onDemandPrice" FROM "PricePoint" pp
-                WHERE pp."offerId" = offer AND pp."recordedAt" <= anchor ORDER BY pp."recordedAt" DESC LIMIT 1) AS price) t,
-       (SELECT (SELECT pp."onDemandPrice" FROM "PricePoint" pp
-                WHERE pp."offerId" = offer ORDER BY pp."recordedAt" DESC, pp.id DESC LIMIT 1) AS price) l
+  SELECT (SELECT pp."onDemandPrice" FROM "PricePoint" pp
+          WHERE pp."offerId" = offer AND pp."recordedAt" <= anchor ORDER BY pp."recordedAt" DESC LIMIT 1),
+         (SELECT min(pp."recordedAt") FROM "PricePoint" pp WHERE pp."offerId" = offer AND pp."recordedAt" > anchor)
 $$;
+
+-- The WindowPrice rows of some offers for every anchored window, from the history and the offer rows
+-- (the change is the listed price against the price as of the anchor).
+CREATE VIEW "WindowPrice_fresh" AS
+  SELECT o.id AS "offerId", a."window", r.price, r."nextAt",
+         o."onDemandPrice"::float8 / NULLIF(r.price::float8, 0) - 1 AS change,
+         o."gpuModelId", o."gpuCount", o."onDemandPrice" AS "nowPrice", o.active
+  FROM "GpuOffer" o CROSS JOIN "WindowAnchor" a CROSS JOIN LATERAL "WindowPrice_asOf"(o.id, a."at") r;
 
 -- Per statement, after insert:
 -- 1. A point that arrived out of order changes its successor's ratio: recompute the ratios from each
 --    offer's earliest new point on (writing only those that differ; in-order inserts write nothing).
 -- 2. Every offer with points has one WindowPrice row per anchored window: rewrite the rows of the offers
---    that got points (a new latest price changes `change`, a point after the anchor may be `nextAt`, a
---    backdated one may even change the price as of the anchor).
+--    that got points (a point after the anchor may be `nextAt`, a backdated one may change the price as
+--    of the anchor).
 CREATE FUNCTION "PricePoint_after_insert"() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   WITH first AS (
@@ -110,16 +117,30 @@ BEGIN
   UPDATE "PricePoint" pp SET "changeRatio" = t.r
   FROM tail t WHERE pp.id = t.id AND t.affected AND pp."changeRatio" IS DISTINCT FROM t.r;
 
-  INSERT INTO "WindowPrice" ("offerId", "window", price, "nextAt", change)
-  SELECT o."offerId", a."window", r.price, r."nextAt", r.change
-  FROM (SELECT DISTINCT "offerId" FROM new_points) o CROSS JOIN "WindowAnchor" a
-  CROSS JOIN LATERAL "WindowPrice_row"(o."offerId", a."at") r
-  ON CONFLICT ("offerId", "window") DO UPDATE SET price = EXCLUDED.price, "nextAt" = EXCLUDED."nextAt", change = EXCLUDED.change;
+  INSERT INTO "WindowPrice" ("offerId", "window", price, "nextAt", change, "gpuModelId", "gpuCount", "nowPrice", active)
+  SELECT f.* FROM "WindowPrice_fresh" f WHERE f."offerId" IN (SELECT "offerId" FROM new_points)
+  ON CONFLICT ("offerId", "window") DO UPDATE SET price = EXCLUDED.price, "nextAt" = EXCLUDED."nextAt", change = EXCLUDED.change,
+    "gpuModelId" = EXCLUDED."gpuModelId", "gpuCount" = EXCLUDED."gpuCount", "nowPrice" = EXCLUDED."nowPrice", active = EXCLUDED.active;
   RETURN NULL;
 END $$;
 
 CREATE TRIGGER "PricePoint_after_insert" AFTER INSERT ON "PricePoint"
   REFERENCING NEW TABLE AS new_points FOR EACH STATEMENT EXECUTE FUNCTION "PricePoint_after_insert"();
+
+-- WindowPrice mirrors what the KPIs read of each offer (model, GPU count, listed price, active), so the
+-- model medians scan one table: an offer update rewrites its rows' copies and change.
+CREATE FUNCTION "GpuOffer_after_update"() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE "WindowPrice" wp SET "gpuModelId" = n."gpuModelId", "gpuCount" = n."gpuCount", "nowPrice" = n."onDemandPrice", active = n.active,
+    change = n."onDemandPrice"::float8 / NULLIF(wp.price::float8, 0) - 1
+  FROM new_offers n JOIN old_offers o ON o.id = n.id
+  WHERE wp."offerId" = n.id
+    AND (o."gpuModelId", o."gpuCount", o."onDemandPrice", o.active) IS DISTINCT FROM (n."gpuModelId", n."gpuCount", n."onDemandPrice", n.active);
+  RETURN NULL;
+END $$;
+
+CREATE TRIGGER "GpuOffer_after_update" AFTER UPDATE ON "GpuOffer"
+  REFERENCING OLD TABLE AS old_offers NEW TABLE AS new_offers FOR EACH STATEMENT EXECUTE FUNCTION "GpuOffer_after_update"();
 
 -- History is not rewritten: only the ratio repair above updates a point.
 CREATE FUNCTION "PricePoint_immutable"() RETURNS trigger LANGUAGE plpgsql AS $$
