@@ -8,9 +8,8 @@
 //   price holds until the next point; an offer with no point at or before t did not exist yet.
 // - Price change over a window W at `now`: like-for-like over the active offers that have a point at
 //   or before now − W: median of their per-GPU prices now ÷ median as of now − W, minus 1. "Now" is
-//   the listed price, equal to the offer's last point (catalog sync writes both together; the movers
-//   read WindowPrice.change, computed from the last point), so `now` must be the present: it places
-//   the window, it does not replay the past.
+//   the listed price, equal to the offer's last point (catalog sync writes both together; WindowPrice
+//   keeps a copy of it), so `now` must be the present: it places the window, it does not replay the past.
 // - Volatility of a provider: sample standard deviation of the relative on-demand changes (new ÷ previous
 //   − 1) recorded in the last 30 days across its offers (withdrawn ones too: it is history); points that
 //   changed only availability are not price changes.
