@@ -334,24 +334,28 @@ export async function marketInsights(prisma: PrismaClient, now: Date, window: In
   type ModelRow = Omit<ModelMove, "change"> & { change: number | null };
   const w = Prisma.sql`${window}::"PriceWindow"`;
   const startSql = Prisma.sql`${start}::timestamp(3)`;
-  // Movers: where the window's anchor serves an offer's then-price, its change is WindowPrice.change, so
-  // the largest ones come from the (window, change, offerId) index; the offers with a point between the
-  // anchor and the window start (or all of them, before the first roll) are probed and compared with them.
+  // The active offers split in two. Served: the window's anchor holds their then-price, and their
+  // WindowPrice row carries the change and copies of the offer. Probed: a point lies between the anchor and
+  // the window start (or there is no anchor yet), so one history probe each; OFFSET 0 evaluates it once.
   const anchored = Prisma.sql`EXISTS (SELECT 1 FROM "WindowAnchor" a WHERE a."window" = ${w} AND a."at" <= ${startSql})`;
-  const served = (sign: Prisma.Sql, order: Prisma.Sql) => Prisma.sql`(
-    SELECT wp."offerId" AS id, wp.price AS then_price, wp.change FROM "WindowPrice" wp
-    WHERE ${anchored} AND wp."window" = ${w} AND (wp."nextAt" IS NULL OR wp."nextAt" > ${startSql}) AND wp.active AND wp.change ${sign} 0
+  const served = Prisma.sql`"WindowPrice" wp
+    WHERE ${anchored} AND wp."window" = ${w} AND (wp."nextAt" IS NULL OR wp."nextAt" > ${startSql}) AND wp.active`;
+  const probed = Prisma.sql`(
+    SELECT o.id, o."gpuModelId", o."gpuCount", o."onDemandPrice" AS now_price, t.then_price
+    FROM "GpuOffer" o CROSS JOIN LATERAL (SELECT ${priceAsOf(Prisma.sql`o.id`, startSql)} AS then_price OFFSET 0) t
+    WHERE o.active AND (NOT ${anchored} OR o.id IN (
+      SELECT wp."offerId" FROM "WindowPrice" wp WHERE wp."window" = ${w} AND wp."nextAt" <= ${startSql})))`;
+  // The largest served changes come from the (window, change, offerId) index.
+  const topServed = (sign: Prisma.Sql, order: Prisma.Sql) => Prisma.sql`(
+    SELECT wp."offerId" AS id, wp.price AS then_price, wp.change FROM ${served} AND wp.change ${sign} 0
     ORDER BY wp.change ${order}, wp."offerId" LIMIT ${limit})`;
   const [moves, models, cheapest, index] = await Promise.all([
     prisma.$queryRaw<MoveRow[]>`
-      WITH probed AS (
-        SELECT o.id, t.then_price, o."onDemandPrice"::float8 / NULLIF(t.then_price::float8, 0) - 1 AS change
-        FROM "GpuOffer" o CROSS JOIN LATERAL (SELECT ${priceAsOf(Prisma.sql`o.id`, startSql)} AS then_price) t
-        WHERE o.active AND (NOT ${anchored} OR o.id IN (
-          SELECT wp."offerId" FROM "WindowPrice" wp WHERE wp."window" = ${w} AND wp."nextAt" <= ${startSql}))
-      ), moved AS (
-        ${served(Prisma.sql`>`, Prisma.sql`DESC`)} UNION ALL ${served(Prisma.sql`<`, Prisma.empty)}
-        UNION ALL SELECT id, then_price, change FROM probed WHERE change <> 0
+      WITH moved AS (
+        ${topServed(Prisma.sql`>`, Prisma.sql`DESC`)} UNION ALL ${topServed(Prisma.sql`<`, Prisma.empty)}
+        UNION ALL SELECT x.id, x.then_price, x.change FROM (
+          SELECT id, then_price, now_price::float8 / NULLIF(then_price::float8, 0) - 1 AS change FROM ${probed} p) x
+        WHERE x.change <> 0
       )
       SELECT o.*, t.direction, t.then_price AS "priceThen", o."onDemandPrice" AS "priceNow", ${ratio(Prisma.sql`t.change`)} AS change
       FROM (
@@ -360,21 +364,15 @@ export async function marketInsights(prisma: PrismaClient, now: Date, window: In
         (SELECT 'DOWN', * FROM moved WHERE change < 0 ORDER BY change, id LIMIT ${limit})
       ) t JOIN "GpuOffer" o ON o.id = t.id
       ORDER BY t.direction DESC, abs(t.change) DESC, t.id`,
-    // Model medians: the offers the anchor serves straight from WindowPrice (their copies of the offer
-    // included), the others probed as above; no join of all offers.
+    // Model medians read the served rows' copies of the offer: no join of all offers.
     prisma.$queryRaw<ModelRow[]>`
       SELECT p."gpuModelId", ${medianChange}
       FROM (
-        SELECT wp."gpuModelId", wp."gpuCount", wp."nowPrice" AS now_price, wp.price AS then_price FROM "WindowPrice" wp
-        WHERE ${anchored} AND wp."window" = ${w} AND (wp."nextAt" IS NULL OR wp."nextAt" > ${startSql}) AND wp.active
-          AND wp."gpuModelId" IS NOT NULL AND wp.price IS NOT NULL
+        SELECT wp."gpuModelId", wp."gpuCount", wp."nowPrice" AS now_price, wp.price AS then_price FROM ${served}
         UNION ALL
-        SELECT o."gpuModelId", o."gpuCount", o."onDemandPrice", t.then_price
-        FROM "GpuOffer" o CROSS JOIN LATERAL (SELECT ${priceAsOf(Prisma.sql`o.id`, startSql)} AS then_price OFFSET 0) t
-        WHERE o.active AND o."gpuModelId" IS NOT NULL AND (NOT ${anchored} OR o.id IN (
-          SELECT wp."offerId" FROM "WindowPrice" wp WHERE wp."window" = ${w} AND wp."nextAt" <= ${startSql}))
+        SELECT "gpuModelId", "gpuCount", now_price, then_price FROM ${probed} x
       ) p
-      WHERE p.then_price IS NOT NULL GROUP BY p."gpuModelId"`,
+      WHERE p.then_price IS NOT NULL AND p."gpuModelId" IS NOT NULL GROUP BY p."gpuModelId"`,
     prisma.$queryRaw<(GpuOffer & { spec: GpuFigures })[]>`
       SELECT o.*, json_build_object('vramGb', m."vramGb", 'memoryBandwidthGbps', m."memoryBandwidthGbps",
                                     'fp16Tflops', m."fp16Tflops", 'fp8Tflops', m."fp8Tflops") AS spec

@@ -371,7 +371,7 @@ async function loadRankData(ctx: Context, filter: OfferFilter, fields: Field[]):
   const model = Prisma.raw(`g.f${fields.indexOf("model")}`);
   // The GPU model is joined to the groups, not to every offer (the filter needs no model columns).
   // The grouping reads every matching offer: let PostgreSQL split it over parallel workers, which its
-  // default costs do not do for a 100k-row table (81–89 against 124–128 ms, bench/README.md, rank).
+  // default costs do not do for a 100k-row table (69 against 109 ms, bench/README.md, rank).
   const [row] = await ctx.prisma.$transaction(async (tx) => {
     await tx.$executeRaw`SELECT set_config('parallel_setup_cost', '100', true), set_config('parallel_tuple_cost', '0.01', true)`;
     return tx.$queryRaw<RankData[]>`
