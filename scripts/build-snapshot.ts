@@ -1,5 +1,5 @@
 // Builds data/catalog-snapshot.json (the zero-setup seed) from public SkyPilot catalogs:
-// the five in ../shared/data/skypilot-catalog/v8 and the two excerpts in data/catalogs.
+// the five in data/skypilot-catalog/v8 and the two excerpts in data/catalogs.
 // Usage: npx tsx scripts/build-snapshot.ts [--taken-at <ISO time>] [--out <file>]
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -7,12 +7,12 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { parseSkypilotVms } from "../src/domain/catalog/skypilot.ts";
 import type { CatalogOffer } from "../src/domain/catalog/types.ts";
-import { DEFAULT_SNAPSHOT_PATH, parseSnapshot, type CatalogSnapshot } from "../src/providers/snapshot.ts";
+import { DEFAULT_SNAPSHOT_PATH, parseSnapshot, type CatalogSnapshot } from "../src/ingestion/snapshot.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const SHARED = join(ROOT, "..", "shared", "data", "skypilot-catalog", "v8");
+const SHARED = join(ROOT, "data", "skypilot-catalog", "v8");
 const REPOSITORY = "skypilot-org/skypilot-catalog";
-const SHARED_NOTE = "copied into ../shared/data/skypilot-catalog (see its SOURCE.md)";
+const SHARED_NOTE = "kept in data/skypilot-catalog (see its SOURCE.md)";
 
 interface Source {
   slug: string;

@@ -4,9 +4,9 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { openDatabase } from "../src/infra/db.ts";
 import { parseSkypilotVms, SkypilotFormatError } from "../src/domain/catalog/skypilot.ts";
-import { syncGpuModels } from "../src/providers/gpu-models.ts";
-import { applyCatalog, CatalogSyncError } from "../src/providers/catalog-sync.ts";
-import { PROVIDERS } from "../src/providers/registry.ts";
+import { syncGpuModels } from "../src/ingestion/gpu-models.ts";
+import { applyCatalog, CatalogSyncError } from "../src/ingestion/catalog-sync.ts";
+import { PROVIDERS } from "../src/ingestion/registry.ts";
 
 const USAGE = `usage: npm run import:catalog -- <vms.csv> --provider <slug> [--batch-size <n>]
   known providers: ${PROVIDERS.map((p) => p.slug).join(", ")}

@@ -18,9 +18,6 @@ const Env = z.object({
   REDIS_URL: url(["redis:", "rediss:"]).optional(),
   SEED_SNAPSHOT: flag.default(true),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
-  DEBUG: flag.default(false),
-  ALLOWED_HOSTS: z.string().default("*").transform((v) => v.split(",").map((h) => h.trim()).filter(Boolean)),
-  SECRET_KEY: z.string().min(32, "must be at least 32 characters").optional(),
   JWT_PRIVATE_KEY: z.string().includes("PRIVATE KEY", { message: "must be a PEM private key" }).optional(),
   JWT_PUBLIC_KEY: z.string().includes("PUBLIC KEY", { message: "must be a PEM public key" }).optional(),
   /** Development only: where a generated JWT key pair is kept when JWT_*_KEY are not set. */
@@ -40,10 +37,15 @@ const Env = z.object({
   /** Simulated price movements on the stored offers (no provider needed). */
   DEMO_MARKET: flag.default(false),
   DEMO_MARKET_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(15),
-  SOMA_AGENT_BASE: url(["http:", "https:"]).optional(),
 });
 
-export type Config = z.output<typeof Env>;
+export type Config = z.output<typeof Env> & {
+  /** Provider credentials and endpoints: every `<SLUG>_API_KEY` and `<SLUG>_API_URL` variable, by name. */
+  providerEnv: Record<string, string>;
+};
+export type LogLevel = Config["LOG_LEVEL"];
+
+const PROVIDER_VARIABLE = /^[A-Z0-9_]+_API_(KEY|URL)$/;
 
 // Every API node must sign with the same key, so production needs it configured.
 const EnvChecked = Env.superRefine((env, ctx) => {
@@ -74,5 +76,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       return `${name}: ${i.message}${value}`;
     }));
   }
-  return result.data;
+  const providerEnv = Object.fromEntries(Object.entries(defined).filter(([name]) => PROVIDER_VARIABLE.test(name))) as Record<string, string>;
+  return { ...result.data, providerEnv };
 }
+
+/**
+ * What modules need before the configuration is parsed (the logger's level at import, the schema
+ * builder's development warnings): read leniently here, so an invalid value falls back to the
+ * default and loadConfig reports it. Under vitest the log is silent unless LOG_LEVEL says otherwise.
+ */
+export const bootSettings = (() => {
+  const env = process.env;
+  const level = Env.shape.LOG_LEVEL.safeParse(env.LOG_LEVEL || undefined);
+  return {
+    production: env.NODE_ENV === "production",
+    logLevel: (env.LOG_LEVEL && level.success ? level.data : env.VITEST ? "silent" : "info") as LogLevel,
+  };
+})();

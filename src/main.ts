@@ -3,8 +3,8 @@ import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { openDatabase, type Database } from "./infra/db.ts";
 import type { PubSub } from "./infra/pubsub-types.ts";
 import { createVault } from "./infra/vault.ts";
-import { configuredAdapters } from "./providers/configured.ts";
-import { createIngestion, type Ingestion } from "./providers/scheduler.ts";
+import { configuredAdapters } from "./ingestion/configured.ts";
+import { createIngestion, type Ingestion } from "./ingestion/scheduler.ts";
 import { logger } from "./infra/logger.ts";
 import { startServer } from "./server.ts";
 import { Redis } from "ioredis";
@@ -12,8 +12,8 @@ import { createApp, JWT_AUDIENCE, JWT_ISSUER } from "./yoga.ts";
 import { createRateLimiter } from "./infra/rate-limit.ts";
 import { createPubSub } from "./infra/pubsub.ts";
 import { createLazyTokenSigner } from "./infra/auth/tokens.ts";
-import { seedFromSnapshot } from "./providers/snapshot.ts";
-import { syncGpuModels } from "./providers/gpu-models.ts";
+import { seedFromSnapshot } from "./ingestion/snapshot.ts";
+import { syncGpuModels } from "./ingestion/gpu-models.ts";
 
 async function main() {
   let config;
@@ -83,7 +83,7 @@ async function startIngestion(config: Config, db: Database, pubsub: PubSub): Pro
   const vault = config.VAULT_ADDR
     ? createVault({ addr: config.VAULT_ADDR, token: config.VAULT_TOKEN, roleId: config.VAULT_ROLE_ID, secretId: config.VAULT_SECRET_ID, mount: config.VAULT_KV_MOUNT })
     : null;
-  const { adapters, demo } = await configuredAdapters({ env: process.env, vault, prisma: db.prisma, skypilotCatalogs: config.SKYPILOT_CATALOGS, demoMarket: config.DEMO_MARKET });
+  const { adapters, demo } = await configuredAdapters({ env: config.providerEnv, vault, prisma: db.prisma, skypilotCatalogs: config.SKYPILOT_CATALOGS, demoMarket: config.DEMO_MARKET });
   if (config.DEMO_MARKET) {
     // a demo should move now, not every 15 minutes
     await db.prisma.provider.updateMany({ where: { slug: { in: demo } }, data: { pollIntervalSeconds: config.DEMO_MARKET_INTERVAL_SECONDS } });

@@ -6,7 +6,7 @@ import { WebSocketServer } from "ws";
 import { useServer } from "graphql-ws/use/ws";
 import type { ExecutionArgs } from "graphql";
 import type { createApp } from "./yoga.ts";
-import { createSharedSubscriptions, shareKey } from "./infra/shared-subscriptions.ts";
+import { createSharedSubscriptions, shareKey } from "./graphql/shared-subscriptions.ts";
 
 type App = ReturnType<typeof createApp>;
 type EnvelopedRoot = { execute: (args: ExecutionArgs) => unknown; subscribe: (args: ExecutionArgs) => unknown };

@@ -3,18 +3,20 @@ import { randomUUID } from "node:crypto";
 import { GraphQLError } from "graphql";
 import { createYoga, useReadinessCheck, type Plugin, type YogaServerInstance } from "graphql-yoga";
 import { PothosValidationError } from "@pothos/core";
-import { schema } from "./schema/index.ts";
-import type { Context } from "./context.ts";
+import { AppError } from "./errors.ts";
+import { toGraphQLError } from "./graphql/errors.ts";
+import { schema } from "./graphql/index.ts";
+import type { Context } from "./graphql/context.ts";
 import type { Database } from "./infra/db.ts";
 import { createLoaders } from "./infra/loaders.ts";
 import { logger } from "./infra/logger.ts";
-import { createAccounts } from "./infra/auth/accounts.ts";
 import { createRateLimiter, type RateLimiter } from "./infra/rate-limit.ts";
-import { clientIp, limitPlugins, type RequestSource } from "./infra/limits.ts";
+import { clientIp, limitPlugins, type RequestSource } from "./graphql/limits.ts";
 import { createLazyTokenSigner, type TokenSigner } from "./infra/auth/tokens.ts";
 import { createPubSub } from "./infra/pubsub.ts";
 import type { PubSub } from "./infra/pubsub-types.ts";
-import type { Ingestion } from "./providers/scheduler.ts";
+import { createServices, type Services } from "./services/index.ts";
+import type { IngestionControl } from "./services/admin.ts";
 
 export interface YogaOptions {
   db: Database;
@@ -29,7 +31,9 @@ export interface YogaOptions {
   /** Events for subscriptions; default: in-process. */
   pubsub?: PubSub;
   /** Provider polling, for the admin refreshProvider mutation. */
-  ingestion?: Ingestion;
+  ingestion?: IngestionControl;
+  /** The use-case layer; default: built from the options above. */
+  services?: Services;
 }
 
 export const JWT_ISSUER = "gpubroker";
@@ -43,6 +47,8 @@ export function maskError(error: unknown, _message: string, isDev?: boolean): Er
   const outer = error instanceof GraphQLError ? error : undefined;
   const inner = outer?.originalError ?? error;
   if (outer && !outer.originalError) return outer; // parse and validation errors: Yoga sets their code
+  // a coercion error's outer message says which variable and field ("Variable "$f" got invalid value …")
+  if (inner instanceof AppError) return toGraphQLError(inner, { message: outer?.message, nodes: outer?.nodes, path: outer?.path });
   if (inner instanceof GraphQLError && inner.extensions?.code) return outer ?? inner;
   if (inner instanceof PothosValidationError || inner instanceof GraphQLError) {
     // a coercion error's outer message says which variable and field ("Variable "$f" got invalid value …")
@@ -60,8 +66,8 @@ export function createApp(opts: YogaOptions): YogaServerInstance<Record<string, 
   const { db, development = false } = opts;
   const tokens = opts.tokens ?? createLazyTokenSigner({ issuer: JWT_ISSUER, audience: JWT_AUDIENCE });
   const rateLimiter = opts.rateLimiter ?? createRateLimiter({ prefix: "gpubroker" });
-  const accounts = createAccounts({ prisma: db.prisma, tokens, rateLimiter });
   const pubsub = opts.pubsub ?? createPubSub({});
+  const services = opts.services ?? createServices({ prisma: db.prisma, pubsub, tokens, rateLimiter, ingestion: opts.ingestion, log: logger });
   return createYoga<Record<string, unknown>, Context>({
     schema,
     graphqlEndpoint: "/graphql",
@@ -85,11 +91,11 @@ export function createApp(opts: YogaOptions): YogaServerInstance<Record<string, 
       const header = headers?.get("x-request-id");
       const requestId = header && /^[\w-]{1,64}$/.test(header) ? header : randomUUID();
       const authorization = headers?.get("authorization") ?? (typeof params?.authorization === "string" ? params.authorization : null);
-      const viewer = await accounts.authenticate(authorization);
       const meta = { ip: clientIp(initial as RequestSource, opts.trustProxy), userAgent: headers?.get("user-agent") ?? null };
+      const actor = await services.accounts.authenticate(authorization, meta);
       return {
-        prisma: db.prisma, db, loaders: createLoaders(db.prisma), log: logger.child({ requestId, userId: viewer?.id }),
-        requestId, viewer, accounts, meta, pubsub, ingestion: opts.ingestion,
+        actor, services, prisma: db.prisma, loaders: createLoaders(db.prisma), requestId,
+        log: logger.child({ requestId, userId: actor.kind === "user" ? actor.id : undefined }),
       };
     },
   });

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { isEnumType, isInputObjectType, isInterfaceType, isObjectType, printSchema, type GraphQLNamedType } from "graphql";
-import { schema } from "../src/schema/index.ts";
+import { schema } from "../src/graphql/index.ts";
 
 describe("schema artefacts", () => {
   it("schema.graphql is the printed, sorted schema (run `npm run schema:print` when this fails)", () => {

@@ -1,16 +1,16 @@
 // A synthetic but realistic marketplace: offers sampled (seeded, deterministic) from the real
-// SkyPilot catalogs in ../shared/data/skypilot-catalog/v8/*/vms.csv, bulk-loaded with unnest().
-import { seededRandom } from "../../src/providers/adapters/demo.ts";
+// SkyPilot catalogs in data/skypilot-catalog/v8/*/vms.csv (see its SOURCE.md), bulk-loaded with unnest().
+import { seededRandom } from "../../src/ingestion/adapters/demo.ts";
 import { readFileSync, readdirSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse } from "csv-parse/sync";
 import { normalizeGpuName } from "../../src/domain/gpu/normalize.ts";
-import { PROVIDERS } from "../../src/providers/registry.ts";
+import { PROVIDERS } from "../../src/ingestion/registry.ts";
 import type { BenchDatabase } from "./database.ts";
 
 const PROJECT_ROOT = fileURLToPath(new URL("../..", import.meta.url));
-export const CATALOG_DIR = join(PROJECT_ROOT, "..", "shared", "data", "skypilot-catalog", "v8");
+export const CATALOG_DIR = join(PROJECT_ROOT, "data", "skypilot-catalog", "v8");
 
 /** One GPU row of a catalog: an instance type in one region (and zone). */
 export interface CatalogRow {
@@ -204,7 +204,7 @@ async function gpuModels(bench: BenchDatabase, rows: CatalogRow[]) {
   let canonical = new Map<string, number>();
   let from: LoadSummary["gpuModelsFrom"] = "catalog names";
   try {
-    const { syncGpuModels } = await import("../../src/providers/gpu-models.ts");
+    const { syncGpuModels } = await import("../../src/ingestion/gpu-models.ts");
     canonical = await syncGpuModels(bench.db.prisma);
     from = "syncGpuModels + normalizeGpuName";
   } catch (err) {

@@ -9,7 +9,6 @@ import { PrismaClient, type Prisma } from "../generated/prisma/client.ts";
 import { applyMigrations, type ScriptRunner } from "./migrate.ts";
 import { logger } from "./logger.ts";
 
-export type Db = PrismaClient;
 export { Prisma };
 
 export interface Database {

@@ -3,8 +3,9 @@
 import { EventEmitter } from "node:events";
 import { Redis } from "ioredis";
 import { RedisPubSub } from "graphql-redis-subscriptions";
-import { Prisma, type PrismaClient } from "../generated/prisma/client.ts";
-import type { OfferChange } from "../providers/catalog-sync.ts";
+import type { PrismaClient } from "../generated/prisma/client.ts";
+import { changePercent } from "../domain/money.ts";
+import type { OfferChange } from "../ingestion/catalog-sync.ts";
 import { logger } from "./logger.ts";
 import type { PriceTick, PubSub, Topic, Topics } from "./pubsub-types.ts";
 
@@ -123,14 +124,6 @@ export function createPubSub({ redisUrl, prefix = "gpubroker" }: PubSubOptions =
 }
 
 type RawQuery = Pick<PrismaClient, "$queryRaw">;
-
-/** (new - old) / old × 100, rounded half-up to 2 decimals; null without both prices or from zero. */
-export function changePercent(oldPrice: string | null, newPrice: string | null): number | null {
-  if (oldPrice == null || newPrice == null) return null;
-  const old = new Prisma.Decimal(oldPrice);
-  if (old.isZero()) return null;
-  return new Prisma.Decimal(newPrice).minus(old).dividedBy(old).times(100).toDecimalPlaces(2, Prisma.Decimal.ROUND_HALF_UP).toNumber();
-}
 
 /** The ticks for a catalog run's changes: provider slugs and GPU model names come from one query. */
 export async function toPriceTicks(prisma: RawQuery, changes: readonly OfferChange[], at: Date): Promise<PriceTick[]> {

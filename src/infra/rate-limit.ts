@@ -4,7 +4,7 @@ import { createHash } from "node:crypto";
 import { isIP } from "node:net";
 import type { Redis } from "ioredis";
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from "rate-limiter-flexible";
-import { ApiError } from "../schema/errors.ts";
+import { AppError } from "../errors.ts";
 
 export type RateBucket = "request:ip" | "request:user" | "auth:ip" | "login:email";
 export interface BucketLimit { points: number; durationSeconds: number }
@@ -50,7 +50,7 @@ export interface RateLimiterOptions {
 }
 
 /** True for the error `consume`/`check` throw when a budget is spent. */
-export const isRateLimited = (err: unknown): err is ApiError => err instanceof ApiError && err.extensions.code === "RATE_LIMITED";
+export const isRateLimited = (err: unknown): err is AppError => err instanceof AppError && err.extensions.code === "RATE_LIMITED";
 
 export function createRateLimiter({ redis, prefix, limits = {} }: RateLimiterOptions): RateLimiter {
   const config = { ...DEFAULT_LIMITS, ...limits };
@@ -71,7 +71,7 @@ export function createRateLimiter({ redis, prefix, limits = {} }: RateLimiterOpt
 
   const limited = (bucket: RateBucket, msBeforeNext: number) => {
     const retryAfterSeconds = Math.max(1, Math.ceil(msBeforeNext / 1000));
-    return new ApiError("RATE_LIMITED", `${MESSAGES[bucket]} Try again in ${retryAfterSeconds} s.`, { retryAfterSeconds });
+    return new AppError("RATE_LIMITED", `${MESSAGES[bucket]} Try again in ${retryAfterSeconds} s.`, { retryAfterSeconds });
   };
 
   return {

@@ -5,13 +5,14 @@ import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseSkypilotVms } from "../../src/domain/catalog/skypilot.ts";
 import type { Database } from "../../src/infra/db.ts";
-import type { AdapterConfig } from "../../src/providers/adapter.ts";
-import { countryFromName, exactPrice, exactSum } from "../../src/providers/adapters/common.ts";
-import { createPrimeIntellectAdapter } from "../../src/providers/adapters/primeintellect.ts";
-import { createSkypilotCatalogAdapter } from "../../src/providers/adapters/skypilot-catalog.ts";
-import { createTensorDockAdapter } from "../../src/providers/adapters/tensordock.ts";
-import { applyCatalog } from "../../src/providers/catalog-sync.ts";
-import { syncGpuModels } from "../../src/providers/gpu-models.ts";
+import type { AdapterConfig } from "../../src/ingestion/adapter.ts";
+import { countryFromName } from "../../src/ingestion/adapters/common.ts";
+import { exactPrice, exactSum } from "../../src/domain/money.ts";
+import { createPrimeIntellectAdapter } from "../../src/ingestion/adapters/primeintellect.ts";
+import { createSkypilotCatalogAdapter } from "../../src/ingestion/adapters/skypilot-catalog.ts";
+import { createTensorDockAdapter } from "../../src/ingestion/adapters/tensordock.ts";
+import { applyCatalog } from "../../src/ingestion/catalog-sync.ts";
+import { syncGpuModels } from "../../src/ingestion/gpu-models.ts";
 import { openTestDatabase } from "../support/db.ts";
 import { describeHttpContract, serve, send, type Api, type HttpContractCase } from "../support/provider-server.ts";
 
@@ -272,7 +273,7 @@ describe("SkyPilot catalog adapter", () => {
   });
 
   it("imports a real published catalog exactly as the local parser reads it, with a Bearer key when configured", async () => {
-    const text = readFileSync(new URL("../../../shared/data/skypilot-catalog/v8/lambda/vms.csv", import.meta.url), "utf8");
+    const text = readFileSync(new URL("../../data/skypilot-catalog/v8/lambda/vms.csv", import.meta.url), "utf8");
     const server = await serve(csvApi(text, "/catalogs/v8/lambda/vms.csv"));
     const report = await createSkypilotCatalogAdapter({ ...config(`${server.origin}/catalogs/v8/lambda/vms.csv`), slug: "lambda" }).fetchOffers();
     const local = parseSkypilotVms(text);

@@ -4,13 +4,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openTestDatabase } from "../support/db.ts";
 import { describeHttpContract, serve, send, type Api, type HttpContractCase } from "../support/provider-server.ts";
 import type { Database } from "../../src/infra/db.ts";
-import type { AdapterConfig } from "../../src/providers/adapter.ts";
-import { createLambdaAdapter } from "../../src/providers/adapters/lambda.ts";
-import { createRunpodAdapter } from "../../src/providers/adapters/runpod.ts";
-import { createShadeformAdapter } from "../../src/providers/adapters/shadeform.ts";
-import { createVastAdapter } from "../../src/providers/adapters/vast.ts";
-import { applyCatalog } from "../../src/providers/catalog-sync.ts";
-import { syncGpuModels } from "../../src/providers/gpu-models.ts";
+import type { AdapterConfig } from "../../src/ingestion/adapter.ts";
+import { createLambdaAdapter } from "../../src/ingestion/adapters/lambda.ts";
+import { createRunpodAdapter } from "../../src/ingestion/adapters/runpod.ts";
+import { createShadeformAdapter } from "../../src/ingestion/adapters/shadeform.ts";
+import { createVastAdapter } from "../../src/ingestion/adapters/vast.ts";
+import { applyCatalog } from "../../src/ingestion/catalog-sync.ts";
+import { syncGpuModels } from "../../src/ingestion/gpu-models.ts";
 
 const KEY = "test-key-3f9a";
 

@@ -3,9 +3,9 @@ import { openTestDatabase } from "../support/db.ts";
 import { testClient } from "../support/app.ts";
 import type { Database } from "../../src/infra/db.ts";
 import type { CatalogOffer } from "../../src/domain/catalog/types.ts";
-import { applyCatalog } from "../../src/providers/catalog-sync.ts";
-import { syncGpuModels } from "../../src/providers/gpu-models.ts";
-import { evaluateAlerts, type NotificationRow } from "../../src/providers/alerts.ts";
+import { applyCatalog } from "../../src/ingestion/catalog-sync.ts";
+import { syncGpuModels } from "../../src/ingestion/gpu-models.ts";
+import { evaluateAlerts, type NotificationRow } from "../../src/ingestion/alerts.ts";
 
 const PASSWORD = "a long and lovely passphrase";
 const REGISTER = `mutation ($email: String!) { register(email: $email, password: "${PASSWORD}", name: "Someone") { accessToken } }`;

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openTestDatabase } from "../support/db.ts";
 import type { Database } from "../../src/infra/db.ts";
-import { applyCatalog, type OfferChange } from "../../src/providers/catalog-sync.ts";
-import { syncGpuModels } from "../../src/providers/gpu-models.ts";
+import { applyCatalog, type OfferChange } from "../../src/ingestion/catalog-sync.ts";
+import { syncGpuModels } from "../../src/ingestion/gpu-models.ts";
 import type { CatalogOffer } from "../../src/domain/catalog/types.ts";
 
 const offer = (id: string, price: string, extra: Partial<CatalogOffer> = {}): CatalogOffer => ({

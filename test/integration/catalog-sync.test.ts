@@ -6,10 +6,10 @@ import type { Database } from "../../src/infra/db.ts";
 import { parseSkypilotVms } from "../../src/domain/catalog/skypilot.ts";
 import type { CatalogOffer } from "../../src/domain/catalog/types.ts";
 import { GPU_SPECS } from "../../src/domain/gpu/specs.ts";
-import { syncGpuModels } from "../../src/providers/gpu-models.ts";
-import { applyCatalog, CatalogSyncError } from "../../src/providers/catalog-sync.ts";
+import { syncGpuModels } from "../../src/ingestion/gpu-models.ts";
+import { applyCatalog, CatalogSyncError } from "../../src/ingestion/catalog-sync.ts";
 
-const SHARED = fileURLToPath(new URL("../../../shared/data/skypilot-catalog/v8/", import.meta.url));
+const SHARED = fileURLToPath(new URL("../../data/skypilot-catalog/v8/", import.meta.url));
 const FILES = [
   { slug: "lambda", offers: 374 },
   { slug: "vast", offers: 67 },

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openTestDatabase } from "../support/db.ts";
 import type { Database } from "../../src/infra/db.ts";
-import { applyCatalog } from "../../src/providers/catalog-sync.ts";
-import { syncGpuModels } from "../../src/providers/gpu-models.ts";
-import { createDemoAdapter, seededRandom } from "../../src/providers/adapters/demo.ts";
+import { applyCatalog } from "../../src/ingestion/catalog-sync.ts";
+import { syncGpuModels } from "../../src/ingestion/gpu-models.ts";
+import { createDemoAdapter, seededRandom } from "../../src/ingestion/adapters/demo.ts";
 import type { CatalogOffer } from "../../src/domain/catalog/types.ts";
 
 describe("demo market", () => {

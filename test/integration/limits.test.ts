@@ -9,8 +9,8 @@ import { openTestDatabase } from "../support/db.ts";
 import { seedMarket } from "../support/market.ts";
 import { createApp } from "../../src/yoga.ts";
 import { startServer } from "../../src/server.ts";
-import { schema } from "../../src/schema/index.ts";
-import { limitPlugins, QUERY_LIMITS } from "../../src/infra/limits.ts";
+import { schema } from "../../src/graphql/index.ts";
+import { limitPlugins, QUERY_LIMITS } from "../../src/graphql/limits.ts";
 import { createRateLimiter, isRateLimited, type RateLimiter } from "../../src/infra/rate-limit.ts";
 import type { Database } from "../../src/infra/db.ts";
 
@@ -223,7 +223,7 @@ describe("rate limits", () => {
 
   it("per user: a signed-in viewer is limited across addresses, with 429 and Retry-After over HTTP", async () => {
     const rateLimiter = tiny(100, { limits: { "request:ip": { points: 100, durationSeconds: 60 }, "request:user": { points: 2, durationSeconds: 60 } } });
-    const app = createYoga({ schema, plugins: limitPlugins({ development: false, rateLimiter }), context: ({ request }) => ({ viewer: request.headers.has("x-user") ? { id: Number(request.headers.get("x-user")), role: "USER", via: "api_key" } : null }) });
+    const app = createYoga({ schema, plugins: limitPlugins({ development: false, rateLimiter }), context: ({ request }) => ({ actor: request.headers.has("x-user") ? { kind: "user", id: Number(request.headers.get("x-user")), role: "USER", via: "api_key" } : { kind: "anonymous" } }) });
     for (let i = 0; i < 2; i++) expect((await post(app, "{ __typename }", { peer: `203.0.113.${i}`, headers: { "x-user": "7" } })).body.errors).toBeUndefined();
     const res = await post(app, "{ __typename }", { peer: "203.0.113.9", headers: { "x-user": "7" } });
     expect(res.status).toBe(429);

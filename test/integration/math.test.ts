@@ -8,8 +8,8 @@ import { topsis } from "../../src/domain/math/topsis.ts";
 import { estimateWorkload, type WorkloadOffer } from "../../src/domain/math/workload.ts";
 import { Prisma } from "../../src/generated/prisma/client.ts";
 import type { Database } from "../../src/infra/db.ts";
-import { parseColumns, topRows, topsisColumns } from "../../src/schema/math.ts";
-import { formatMoney } from "../../src/schema/scalars.ts";
+import { parseColumns, topRows, topsisColumns } from "../../src/graphql/math.ts";
+import { formatMoney } from "../../src/domain/money.ts";
 
 // Providers alpha and beta hold the 3-offer ranking example (+ one unknown GPU, one inactive offer);
 // gamma adds offers for the workload tests only.

@@ -5,7 +5,7 @@ import { testClient } from "../support/app.ts";
 import { MODELS, dbId, seedMarket, type MarketOffer } from "../support/market.ts";
 import { estimateInference } from "../../src/domain/math/llm.ts";
 import { Prisma } from "../../src/generated/prisma/client.ts";
-import { formatMoney } from "../../src/schema/scalars.ts";
+import { formatMoney } from "../../src/domain/money.ts";
 import type { Database } from "../../src/infra/db.ts";
 import type { OfferFilter, OfferOrder } from "../generated/graphql.ts";
 

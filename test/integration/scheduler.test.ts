@@ -5,7 +5,8 @@ import { execute, parse } from "graphql";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openTestDatabase } from "../support/db.ts";
-import { testClient } from "../support/app.ts";
+import { testClient, testServices, userActor } from "../support/app.ts";
+import type { UserActor } from "../../src/services/actor.ts";
 import type { Database } from "../../src/infra/db.ts";
 import { logger } from "../../src/infra/logger.ts";
 import { createLoaders } from "../../src/infra/loaders.ts";
@@ -13,11 +14,11 @@ import { createPubSub } from "../../src/infra/pubsub.ts";
 import type { NotificationEvent } from "../../src/infra/pubsub-types.ts";
 import { verifyAuditLog } from "../../src/infra/audit.ts";
 import type { CatalogOffer } from "../../src/domain/catalog/types.ts";
-import type { FetchReport, ProviderAdapter } from "../../src/providers/adapter.ts";
-import type { OfferChange } from "../../src/providers/catalog-sync.ts";
-import { syncGpuModels } from "../../src/providers/gpu-models.ts";
-import { createIngestion, type Ingestion } from "../../src/providers/scheduler.ts";
-import { schema } from "../../src/schema/index.ts";
+import type { FetchReport, ProviderAdapter } from "../../src/ingestion/adapter.ts";
+import type { OfferChange } from "../../src/ingestion/catalog-sync.ts";
+import { syncGpuModels } from "../../src/ingestion/gpu-models.ts";
+import { createIngestion, type Ingestion } from "../../src/ingestion/scheduler.ts";
+import { schema } from "../../src/graphql/index.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 10_000) {
@@ -139,12 +140,12 @@ describe("ingestion runs", () => {
   it("refreshProvider (admin) polls now, is audited, and says so when the server has no ingestion", async () => {
     const admin = await db.prisma.user.create({ data: { email: "root@example.com", name: "Root", passwordHash: "x", role: "ADMIN" } });
     const doc = parse(`mutation { refreshProvider(slug: " Lambda ") { slug health { status latencyMs lastError } } }`);
-    const context = (viewer: object | null, withIngestion = true) => ({
-      prisma: db.prisma, db, loaders: createLoaders(db.prisma), log: quiet, requestId: "test", viewer, meta: { ip: "127.0.0.1" },
-      ...(withIngestion ? { ingestion } : {}),
+    const context = (actor: UserActor, withIngestion = true) => ({
+      actor: { ...actor, meta: { ip: "127.0.0.1" } }, services: testServices(db, withIngestion ? { ingestion } : {}),
+      prisma: db.prisma, loaders: createLoaders(db.prisma), log: quiet, requestId: "test",
     });
     const calls = lambda.calls;
-    const res = await execute({ schema, document: doc, contextValue: context({ id: admin.id, role: "ADMIN", via: "jwt" }) });
+    const res = await execute({ schema, document: doc, contextValue: context(userActor(admin.id, "ADMIN")) });
     expect(res.errors).toBeUndefined();
     expect(res.data).toEqual({ refreshProvider: { slug: "lambda", health: { status: "HEALTHY", latencyMs: expect.any(Number), lastError: null } } });
     expect(lambda.calls).toBe(calls + 1);
@@ -152,11 +153,11 @@ describe("ingestion runs", () => {
     expect(audit).toMatchObject({ actorUserId: admin.id, targetType: "Provider", targetId: "lambda", details: expect.objectContaining({ ok: true, healthStatus: "HEALTHY" }) });
     expect((await verifyAuditLog(db.prisma)).ok).toBe(true);
 
-    const user = await execute({ schema, document: doc, contextValue: context({ id: admin.id, role: "USER", via: "jwt" }) });
+    const user = await execute({ schema, document: doc, contextValue: context(userActor(admin.id, "USER")) });
     expect(user.errors![0]!.extensions.code).toBe("FORBIDDEN");
-    const unknown = await execute({ schema, document: parse(`mutation { refreshProvider(slug: "nope") { slug } }`), contextValue: context({ id: admin.id, role: "ADMIN", via: "jwt" }) });
+    const unknown = await execute({ schema, document: parse(`mutation { refreshProvider(slug: "nope") { slug } }`), contextValue: context(userActor(admin.id, "ADMIN")) });
     expect(unknown.errors![0]!.extensions.code).toBe("NOT_FOUND");
-    const absent = await execute({ schema, document: doc, contextValue: context({ id: admin.id, role: "ADMIN", via: "jwt" }, false) });
+    const absent = await execute({ schema, document: doc, contextValue: context(userActor(admin.id, "ADMIN"), false) });
     expect(absent.errors![0]).toMatchObject({ message: expect.stringMatching(/not running/), extensions: { code: "SERVICE_UNAVAILABLE" } });
     // through the real app (no ingestion in its context): the same clear error
     const app = testClient(db);
@@ -282,7 +283,7 @@ describe.skipIf(!DATABASE_URL)("leader election on PostgreSQL", () => {
   });
 
   it("across OS processes: killing the leading process (SIGKILL) hands ingestion to the survivor", async () => {
-    const scheduler = fileURLToPath(new URL("../../src/providers/scheduler.ts", import.meta.url));
+    const scheduler = fileURLToPath(new URL("../../src/ingestion/scheduler.ts", import.meta.url));
     const dbModule = fileURLToPath(new URL("../../src/infra/db.ts", import.meta.url));
     const loggerModule = fileURLToPath(new URL("../../src/infra/logger.ts", import.meta.url));
     // The child keeps its data in an in-memory PGlite; only the lock lives on the shared PostgreSQL.

@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openTestDatabase } from "../support/db.ts";
 import type { Database } from "../../src/infra/db.ts";
 import { GPU_SPECS } from "../../src/domain/gpu/specs.ts";
-import { providerInfo } from "../../src/providers/registry.ts";
-import { loadSnapshot, seedFromSnapshot, SnapshotError } from "../../src/providers/snapshot.ts";
+import { providerInfo } from "../../src/ingestion/registry.ts";
+import { loadSnapshot, seedFromSnapshot, SnapshotError } from "../../src/ingestion/snapshot.ts";
 
 const snapshot = loadSnapshot();
 const offers = snapshot.providers.flatMap((p) => p.offers);

@@ -13,7 +13,7 @@ import { createApp } from "../../src/yoga.ts";
 import { startServer, type RunningServer } from "../../src/server.ts";
 import { createPubSub, publishChanges, toPriceTicks } from "../../src/infra/pubsub.ts";
 import type { PubSub, Topic } from "../../src/infra/pubsub-types.ts";
-import type { OfferChange } from "../../src/providers/catalog-sync.ts";
+import type { OfferChange } from "../../src/ingestion/catalog-sync.ts";
 import type { Database } from "../../src/infra/db.ts";
 
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";

@@ -4,7 +4,7 @@ import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { createVault, VaultError, type VaultOptions } from "../../src/infra/vault.ts";
-import { apiKeyEnvName, providerApiKey } from "../../src/providers/secrets.ts";
+import { apiKeyEnvName, providerApiKey } from "../../src/ingestion/secrets.ts";
 
 const ROOT_TOKEN = "hvs.root-token-5d1e";
 const ROLE_ID = "8c1f7a2e-role-id";

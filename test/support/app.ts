@@ -2,7 +2,11 @@
 import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
 import { print } from "graphql";
 import { randomUUID } from "node:crypto";
-import { createApp } from "../../src/yoga.ts";
+import { createApp, JWT_AUDIENCE, JWT_ISSUER } from "../../src/yoga.ts";
+import { createLazyTokenSigner } from "../../src/infra/auth/tokens.ts";
+import { logger } from "../../src/infra/logger.ts";
+import { createPubSub } from "../../src/infra/pubsub.ts";
+import { createServices, type ServiceDeps, type UserActor } from "../../src/services/index.ts";
 import { createRateLimiter } from "../../src/infra/rate-limit.ts";
 import type { Database } from "../../src/infra/db.ts";
 
@@ -33,3 +37,19 @@ export function testClient(db: Database, options: Omit<Parameters<typeof createA
   }
   return { yoga, request };
 }
+
+/** The use-case layer over a test database, as the app builds it (in-process pub/sub and token keys by default). */
+export function testServices(db: Database, overrides: Partial<ServiceDeps> = {}) {
+  return createServices({
+    prisma: db.prisma,
+    pubsub: createPubSub({}),
+    tokens: createLazyTokenSigner({ issuer: JWT_ISSUER, audience: JWT_AUDIENCE }),
+    rateLimiter: relaxedRateLimiter(),
+    log: logger,
+    ...overrides,
+  });
+}
+
+/** A signed-in caller as the context carries it. */
+export const userActor = (id: number, role: "USER" | "ADMIN" = "USER", extra: Partial<UserActor> = {}): UserActor =>
+  ({ kind: "user", id, role, via: "jwt", sessionFamily: "test", ...extra });

@@ -3,8 +3,8 @@
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import type { AdapterConfig, ProviderAdapter } from "../../src/providers/adapter.ts";
-import { ProviderHttpError } from "../../src/providers/http.ts";
+import type { AdapterConfig, ProviderAdapter } from "../../src/ingestion/adapter.ts";
+import { ProviderHttpError } from "../../src/ingestion/http.ts";
 
 export interface Seen { method: string; path: string; headers: IncomingHttpHeaders; body: string }
 export type Api = (req: Seen, res: ServerResponse) => void;

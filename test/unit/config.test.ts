@@ -10,14 +10,20 @@ describe("config", () => {
   });
 
   it("treats empty strings as unset and parses lists and flags", () => {
-    const config = loadConfig({ DATABASE_URL: "", PORT: "8080", ALLOWED_HOSTS: "a.example, b.example", DEBUG: "1", SEED_SNAPSHOT: "false" });
-    expect(config).toMatchObject({ PORT: 8080, ALLOWED_HOSTS: ["a.example", "b.example"], DEBUG: true, SEED_SNAPSHOT: false });
+    const config = loadConfig({ DATABASE_URL: "", PORT: "8080", DEMO_MARKET: "1", SEED_SNAPSHOT: "false" });
+    expect(config).toMatchObject({ PORT: 8080, DEMO_MARKET: true, SEED_SNAPSHOT: false });
+    expect(config.DATABASE_URL).toBeUndefined();
+  });
+
+  it("collects provider credentials and endpoints (<SLUG>_API_KEY, <SLUG>_API_URL) and nothing else", () => {
+    const config = loadConfig({ RUNPOD_API_KEY: "rp-1", LAMBDA_API_URL: "http://127.0.0.1:9/", PATH: "/usr/bin", RUNPOD_API_KEY_OLD: "x" });
+    expect(config.providerEnv).toEqual({ RUNPOD_API_KEY: "rp-1", LAMBDA_API_URL: "http://127.0.0.1:9/" });
   });
 
   it("reports every bad variable, one line each, without echoing secrets", () => {
     let error: unknown;
     try {
-      loadConfig({ PORT: "eighty", DATABASE_URL: "mysql://u:hunter2@db/x", REDIS_URL: "localhost:6379", NODE_ENV: "staging", SECRET_KEY: "short" });
+      loadConfig({ PORT: "eighty", DATABASE_URL: "mysql://u:hunter2@db/x", REDIS_URL: "localhost:6379", NODE_ENV: "staging", JWT_KEY_DIR: "" , DEMO_MARKET_INTERVAL_SECONDS: "0" });
     } catch (err) { error = err; }
     expect(error).toBeInstanceOf(ConfigError);
     const problems = (error as ConfigError).problems;
@@ -26,7 +32,7 @@ describe("config", () => {
     expect(problems.find((p) => p.startsWith("DATABASE_URL:"))).toBe("DATABASE_URL: must be a URL starting with postgres:// or postgresql://");
     expect(problems.find((p) => p.startsWith("REDIS_URL:"))).toBe("REDIS_URL: must be a URL starting with redis:// or rediss://");
     expect(problems.find((p) => p.startsWith("NODE_ENV:"))).toMatch(/development.*production.*test/);
-    expect(problems.find((p) => p.startsWith("SECRET_KEY:"))).toBe("SECRET_KEY: must be at least 32 characters");
+    expect(problems.find((p) => p.startsWith("DEMO_MARKET_INTERVAL_SECONDS:"))).toMatch(/>=1.*\(got "0"\)/);
     expect((error as Error).message).not.toContain("hunter2");
   });
 });

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { normalizeGpuName } from "../../src/domain/gpu/normalize.ts";
 import { GPU_SPECS, getGpuSpec } from "../../src/domain/gpu/specs.ts";
 
-const CATALOG = new URL("../../../shared/data/skypilot-catalog/", import.meta.url);
+const CATALOG = new URL("../../data/skypilot-catalog/", import.meta.url);
 const PROVIDERS = ["lambda", "primeintellect", "runpod", "shadeform", "vast"] as const;
 
 type Row = Record<string, string>;

@@ -3,7 +3,7 @@ import { parse } from "csv-parse/sync";
 import { describe, expect, it } from "vitest";
 import { countryForRegion } from "../../src/domain/catalog/region.ts";
 
-const CATALOG = new URL("../../../shared/data/skypilot-catalog/v8/", import.meta.url);
+const CATALOG = new URL("../../data/skypilot-catalog/v8/", import.meta.url);
 const PROVIDERS = ["lambda", "primeintellect", "runpod", "shadeform", "vast"] as const;
 
 type Row = Record<string, string>;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parse, type ExecutionResult } from "graphql";
-import { createSharedSubscriptions, shareKey } from "../../src/infra/shared-subscriptions.ts";
+import { createSharedSubscriptions, shareKey } from "../../src/graphql/shared-subscriptions.ts";
 
 /** A source stream the test feeds by hand, recording whether it was closed. */
 function source() {

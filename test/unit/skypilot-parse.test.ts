@@ -1,10 +1,11 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { normalizeDecimal, parseSkypilotVms, SkypilotFormatError } from "../../src/domain/catalog/skypilot.ts";
+import { parseSkypilotVms, SkypilotFormatError } from "../../src/domain/catalog/skypilot.ts";
+import { normalizeDecimal } from "../../src/domain/money.ts";
 import type { CatalogOffer } from "../../src/domain/catalog/types.ts";
 
-const SHARED = fileURLToPath(new URL("../../../shared/data/skypilot-catalog/v8/", import.meta.url));
+const SHARED = fileURLToPath(new URL("../../data/skypilot-catalog/v8/", import.meta.url));
 const LOCAL = fileURLToPath(new URL("../../data/catalogs/", import.meta.url));
 const read = (path: string) => readFileSync(path, "utf8");
 

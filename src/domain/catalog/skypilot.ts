@@ -13,6 +13,7 @@
 import { parse } from "csv-parse/sync";
 import { GPU_SPECS } from "../gpu/specs.ts";
 import { normalizeGpuName } from "../gpu/normalize.ts";
+import { normalizeDecimal } from "../money.ts";
 import { countryForRegion } from "./region.ts";
 import type { CatalogOffer, Interconnect } from "./types.ts";
 
@@ -50,23 +51,6 @@ export class SkypilotFormatError extends Error {
 }
 
 const SPEC_VRAM = new Map(GPU_SPECS.map((s) => [s.name, s.vramGb]));
-
-/**
- * Normalises a published price to at most 4 decimals without passing through a float:
- * "1.39" stays "1.39"; "5.8854999999999995" → "5.8855" (half-up). Null when not a plain decimal.
- */
-export function normalizeDecimal(raw: string, scale = 4): string | null {
-  const m = /^(\d+)(?:\.(\d*))?$/.exec(raw.trim());
-  if (!m) return null;
-  const int = m[1]!;
-  const frac = m[2] ?? "";
-  if (frac.length <= scale) return raw.trim();
-  let units = BigInt(int + frac.slice(0, scale));
-  if (frac.charCodeAt(scale) >= 53 /* "5" */) units += 1n;
-  const digits = units.toString().padStart(scale + 1, "0");
-  const rounded = `${digits.slice(0, -scale)}.${digits.slice(-scale)}`.replace(/\.?0+$/, "");
-  return rounded;
-}
 
 function isZero(decimal: string): boolean {
   return /^0*(\.0*)?$/.test(decimal);

@@ -1,0 +1,33 @@
+// Expected failures, with a stable code, for every layer: services, ingestion, infra and the API
+// throw these; the GraphQL layer maps them to `extensions.code` in one place (src/yoga.ts maskError)
+// and masks everything else. No GraphQL import here.
+
+export type ErrorCode =
+  | "BAD_USER_INPUT"
+  | "NOT_FOUND"
+  | "UNAUTHENTICATED"
+  | "FORBIDDEN"
+  | "RATE_LIMITED"
+  | "CONFLICT"
+  | "SERVICE_UNAVAILABLE";
+
+export class AppError extends Error {
+  /** `code` plus the details, as clients see them in `extensions` (graphql-js copies this property). */
+  readonly extensions: { code: ErrorCode } & Record<string, unknown>;
+
+  constructor(readonly code: ErrorCode, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.name = "AppError";
+    this.extensions = { code, ...details };
+  }
+}
+
+export const isAppError = (err: unknown, code?: ErrorCode): err is AppError => err instanceof AppError && (code === undefined || err.code === code);
+
+type Details = Record<string, unknown>;
+export const badInput = (message: string, details?: Details) => new AppError("BAD_USER_INPUT", message, details);
+export const notFound = (message: string, details?: Details) => new AppError("NOT_FOUND", message, details);
+export const unauthenticated = (message: string, details?: Details) => new AppError("UNAUTHENTICATED", message, details);
+export const forbidden = (message: string, details?: Details) => new AppError("FORBIDDEN", message, details);
+export const conflict = (message: string, details?: Details) => new AppError("CONFLICT", message, details);
+export const unavailable = (message: string, details?: Details) => new AppError("SERVICE_UNAVAILABLE", message, details);

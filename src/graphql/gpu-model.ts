@@ -1,0 +1,53 @@
+import { builder } from "./builder.ts";
+import { GpuVendorEnum } from "./enums.ts";
+import { notFound } from "../errors.ts";
+import { normalizeGpuName } from "../domain/gpu/normalize.ts";
+import { GpuOfferRef } from "./offer.ts";
+
+// ---------------------------------------------------------------- Types
+
+export const GpuModelRef = builder.prismaNode("GpuModel", {
+  id: { field: "id" },
+  description: "A GPU model with its datasheet figures. Offers from every provider are normalised to these canonical models.",
+  fields: (t) => ({
+    name: t.exposeString("name", { description: "Canonical name, e.g. \"H100-SXM-80GB\", \"A100-PCIE-80GB\", \"RTX-4090\"." }),
+    vendor: t.expose("vendor", { type: GpuVendorEnum, description: "Maker of the GPU." }),
+    architecture: t.exposeString("architecture", { description: "GPU architecture, e.g. \"Hopper\", \"Ada Lovelace\", \"CDNA 3\"." }),
+    vramGb: t.exposeInt("vramGb", { description: "Memory per GPU in GB." }),
+    memoryBandwidthGbps: t.exposeInt("memoryBandwidthGbps", { description: "Peak memory bandwidth in GB/s (bounds LLM decode speed)." }),
+    fp16Tflops: t.float({ description: "Dense FP16/BF16 tensor throughput in TFLOPS (without 2:4 sparsity).", resolve: (m) => m.fp16Tflops.toNumber() }),
+    fp8Tflops: t.float({ nullable: true, description: "Dense FP8 (or INT8 TOPS where the GPU has no FP8) tensor throughput; null when the GPU has neither.", resolve: (m) => m.fp8Tflops?.toNumber() ?? null }),
+    fp32Tflops: t.float({ description: "Non-tensor FP32 throughput in TFLOPS.", resolve: (m) => m.fp32Tflops.toNumber() }),
+    formFactor: t.exposeString("formFactor", { description: "Board form factor, e.g. \"SXM\", \"PCIe\", \"OAM\"." }),
+    offerCount: t.relationCount("offers", { where: { active: true }, description: "Number of active offers for this model." }),
+  }),
+});
+
+builder.objectField(GpuOfferRef, "gpuModel", (t) =>
+  t.field({
+    type: GpuModelRef,
+    nullable: true,
+    description: "The canonical GPU model; null when the provider's GPU name is not one we know (see gpuName).",
+    resolve: (offer, _args, ctx) => (offer.gpuModelId == null ? null : ctx.loaders.gpuModel.load(offer.gpuModelId)),
+  }));
+
+// ---------------------------------------------------------------- Queries
+
+builder.queryFields((t) => ({
+  gpuModels: t.prismaField({
+    type: [GpuModelRef],
+    description: "Every GPU model we know, with datasheet figures, sorted by vendor then name.",
+    resolve: (query, _root, _args, ctx) => ctx.prisma.gpuModel.findMany({ ...query, orderBy: [{ vendor: "asc" }, { name: "asc" }] }),
+  }),
+  gpuModel: t.prismaField({
+    type: GpuModelRef,
+    description: "One GPU model by name. Provider spellings are accepted too: \"a100 80gb\", \"NVIDIA H100 80GB HBM3\", \"RTX4090\".",
+    args: { name: t.arg.string({ required: true, description: "Canonical name or any provider spelling." }) },
+    resolve: async (query, _root, { name }, ctx) => {
+      const match = normalizeGpuName(name);
+      const model = match.known ? await ctx.prisma.gpuModel.findUnique({ ...query, where: { name: match.name } }) : null;
+      if (!model) throw notFound(`No GPU model matches "${name}". The gpuModels query lists every known model.`);
+      return model;
+    },
+  }),
+}));

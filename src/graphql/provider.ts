@@ -1,0 +1,89 @@
+import { builder } from "./builder.ts";
+import { HealthStatusEnum, ProviderKindEnum } from "./enums.ts";
+import { notFound } from "../errors.ts";
+import { GpuOfferRef } from "./offer.ts";
+
+// ---------------------------------------------------------------- Types
+
+const ProviderHealth = builder.simpleObject("ProviderHealth", {
+  description: "How our last polls of the provider's API went.",
+  fields: (t) => ({
+    status: t.field({ type: HealthStatusEnum, description: "UNKNOWN until the provider has been polled." }),
+    lastSuccessAt: t.field({ type: "DateTime", nullable: true, description: "When a poll last succeeded." }),
+    lastErrorAt: t.field({ type: "DateTime", nullable: true, description: "When a poll last failed." }),
+    lastError: t.string({ nullable: true, description: "The last failure, in words." }),
+    latencyMs: t.int({ nullable: true, description: "Response time of the last poll in milliseconds." }),
+  }),
+});
+
+export const ProviderRef = builder.prismaNode("Provider", {
+  id: { field: "id" },
+  description: "A GPU cloud whose offers we list: a marketplace, a neocloud or a hyperscaler.",
+  fields: (t) => ({
+    slug: t.exposeString("slug", { description: "Stable short name used in filters, e.g. \"runpod\", \"lambda\"." }),
+    name: t.exposeString("name", { description: "Display name." }),
+    kind: t.expose("kind", { type: ProviderKindEnum, description: "Marketplace, neocloud or hyperscaler." }),
+    apiBaseUrl: t.exposeString("apiBaseUrl", { nullable: true, description: "Base URL of the public API we read offers from." }),
+    enabled: t.exposeBoolean("enabled", { description: "Whether the provider is polled and its offers listed." }),
+    complianceTags: t.exposeStringList("complianceTags", { description: "Certifications the provider states, e.g. \"SOC2\", \"ISO27001\"." }),
+    reliabilityScore: t.float({
+      nullable: true, description: "0–1 reliability estimate; null when unknown.",
+      resolve: (p) => p.reliabilityScore?.toNumber() ?? null,
+    }),
+    health: t.field({
+      type: ProviderHealth,
+      description: "Health of the provider's API as seen by ingestion.",
+      resolve: (p) => ({ status: p.healthStatus, lastSuccessAt: p.lastSuccessAt, lastErrorAt: p.lastErrorAt, lastError: p.lastError, latencyMs: p.latencyMs }),
+    }),
+    regions: t.stringList({
+      description: "Regions where the provider has active offers, sorted.",
+      resolve: (p, _args, ctx) => ctx.loaders.providerRegions.load(p.id),
+    }),
+    offerCount: t.relationCount("offers", { where: { active: true }, description: "Number of active offers." }),
+    offers: t.relatedConnection("offers", {
+      type: GpuOfferRef,
+      cursor: "id",
+      totalCount: true,
+      description: "The provider's active offers, cheapest per GPU-hour first. For filters and other orders use `offers(filter: { providers: [slug] })`.",
+      query: () => ({ where: { active: true }, orderBy: [{ pricePerGpuHour: "asc" }, { id: "asc" }] }),
+    }, {
+      name: "ProviderOfferConnection",
+      description: "A page of one provider's offers.",
+      fields: (c) => ({
+        // same field the prisma plugin adds for `totalCount: true`, plus a description
+        totalCount: c.int({
+          description: "All active offers of the provider.",
+          extensions: { pothosPrismaTotalCount: true },
+          resolve: (conn) => (conn as unknown as { totalCount: number }).totalCount,
+        }),
+      }),
+    }, { name: "ProviderOfferEdge", description: "An offer and its cursor." }),
+  }),
+});
+
+builder.objectField(GpuOfferRef, "provider", (t) =>
+  t.field({
+    type: ProviderRef,
+    description: "Who sells it.",
+    resolve: async (offer, _args, ctx) => (await ctx.loaders.provider.load(offer.providerId))!,
+  }));
+
+// ---------------------------------------------------------------- Queries
+
+builder.queryFields((t) => ({
+  providers: t.prismaField({
+    type: [ProviderRef],
+    description: "Every provider we list, by slug.",
+    resolve: (query, _root, _args, ctx) => ctx.prisma.provider.findMany({ ...query, orderBy: { slug: "asc" } }),
+  }),
+  provider: t.prismaField({
+    type: ProviderRef,
+    description: "One provider by slug, with its health and offers. Unknown slugs are a NOT_FOUND error.",
+    args: { slug: t.arg.string({ required: true, description: "e.g. \"runpod\"." }) },
+    resolve: async (query, _root, { slug }, ctx) => {
+      const provider = await ctx.prisma.provider.findUnique({ ...query, where: { slug: slug.trim().toLowerCase() } });
+      if (!provider) throw notFound(`No provider has the slug "${slug}". The providers query lists them all.`, { slug });
+      return provider;
+    },
+  }),
+}));

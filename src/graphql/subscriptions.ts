@@ -1,0 +1,106 @@
+import { requireScope } from "../services/actor.ts";
+import { getRefFromModel } from "@pothos/plugin-prisma";
+import { z } from "zod";
+import { Prisma, type Notification } from "../generated/prisma/client.ts";
+import { normalizeGpuName } from "../domain/gpu/normalize.ts";
+import { resolveNames } from "../infra/names.ts";
+import type { NotificationEvent, PriceTick } from "../infra/pubsub-types.ts";
+import type { Context } from "./context.ts";
+import { builder } from "./builder.ts";
+import { AvailabilityEnum } from "./enums.ts";
+import { badInput } from "../errors.ts";
+import "./alerts.ts";
+
+// ---------------------------------------------------------------- Types
+
+const PriceTickKindEnum = builder.enumType("PriceTickKind", {
+  description: "What happened to the offer in this tick.",
+  values: {
+    NEW: { value: "new", description: "The provider listed it for the first time." },
+    CHANGED: { value: "changed", description: "Its price or availability changed." },
+    REACTIVATED: { value: "reactivated", description: "The provider lists it again after withdrawing it." },
+    DEACTIVATED: { value: "deactivated", description: "The provider stopped listing it (the new prices and availability are null)." },
+  } as const,
+});
+
+const PriceTickRef = builder.objectRef<PriceTick>("PriceTick").implement({
+  description: "One offer's price or availability change, published when an ingestion run commits.",
+  fields: (t) => ({
+    offerId: t.globalID({ description: "Global ID of the GpuOffer (use it with `offer` or `node`).", resolve: (tick) => ({ type: "GpuOffer", id: tick.offerId }) }),
+    provider: t.exposeString("provider", { description: "Provider slug." }),
+    gpuModel: t.exposeString("gpuModel", { nullable: true, description: "Canonical GPU model name; null when the GPU is not identified." }),
+    region: t.exposeString("region", { description: "The provider's region name." }),
+    gpuCount: t.exposeInt("gpuCount", { description: "GPUs in the instance." }),
+    kind: t.expose("kind", { type: PriceTickKindEnum, description: "What happened." }),
+    oldOnDemandPrice: t.expose("oldOnDemandPrice", { type: "Money", nullable: true, description: "On-demand price per hour before; null for a new offer." }),
+    newOnDemandPrice: t.expose("newOnDemandPrice", { type: "Money", nullable: true, description: "On-demand price per hour now; null for a withdrawn offer." }),
+    oldSpotPrice: t.expose("oldSpotPrice", { type: "Money", nullable: true, description: "Spot price per hour before; null when there was none." }),
+    newSpotPrice: t.expose("newSpotPrice", { type: "Money", nullable: true, description: "Spot price per hour now; null when there is none." }),
+    oldAvailability: t.field({ type: AvailabilityEnum, nullable: true, description: "Availability before; null for a new offer.", resolve: (tick) => tick.oldAvailability as never }),
+    newAvailability: t.field({ type: AvailabilityEnum, nullable: true, description: "Availability now; null for a withdrawn offer.", resolve: (tick) => tick.newAvailability as never }),
+    pricePerGpuHour: t.expose("pricePerGpuHour", { type: "Money", description: "On-demand price per GPU-hour now (the last known one for a withdrawn offer)." }),
+    changePercent: t.exposeFloat("changePercent", { nullable: true, description: "(new − old) ÷ old × 100 of the on-demand price, 2 decimals; null when either price is missing." }),
+    at: t.expose("at", { type: "DateTime", description: "When the ingestion run saw the change." }),
+  }),
+});
+
+// The `Notification` type of ./alerts.ts (not exported there): the stream sends what the list shows.
+const NotificationRef = getRefFromModel("Notification", builder, "object");
+
+/** The stored row an event was made from; a new notification is unread. */
+const notificationRow = ({ data, createdAt, ...n }: NotificationEvent): Notification =>
+  ({ ...n, data: data as Prisma.JsonObject, createdAt: new Date(createdAt), readAt: null });
+
+// ---------------------------------------------------------------- Inputs
+
+const names = (what: string) => z.array(z.string().trim().min(1, `${what} must not be empty`).max(100)).max(100);
+
+const PriceTickFilterInput = builder.inputType("PriceTickFilter", {
+  description: "Which ticks to receive, decided on the server. Every field is optional; given fields are combined with AND, values inside a list with OR.",
+  fields: (t) => ({
+    gpuModels: t.stringList({ description: "GPU models, by canonical name or any provider spelling (\"H100\", \"a100-80gb\").", validate: names("GPU model") }),
+    providers: t.stringList({ description: "Provider slugs, e.g. [\"runpod\", \"lambda\"].", validate: names("provider slug") }),
+    regions: t.stringList({ description: "Provider region names, exactly as listed on offers.", validate: names("region") }),
+    maxPricePerHour: t.field({ type: "Money", description: "Only offers whose on-demand price per hour for the whole instance is at most this (the new price; the last known one for a withdrawn offer)." }),
+    maxPricePerGpuHour: t.field({ type: "Money", description: "Only offers whose on-demand price per GPU-hour is at most this (the new price; the last known one for a withdrawn offer)." }),
+    minChangePercent: t.float({ description: "Only price moves of at least this many percent, up or down (|changePercent| ≥ this); ticks without a change (new or withdrawn offers) are skipped when set.", validate: z.number().min(0).max(1_000_000) }),
+  }),
+});
+
+const OfferAvailabilityFilterInput = builder.inputType("OfferAvailabilityFilter", {
+  description: "Which availability changes to receive, decided on the server. Every field is optional; given fields are combined with AND, values inside a list with OR.",
+  fields: (t) => ({
+    gpuModels: t.stringList({ description: "GPU models, by canonical name or any provider spelling (\"H100\", \"a100-80gb\").", validate: names("GPU model") }),
+    providers: t.stringList({ description: "Provider slugs, e.g. [\"runpod\", \"lambda\"].", validate: names("provider slug") }),
+    regions: t.stringList({ description: "Provider region names, exactly as listed on offers.", validate: names("region") }),
+    availability: t.field({ type: [AvailabilityEnum], description: "Only changes into these states; a withdrawn offer counts as UNAVAILABLE." }),
+    maxPricePerHour: t.field({ type: "Money", description: "Only offers whose on-demand price per hour for the whole instance is at most this (the last known one for a withdrawn offer)." }),
+  }),
+});
+
+// ---------------------------------------------------------------- Subscriptions
+
+builder.subscriptionType({ description: "Live events over WebSocket (graphql-ws) or Server-Sent Events, filtered on the server." });
+
+builder.subscriptionFields((t) => ({
+  priceTicks: t.field({
+    type: PriceTickRef,
+    description: "One tick per offer that an ingestion run added, repriced, brought back or withdrew, as it commits.",
+    args: { filter: t.arg({ type: PriceTickFilterInput, description: "Which ticks to receive; all when omitted." }) },
+    subscribe: (_root, args, ctx) => ctx.services.events.priceTicks(args.filter, ctx.actor),
+    resolve: (tick) => tick,
+  }),
+  offerAvailabilityChanged: t.field({
+    type: PriceTickRef,
+    description: "One event per offer whose availability changed, that appeared, or that the provider withdrew or listed again.",
+    args: { filter: t.arg({ type: OfferAvailabilityFilterInput, description: "Which changes to receive; all when omitted." }) },
+    subscribe: (_root, args, ctx) => ctx.services.events.availabilityChanges(args.filter, ctx.actor),
+    resolve: (tick) => tick,
+  }),
+  notifications: t.field({
+    type: NotificationRef,
+    description: "Your own notifications as they are created (price alerts firing), unread; the same objects as the `notifications` query. Needs a signed-in user or an API key with ALERTS_WRITE, like that query.",
+    subscribe: (_root, _args, ctx) => ctx.services.events.notifications(ctx.actor),
+    resolve: notificationRow,
+  }),
+}));

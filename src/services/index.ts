@@ -1,0 +1,34 @@
+// The use-case layer: one module per capability, each a set of functions of (validated input,
+// actor). GraphQL resolvers, the assistant's tools, ingestion and scripts all call these, so
+// permissions, validation and errors are defined once. May import domain/, infra/ and errors.ts;
+// never graphql/, ingestion/ or the HTTP edge.
+import type { Logger } from "pino";
+import type { PrismaClient } from "../generated/prisma/client.ts";
+import type { TokenSigner } from "../infra/auth/tokens.ts";
+import type { PubSub } from "../infra/pubsub-types.ts";
+import type { RateLimiter } from "../infra/rate-limit.ts";
+import { createAccountService } from "./accounts.ts";
+import { createAdminService, type IngestionControl } from "./admin.ts";
+import { createEventService } from "./events.ts";
+
+export interface ServiceDeps {
+  prisma: PrismaClient;
+  /** Events for subscriptions and notifications (Redis across nodes, or in-process). */
+  pubsub: PubSub;
+  tokens: TokenSigner;
+  rateLimiter: RateLimiter;
+  /** Provider polling, when this process runs it (admin refreshProvider). */
+  ingestion?: IngestionControl | undefined;
+  log: Logger;
+}
+
+export function createServices(deps: ServiceDeps) {
+  return {
+    accounts: createAccountService(deps),
+    admin: createAdminService(deps),
+    events: createEventService(deps),
+  };
+}
+
+export type Services = ReturnType<typeof createServices>;
+export type { Actor, UserActor } from "./actor.ts";
