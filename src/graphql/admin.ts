@@ -37,6 +37,12 @@ builder.mutationFields((t) => ({
     },
     resolve: (_query, _root, args, ctx) => ctx.services.admin.setProviderEnabled(args, ctx.actor),
   }),
+  refreshProvider: t.prismaField({
+    type: ProviderRef,
+    description: "Admin: polls a provider's API now and applies its catalog (alerts and live ticks included). Returns the provider; its health tells how the poll went. Audited.",
+    args: { slug: t.arg.string({ required: true, description: "Provider slug, e.g. \"runpod\"." }) },
+    resolve: (_query, _root, args, ctx) => ctx.services.admin.refreshProvider(args, ctx.actor),
+  }),
   setUserRole: t.prismaField({
     type: UserRef,
     description: "Admin: makes an account USER or ADMIN. Audited.",

@@ -9,7 +9,6 @@ import "./provider.ts";
 import "./auth.ts";
 import "./admin.ts";
 import "./alerts.ts";
-import "./ingestion.ts";
 import "./subscriptions.ts";
 import "./market.ts";
 import "./math.ts";
