@@ -1,9 +1,7 @@
 import { z } from "zod";
 import { Prisma } from "../generated/prisma/client.ts";
 import { MODEL_PRESETS } from "../domain/math/llm.ts";
-import type { OfferFilter, OfferFilterInput as FilterInputValue } from "../domain/offers/filter.ts";
-import type { OfferSortField } from "../infra/offers.ts";
-import { PAGE_SIZE, resolveOfferFilter } from "../services/offers.ts";
+import { PAGE_SIZE, resolveOfferFilter, type OfferFilter, type OfferFilterInput as FilterInputValue, type OfferSortField } from "../services/offers.ts";
 import type { Context } from "./context.ts";
 import { builder } from "./builder.ts";
 import { AvailabilityEnum, DeploymentEnum, GpuVendorEnum, InterconnectEnum, PrecisionEnum, SortDirectionEnum } from "./enums.ts";
