@@ -72,7 +72,7 @@ function priceTick(seq: number, at: string): PriceTick {
   const oldOnDemandPrice = dollars(before * gpuCount);
   const newOnDemandPrice = dollars(perGpu * gpuCount);
   return {
-    offerId: 1_000_000 + seq, provider: "runpod", gpuModel: "H100-SXM-80GB", region: "US-TX-3", gpuCount, kind: "changed",
+    offerId: 1_000_000 + seq, provider: "runpod", providerId: 1, gpuModel: "H100-SXM-80GB", gpuModelId: 1, region: "US-TX-3", gpuCount, kind: "changed",
     oldOnDemandPrice, newOnDemandPrice,
     oldSpotPrice: spot === null ? null : dollars((spot + 3) * gpuCount), newSpotPrice: spot === null ? null : dollars(spot * gpuCount),
     oldAvailability: "AVAILABLE", newAvailability: seq % 5 === 0 ? "LIMITED" : "AVAILABLE",

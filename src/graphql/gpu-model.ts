@@ -1,7 +1,5 @@
 import { builder } from "./builder.ts";
 import { GpuVendorEnum } from "./enums.ts";
-import { notFound } from "../errors.ts";
-import { normalizeGpuName } from "../domain/gpu/normalize.ts";
 import { GpuOfferRef } from "./offer.ts";
 
 // ---------------------------------------------------------------- Types
@@ -34,20 +32,15 @@ builder.objectField(GpuOfferRef, "gpuModel", (t) =>
 // ---------------------------------------------------------------- Queries
 
 builder.queryFields((t) => ({
-  gpuModels: t.prismaField({
+  gpuModels: t.field({
     type: [GpuModelRef],
     description: "Every GPU model we know, with datasheet figures, sorted by vendor then name.",
-    resolve: (query, _root, _args, ctx) => ctx.prisma.gpuModel.findMany({ ...query, orderBy: [{ vendor: "asc" }, { name: "asc" }] }),
+    resolve: (_root, _args, ctx) => ctx.services.catalog.gpuModels(ctx.actor),
   }),
-  gpuModel: t.prismaField({
+  gpuModel: t.field({
     type: GpuModelRef,
     description: "One GPU model by name. Provider spellings are accepted too: \"a100 80gb\", \"NVIDIA H100 80GB HBM3\", \"RTX4090\".",
     args: { name: t.arg.string({ required: true, description: "Canonical name or any provider spelling." }) },
-    resolve: async (query, _root, { name }, ctx) => {
-      const match = normalizeGpuName(name);
-      const model = match.known ? await ctx.prisma.gpuModel.findUnique({ ...query, where: { name: match.name } }) : null;
-      if (!model) throw notFound(`No GPU model matches "${name}". The gpuModels query lists every known model.`);
-      return model;
-    },
+    resolve: (_root, args, ctx) => ctx.services.catalog.gpuModel(args, ctx.actor),
   }),
 }));

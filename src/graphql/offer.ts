@@ -1,19 +1,12 @@
-import { resolveCursorConnection } from "@pothos/plugin-relay";
 import { z } from "zod";
-import { Prisma, type GpuOffer } from "../generated/prisma/client.ts";
-import { normalizeGpuName } from "../domain/gpu/normalize.ts";
-import { DEFAULT_SERVING, LlmInputError, MODEL_PRESETS, estimateInference, type Precision } from "../domain/math/llm.ts";
-import {
-  countOffers, decodeOfferCursor, offerGpuPairs, type CostPair, encodeOfferCursor, findOfferPage, offerFacets,
-  priceHistory, type OfferCursor, type OfferFilter, type OfferOrder, type OfferSortField,
-} from "../infra/offers.ts";
+import { Prisma } from "../generated/prisma/client.ts";
+import { MODEL_PRESETS } from "../domain/math/llm.ts";
+import { PAGE_SIZE, resolveOfferFilter, type OfferFilter, type OfferFilterInput as FilterInputValue, type OfferSortField } from "../services/offers.ts";
 import type { Context } from "./context.ts";
-import { resolveNames } from "../infra/names.ts";
 import { builder } from "./builder.ts";
 import { AvailabilityEnum, DeploymentEnum, GpuVendorEnum, InterconnectEnum, PrecisionEnum, SortDirectionEnum } from "./enums.ts";
-import { badInput, notFound } from "../errors.ts";
 
-export const PAGE_SIZE = { default: 20, max: 100 } as const;
+export { PAGE_SIZE };
 
 // ---------------------------------------------------------------- Types
 
@@ -142,66 +135,14 @@ const OfferOrderInput = builder.inputType("OfferOrder", {
 });
 
 
-/** For COST_PER_MTOK: the (GPU model, count) pairs the LLM fits on, each with its price → $/Mtok factor. */
-async function costPairs(ctx: Context, filter: OfferFilter, model: string | null | undefined, precision: Precision): Promise<CostPair[]> {
-  if (!model) throw badInput(`orderBy COST_PER_MTOK needs orderBy.model (${Object.keys(MODEL_PRESETS).join(", ")}).`, { argument: "orderBy.model" });
-  const pairs: CostPair[] = [];
-  for (const pair of await offerGpuPairs(ctx.prisma, filter)) {
-    let estimate;
-    try {
-      estimate = estimateInference({ model, gpu: pair, gpuCount: pair.gpuCount, precision, ...DEFAULT_SERVING });
-    } catch (err) {
-      if (err instanceof LlmInputError) throw badInput(err.message, { argument: "orderBy.model", reason: err.code });
-      throw err;
-    }
-    if (!estimate.fits || !(estimate.decode.tokensPerSecond > 0)) continue;
-    // $/Mtok = $/h ÷ (tokens/s × 3600) × 1e6
-    pairs.push({ gpuModelId: pair.gpuModelId, gpuCount: pair.gpuCount, factor: (1e6 / (estimate.decode.tokensPerSecond * 3600)).toPrecision(12) });
-  }
-  return pairs;
-}
-
 // ---------------------------------------------------------------- Helpers
 
-export type FilterInput = Omit<OfferFilter, "gpuModelIds" | "providerIds"> & { gpuModels?: string[] | null; providers?: string[] | null };
+/** The filter as callers write it (see services/offers.ts). */
+export type FilterInput = FilterInputValue;
 
-/** Resolves GPU model spellings and provider slugs to ids; unknown names are errors, not empty results. */
-export async function checkFilter(ctx: Context, input: FilterInput | null | undefined): Promise<OfferFilter> {
-  const { gpuModels, providers, ...filter } = input ?? {};
-  const resolved: OfferFilter = filter;
-  if (gpuModels?.length) {
-    const wanted = gpuModels.map((raw) => {
-      const match = normalizeGpuName(raw);
-      return { raw, name: match.known ? match.name : raw.trim() };
-    });
-    const { ids, unknown } = await resolveNames(ctx.prisma, "models", [...new Set(wanted.map((w) => w.name))]);
-    const bad = wanted.filter((w) => unknown.includes(w.name)).map((w) => w.raw);
-    if (bad.length) throw badInput(`Unknown GPU model${bad.length > 1 ? "s" : ""}: ${bad.map((u) => `"${u}"`).join(", ")}. The gpuModels query lists every known model.`, { field: "filter.gpuModels", unknown: bad });
-    resolved.gpuModelIds = ids;
-  }
-  if (providers?.length) {
-    const slugs = [...new Set(providers.map((s) => s.trim().toLowerCase()))];
-    const { ids, unknown } = await resolveNames(ctx.prisma, "providers", slugs);
-    if (unknown.length) throw badInput(`Unknown provider slug${unknown.length > 1 ? "s" : ""}: ${unknown.map((u) => `"${u}"`).join(", ")}. The providers query lists every slug.`, { field: "filter.providers", unknown });
-    resolved.providerIds = ids;
-  }
-  return resolved;
-}
-
-function checkPageArgs(args: { first?: number | null; last?: number | null }) {
-  if (args.first != null && args.last != null) throw badInput("Use either first (with after) or last (with before), not both.");
-  for (const name of ["first", "last"] as const) {
-    const n = args[name];
-    if (n != null && (n < 0 || n > PAGE_SIZE.max)) throw badInput(`${name} must be between 0 and ${PAGE_SIZE.max} (got ${n}).`, { argument: name });
-  }
-}
-
-function parseCursor(name: "after" | "before", cursor: string | null | undefined, order: OfferOrder): OfferCursor | undefined {
-  if (cursor == null) return undefined;
-  const parsed = decodeOfferCursor(cursor);
-  if (!parsed) throw badInput(`${name} is not a valid offers cursor. Pass pageInfo.endCursor or startCursor from a previous page.`, { argument: name });
-  if (parsed.field !== order.field) throw badInput(`${name} is a cursor for orderBy ${parsed.field}, but this query sorts by ${order.field}. Start again without a cursor.`, { argument: name });
-  return parsed;
+/** Kept for resolvers not yet moved to a service: the same resolution as `resolveOfferFilter`. */
+export function checkFilter(ctx: Pick<Context, "prisma">, input: FilterInput | null | undefined): Promise<OfferFilter> {
+  return resolveOfferFilter(ctx.prisma, input);
 }
 
 // ---------------------------------------------------------------- Queries
@@ -242,31 +183,16 @@ const PriceBucketRef = builder.simpleObject("PriceBucket", {
   }),
 });
 
-const BUCKET_MS = { HOUR: 3_600_000, DAY: 86_400_000, WEEK: 604_800_000 } as const;
-const MAX_BUCKETS = 5_000;
-
 builder.queryFields((t) => ({
   offers: t.connection(
     {
       type: GpuOfferRef,
-      description: `Search the catalog. Relay connection: page with first/after or last/before (default ${PAGE_SIZE.default}, max ${PAGE_SIZE.max}). Defaults to active offers, cheapest per GPU-hour first.`,
+      description: `Search the catalog. Relay connection: page with first/after or last/before (default ${PAGE_SIZE.default}, max ${PAGE_SIZE.max}). Defaults to active offers, cheapest per GPU-hour first. Pages are keyed on (sort value, id): walking them returns every offer exactly once only while prices do not move across the cursor; an offer repriced past it mid-walk can be seen twice or missed.`,
       args: {
         filter: t.arg({ type: OfferFilterInput, description: "What to match." }),
         orderBy: t.arg({ type: OfferOrderInput, description: "How to sort; default PRICE_PER_GPU ascending." }),
       },
-      resolve: async (_root, args, ctx) => {
-        checkPageArgs(args);
-        const order: OfferOrder = { field: args.orderBy?.field ?? "PRICE_PER_GPU", direction: args.orderBy?.direction ?? "ASC" };
-        const after = parseCursor("after", args.after, order);
-        const before = parseCursor("before", args.before, order);
-        const filter = await checkFilter(ctx, args.filter);
-        if (order.field === "COST_PER_MTOK") filter.costPairs = await costPairs(ctx, filter, args.orderBy?.model, args.orderBy?.precision ?? "FP16");
-        const connection = await resolveCursorConnection<Promise<GpuOffer[]>>(
-          { args, defaultSize: PAGE_SIZE.default, maxSize: PAGE_SIZE.max, toCursor: (offer) => encodeOfferCursor(order, offer) },
-          ({ limit, inverted }) => findOfferPage(ctx.prisma, { filter, order, after, before, limit, inverted }),
-        );
-        return { ...connection, filter };
-      },
+      resolve: (_root, args, ctx) => ctx.services.offers.search(args, ctx.actor),
     },
     {
       name: "OfferConnection",
@@ -274,33 +200,23 @@ builder.queryFields((t) => ({
       fields: (c) => ({
         totalCount: c.int({
           description: "All offers matching the filter (not just this page).",
-          resolve: (conn, _args, ctx) => countOffers(ctx.prisma, (conn as unknown as { filter: OfferFilter }).filter),
+          resolve: (conn, _args, ctx) => ctx.services.offers.totalCount((conn as unknown as { filter: OfferFilter }).filter, ctx.actor),
         }),
       }),
     },
     { name: "OfferEdge", description: "An offer and its cursor." },
   ),
-  offer: t.prismaField({
+  offer: t.field({
     type: GpuOfferRef,
     description: "One offer by its global ID (as returned in `offers`). Unknown IDs are a NOT_FOUND error.",
     args: { id: t.arg.globalID({ required: true, for: GpuOfferRef, description: "Global ID of a GpuOffer." }) },
-    resolve: async (query, _root, { id }, ctx) => {
-      const offerId = Number(id.id);
-      if (!Number.isSafeInteger(offerId)) throw badInput(`"${id.id}" is not an offer ID.`, { argument: "id" });
-      const offer = await ctx.prisma.gpuOffer.findUnique({ ...query, where: { id: offerId } });
-      if (!offer) throw notFound("No offer has this ID.", { argument: "id" });
-      return offer;
-    },
+    resolve: (_root, { id }, ctx) => ctx.services.offers.byId({ id: id.id }, ctx.actor),
   }),
   offerFacets: t.field({
     type: OfferFacetsRef,
     description: "Counts and min/median/max price per GPU-hour of the matching offers, grouped by GPU model, provider and region.",
     args: { filter: t.arg({ type: OfferFilterInput, description: "Same filter as `offers`." }) },
-    resolve: async (_root, args, ctx) => {
-      const buckets = await offerFacets(ctx.prisma, await checkFilter(ctx, args.filter));
-      const pick = (d: string) => buckets.filter((b) => b.dimension === d).map(({ key, ...b }) => ({ value: key, ...b }));
-      return { gpuModels: pick("GPU_MODEL"), providers: pick("PROVIDER"), regions: pick("REGION") };
-    },
+    resolve: (_root, args, ctx) => ctx.services.offers.facets(args, ctx.actor),
   }),
   priceHistory: t.field({
     type: [PriceBucketRef],
@@ -312,25 +228,6 @@ builder.queryFields((t) => ({
       to: t.arg({ type: "DateTime", description: "End (exclusive); default now." }),
       bucket: t.arg({ type: HistoryBucketEnum, defaultValue: "DAY", required: true, description: "Bucket width." }),
     },
-    resolve: async (_root, args, ctx) => {
-      if ((args.offer == null) === (args.gpuModel == null)) throw badInput("Give exactly one of offer or gpuModel.");
-      const to = args.to ?? new Date();
-      const from = args.from ?? new Date(to.getTime() - 30 * BUCKET_MS.DAY);
-      if (from >= to) throw badInput("from must be before to.", { argument: "from" });
-      if ((to.getTime() - from.getTime()) / BUCKET_MS[args.bucket] > MAX_BUCKETS) {
-        throw badInput(`That range holds more than ${MAX_BUCKETS} ${args.bucket} buckets; use a wider bucket or a shorter range.`, { argument: "bucket" });
-      }
-      if (args.offer) {
-        const offerId = Number(args.offer.id);
-        const offer = Number.isSafeInteger(offerId) ? await ctx.prisma.gpuOffer.findUnique({ where: { id: offerId }, select: { id: true } }) : null;
-        if (!offer) throw notFound("No offer has this ID.", { argument: "offer" });
-        return priceHistory(ctx.prisma, { offerId, from, to, bucket: args.bucket });
-      }
-      const match = normalizeGpuName(args.gpuModel!);
-      const model = match.known ? await ctx.prisma.gpuModel.findUnique({ where: { name: match.name }, select: { id: true } }) : null;
-      if (!model) throw notFound(`No GPU model matches "${args.gpuModel}".`, { argument: "gpuModel" });
-      return priceHistory(ctx.prisma, { gpuModelId: model.id, from, to, bucket: args.bucket });
-    },
+    resolve: (_root, args, ctx) => ctx.services.priceHistory.buckets({ ...args, offer: args.offer?.id }, ctx.actor),
   }),
 }));
-

@@ -1,6 +1,5 @@
 import { builder } from "./builder.ts";
 import { HealthStatusEnum, ProviderKindEnum } from "./enums.ts";
-import { notFound } from "../errors.ts";
 import { GpuOfferRef } from "./offer.ts";
 
 // ---------------------------------------------------------------- Types
@@ -71,19 +70,15 @@ builder.objectField(GpuOfferRef, "provider", (t) =>
 // ---------------------------------------------------------------- Queries
 
 builder.queryFields((t) => ({
-  providers: t.prismaField({
+  providers: t.field({
     type: [ProviderRef],
     description: "Every provider we list, by slug.",
-    resolve: (query, _root, _args, ctx) => ctx.prisma.provider.findMany({ ...query, orderBy: { slug: "asc" } }),
+    resolve: (_root, _args, ctx) => ctx.services.catalog.providers(ctx.actor),
   }),
-  provider: t.prismaField({
+  provider: t.field({
     type: ProviderRef,
     description: "One provider by slug, with its health and offers. Unknown slugs are a NOT_FOUND error.",
     args: { slug: t.arg.string({ required: true, description: "e.g. \"runpod\"." }) },
-    resolve: async (query, _root, { slug }, ctx) => {
-      const provider = await ctx.prisma.provider.findUnique({ ...query, where: { slug: slug.trim().toLowerCase() } });
-      if (!provider) throw notFound(`No provider has the slug "${slug}". The providers query lists them all.`, { slug });
-      return provider;
-    },
+    resolve: (_root, args, ctx) => ctx.services.catalog.provider(args, ctx.actor),
   }),
 }));

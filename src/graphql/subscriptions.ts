@@ -1,14 +1,9 @@
-import { requireScope } from "../services/actor.ts";
 import { getRefFromModel } from "@pothos/plugin-prisma";
 import { z } from "zod";
 import { Prisma, type Notification } from "../generated/prisma/client.ts";
-import { normalizeGpuName } from "../domain/gpu/normalize.ts";
-import { resolveNames } from "../infra/names.ts";
 import type { NotificationEvent, PriceTick } from "../infra/pubsub-types.ts";
-import type { Context } from "./context.ts";
 import { builder } from "./builder.ts";
 import { AvailabilityEnum } from "./enums.ts";
-import { badInput } from "../errors.ts";
 import "./alerts.ts";
 
 // ---------------------------------------------------------------- Types

@@ -1,39 +1,12 @@
-// Offer search in SQL: one filter compiler shared by the page, the total count and the facets,
-// keyset pagination over (sort column, id) so pages never repeat or skip rows.
+// Offer search in SQL: the offer filter (defined once in src/domain/offers/filter.ts) compiled to a
+// WHERE clause shared by the page, the total count and the facets; keyset pagination over
+// (sort column, id), stable while prices do not move across the cursor.
 import { Prisma, type GpuOffer, type PrismaClient } from "../generated/prisma/client.ts";
-import type { Availability, Deployment, Interconnect } from "../domain/catalog/types.ts";
+import {
+  OFFER_CRITERIA, OFFER_CRITERION_KEYS, flagOn, listValues, type CostPair, type Criterion, type OfferFilter, type Range,
+} from "../domain/offers/filter.ts";
 
-export interface Range<T> { min?: T | null; max?: T | null }
-
-/** A validated filter: GPU models and providers already resolved to ids. */
-export interface OfferFilter {
-  gpuModelIds?: number[] | null;
-  gpuVendors?: string[] | null;
-  providerIds?: number[] | null;
-  regions?: string[] | null;
-  countries?: string[] | null;
-  gpuCount?: Range<number> | null;
-  vramPerGpuGb?: Range<number> | null;
-  vramTotalGb?: Range<number> | null;
-  vcpus?: Range<number> | null;
-  ramGb?: Range<number> | null;
-  price?: Range<string> | null;
-  pricePerGpu?: Range<string> | null;
-  spotPrice?: Range<string> | null;
-  spotPricePerGpu?: Range<string> | null;
-  spotOnly?: boolean | null;
-  availability?: Availability[] | null;
-  interconnect?: Interconnect[] | null;
-  deployment?: Deployment[] | null;
-  includeInactive?: boolean | null;
-  /**
-   * Only these (GPU model, GPU count) pairs, each with the factor that turns the instance's hourly
-   * price into $ per 1M generated tokens (COST_PER_MTOK: the pairs the chosen LLM fits on).
-   */
-  costPairs?: CostPair[] | null;
-}
-
-export interface CostPair { gpuModelId: number; gpuCount: number; /** $/Mtok per $/h, as a decimal string. */ factor: string }
+export type { CostPair, OfferFilter, Range } from "../domain/offers/filter.ts";
 
 export const OFFER_SORT_FIELDS = {
   PRICE: { column: "onDemandPrice", cast: "numeric" },
@@ -63,8 +36,7 @@ function range(column: string, r: Range<number | string> | null | undefined, cas
  * `column IN values`, written as `=` for one value so the planner can use ordered indexes.
  * Enum columns compare as text; char(n) columns take a bpchar parameter so their index applies.
  */
-function inList(column: string, values: readonly (string | number)[] | null | undefined, kind: "int" | "text" | "char" | "enum"): Prisma.Sql[] {
-  if (!values?.length) return [];
+function inList(column: string, values: readonly (string | number)[], kind: "int" | "text" | "char" | "enum"): Prisma.Sql[] {
   const type = Prisma.raw({ int: "int", text: "text", char: "bpchar", enum: "text" }[kind]);
   const target = kind === "enum" ? Prisma.sql`${col(column)}::text` : col(column);
   return values.length === 1
@@ -72,25 +44,37 @@ function inList(column: string, values: readonly (string | number)[] | null | un
     : [Prisma.sql`${target} = ANY(${[...values]}::${type}[])`];
 }
 
-/** Compiles a validated filter to a WHERE fragment over `"GpuOffer" o`. */
-export function offerWhere(f: OfferFilter = {}): Prisma.Sql {
-  const parts: Prisma.Sql[] = [];
-  if (!f.includeInactive) parts.push(Prisma.sql`o."active"`);
-  parts.push(...inList("gpuModelId", f.gpuModelIds, "int"), ...inList("providerId", f.providerIds, "int"));
-  if (f.gpuVendors?.length) parts.push(Prisma.sql`o."gpuModelId" IN (SELECT id FROM "GpuModel" WHERE vendor::text = ANY(${f.gpuVendors}::text[]))`);
-  parts.push(...inList("region", f.regions, "text"), ...inList("country", f.countries?.map((c) => c.toUpperCase()), "char"));
-  parts.push(...range("gpuCount", f.gpuCount, "int"), ...range("vcpus", f.vcpus, "int"));
-  parts.push(...range("vramPerGpuGb", f.vramPerGpuGb, "numeric"), ...range("vramTotalGb", f.vramTotalGb, "numeric"));
-  parts.push(...range("ramGb", f.ramGb, "numeric"));
-  parts.push(...range("onDemandPrice", f.price, "numeric"), ...range("pricePerGpuHour", f.pricePerGpu, "numeric"));
-  parts.push(...range("spotPrice", f.spotPrice, "numeric"), ...range("spotPricePerGpuHour", f.spotPricePerGpu, "numeric"));
-  if (f.spotOnly) parts.push(Prisma.sql`o."spotPrice" IS NOT NULL`);
-  parts.push(...inList("availability", f.availability, "enum"), ...inList("interconnect", f.interconnect, "enum"), ...inList("deployment", f.deployment, "enum"));
-  if (f.costPairs) {
-    parts.push(f.costPairs.length
-      ? Prisma.sql`(o."gpuModelId", o."gpuCount") IN (${Prisma.join(f.costPairs.map((p) => Prisma.sql`(${p.gpuModelId}::int, ${p.gpuCount}::int)`))})`
-      : Prisma.sql`FALSE`);
+/** One criterion of the shared definition (src/domain/offers/filter.ts) as SQL over `"GpuOffer" o`. */
+function criterionSql(c: Criterion, option: unknown): Prisma.Sql[] {
+  switch (c.kind) {
+    case "flag":
+      if (!flagOn(c, option)) return [];
+      return [c.requires === "true" ? col(c.field) : Prisma.sql`${col(c.field)} IS NOT NULL`];
+    case "list": {
+      const values = option as readonly (string | number)[] | null | undefined;
+      if (!values?.length) return [];
+      // The vendor is the GPU model's: matched through the model ids, so the gpuModelId indexes apply.
+      if (c.field === "gpuVendor") return [Prisma.sql`o."gpuModelId" IN (SELECT id FROM "GpuModel" WHERE vendor::text = ANY(${[...values]}::text[]))`];
+      return inList(c.field, listValues(c, values), c.values);
+    }
+    case "range":
+      return range(c.field, option as Range<number> | null | undefined, c.values === "int" ? "int" : "numeric");
+    case "money":
+      return range(c.field, option as Range<string> | null | undefined, "numeric");
+    case "pairs": {
+      const pairs = option as readonly CostPair[] | null | undefined;
+      if (!pairs) return [];
+      const [a, b] = c.fields.map(col);
+      return [pairs.length
+        ? Prisma.sql`(${a}, ${b}) IN (${Prisma.join(pairs.map((p) => Prisma.sql`(${p.gpuModelId}::int, ${p.gpuCount}::int)`))})`
+        : Prisma.sql`FALSE`];
+    }
   }
+}
+
+/** Compiles a validated filter to a WHERE fragment over `"GpuOffer" o`; `matchesOffer` is the same filter in memory. */
+export function offerWhere(f: OfferFilter = {}): Prisma.Sql {
+  const parts = OFFER_CRITERION_KEYS.flatMap((key) => criterionSql(OFFER_CRITERIA[key], f[key]));
   return parts.length ? Prisma.join(parts, " AND ") : Prisma.sql`TRUE`;
 }
 

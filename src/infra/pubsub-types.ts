@@ -6,8 +6,12 @@ export interface PriceTick {
   offerId: number;
   /** Provider slug. */
   provider: string;
+  /** Internal (not in the GraphQL type): the provider's id, for the offer filter. */
+  providerId: number;
   /** Canonical GPU model name, null when unknown. */
   gpuModel: string | null;
+  /** Internal (not in the GraphQL type): the GPU model's id, null when unknown, for the offer filter. */
+  gpuModelId: number | null;
   region: string;
   gpuCount: number;
   kind: "new" | "changed" | "reactivated" | "deactivated";

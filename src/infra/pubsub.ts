@@ -138,7 +138,9 @@ export async function toPriceTicks(prisma: RawQuery, changes: readonly OfferChan
   return changes.map((c) => ({
     offerId: c.offerId,
     provider: names.get(`provider:${c.providerId}`)!, // a foreign key: always there
+    providerId: c.providerId,
     gpuModel: c.gpuModelId == null ? null : names.get(`model:${c.gpuModelId}`) ?? null,
+    gpuModelId: c.gpuModelId,
     region: c.region,
     gpuCount: c.gpuCount,
     kind: c.kind,

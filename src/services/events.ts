@@ -1,55 +1,61 @@
 // Live market events: price ticks, availability changes and the caller's own notifications, as
 // async iterators over the pub/sub; the GraphQL subscriptions (and any other listener) read these.
+// Tick filters are the one offer filter (domain/offers/filter.ts) matched in memory, plus the move size.
 import type { Logger } from "pino";
-import { Prisma, type PrismaClient } from "../generated/prisma/client.ts";
-import { normalizeGpuName } from "../domain/gpu/normalize.ts";
-import { badInput } from "../errors.ts";
-import { resolveNames } from "../infra/names.ts";
+import type { PrismaClient } from "../generated/prisma/client.ts";
+import type { Availability } from "../domain/catalog/types.ts";
+import { matchesOffer, type OfferFacts, type OfferFilter, type OfferFilterInput } from "../domain/offers/filter.ts";
 import type { NotificationEvent, PriceTick, PubSub } from "../infra/pubsub-types.ts";
 import { requireScope, type Actor } from "./actor.ts";
+import { resolveOfferFilter } from "./offers.ts";
 
+/** The PriceTickFilter / OfferAvailabilityFilter inputs: a few offer-filter fields plus the tick-only minChangePercent. */
 export interface TickFilterInput {
   gpuModels?: string[] | null; providers?: string[] | null; regions?: string[] | null;
-  maxPricePerHour?: string | null; maxPricePerGpuHour?: string | null; minChangePercent?: number | null; availability?: string[] | null;
+  maxPricePerHour?: string | null; maxPricePerGpuHour?: string | null; minChangePercent?: number | null; availability?: Availability[] | null;
 }
 
-const set = <T>(values: readonly T[] | null | undefined) => (values?.length ? new Set(values) : null);
+/** A tick filter: the one offer filter, plus the size of the move. */
+export interface TickFilter { offers: OfferFilter; minChangePercent: number | null }
+
+/** The tick inputs as the offer filter writes them; withdrawals are ticks too, so inactive offers count. */
+function offerFilterInput(f: TickFilterInput): OfferFilterInput {
+  return {
+    gpuModels: f.gpuModels, providers: f.providers, regions: f.regions?.map((r) => r.trim()), availability: f.availability,
+    price: f.maxPricePerHour == null ? null : { max: f.maxPricePerHour },
+    pricePerGpu: f.maxPricePerGpuHour == null ? null : { max: f.maxPricePerGpuHour },
+    includeInactive: true,
+  };
+}
+
+/** What the offer filter sees of a tick: a withdrawn offer is UNAVAILABLE at its last known price. */
+export function tickFacts(tick: PriceTick): Partial<OfferFacts> {
+  return {
+    active: tick.kind !== "deactivated",
+    providerId: tick.providerId,
+    gpuModelId: tick.gpuModelId,
+    region: tick.region,
+    gpuCount: tick.gpuCount,
+    availability: tick.newAvailability ?? "UNAVAILABLE",
+    onDemandPrice: tick.newOnDemandPrice ?? tick.oldOnDemandPrice,
+    pricePerGpuHour: tick.pricePerGpuHour,
+    spotPrice: tick.newSpotPrice,
+  };
+}
+
+/** Does the tick pass the filter? The offer criteria through `matchesOffer`, then |changePercent| ≥ minChangePercent. */
+export function matchesTick(filter: TickFilter, tick: PriceTick): boolean {
+  const { minChangePercent } = filter;
+  return matchesOffer(filter.offers, tickFacts(tick))
+    && (minChangePercent == null || (tick.changePercent != null && Math.abs(tick.changePercent) >= minChangePercent));
+}
 
 export function createEventService({ prisma, pubsub, log }: { prisma: PrismaClient; pubsub: PubSub; log: Logger }) {
-  /** Checks the names (unknown ones are BAD_USER_INPUT, as in `offers`) and returns the predicate. */
+  /** Resolves the names (unknown ones are BAD_USER_INPUT, as in `offers`) and returns the predicate. */
   async function tickMatcher(input: TickFilterInput | null | undefined): Promise<(tick: PriceTick) => boolean> {
     const f = input ?? {};
-    let models: Set<string> | null = null;
-    if (f.gpuModels?.length) {
-      const wanted = f.gpuModels.map((raw) => {
-        const match = normalizeGpuName(raw);
-        return { raw, name: match.known ? match.name : raw.trim() };
-      });
-      const { unknown } = await resolveNames(prisma, "models", [...new Set(wanted.map((w) => w.name))]);
-      const bad = wanted.filter((w) => unknown.includes(w.name)).map((w) => w.raw);
-      if (bad.length) throw badInput(`Unknown GPU model${bad.length > 1 ? "s" : ""}: ${bad.map((u) => `"${u}"`).join(", ")}. The gpuModels query lists every known model.`, { field: "filter.gpuModels", unknown: bad });
-      models = new Set(wanted.map((w) => w.name));
-    }
-    const providers = set(f.providers?.map((s) => s.trim().toLowerCase()));
-    if (providers) {
-      const { unknown } = await resolveNames(prisma, "providers", [...providers]);
-      if (unknown.length) throw badInput(`Unknown provider slug${unknown.length > 1 ? "s" : ""}: ${unknown.map((u) => `"${u}"`).join(", ")}. The providers query lists every slug.`, { field: "filter.providers", unknown });
-    }
-    const regions = set(f.regions?.map((r) => r.trim()));
-    const availability = set(f.availability);
-    const maxPrice = f.maxPricePerHour == null ? null : new Prisma.Decimal(f.maxPricePerHour);
-    const maxPerGpu = f.maxPricePerGpuHour == null ? null : new Prisma.Decimal(f.maxPricePerGpuHour);
-    const minChange = f.minChangePercent ?? null;
-    return (tick) => {
-      const price = tick.newOnDemandPrice ?? tick.oldOnDemandPrice;
-      return (!models || (tick.gpuModel != null && models.has(tick.gpuModel)))
-        && (!providers || providers.has(tick.provider))
-        && (!regions || regions.has(tick.region))
-        && (!availability || availability.has(tick.newAvailability ?? "UNAVAILABLE"))
-        && (!maxPrice || (price != null && maxPrice.gte(price)))
-        && (!maxPerGpu || maxPerGpu.gte(tick.pricePerGpuHour))
-        && (minChange == null || (tick.changePercent != null && Math.abs(tick.changePercent) >= minChange));
-    };
+    const filter: TickFilter = { offers: await resolveOfferFilter(prisma, offerFilterInput(f)), minChangePercent: f.minChangePercent ?? null };
+    return (tick) => matchesTick(filter, tick);
   }
 
   return {

@@ -9,7 +9,10 @@ import type { PubSub } from "../infra/pubsub-types.ts";
 import type { RateLimiter } from "../infra/rate-limit.ts";
 import { createAccountService } from "./accounts.ts";
 import { createAdminService, type IngestionControl } from "./admin.ts";
+import { createCatalogService } from "./catalog.ts";
 import { createEventService } from "./events.ts";
+import { createOfferService } from "./offers.ts";
+import { createPriceHistoryService } from "./price-history.ts";
 
 export interface ServiceDeps {
   prisma: PrismaClient;
@@ -27,6 +30,9 @@ export function createServices(deps: ServiceDeps) {
     accounts: createAccountService(deps),
     admin: createAdminService(deps),
     events: createEventService(deps),
+    offers: createOfferService(deps),
+    catalog: createCatalogService(deps),
+    priceHistory: createPriceHistoryService(deps),
   };
 }
 

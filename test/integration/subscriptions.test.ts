@@ -113,7 +113,7 @@ describe("price ticks", () => {
     ], AT);
     expect(db.stats.statements - before).toBe(1);
     expect(ticks[0]).toEqual({
-      offerId: 1, provider: "alpha", gpuModel: "H100-SXM-80GB", region: "us-east-1", gpuCount: 1, kind: "changed",
+      offerId: 1, provider: "alpha", providerId: providerId.alpha, gpuModel: "H100-SXM-80GB", gpuModelId: modelId["H100-SXM-80GB"], region: "us-east-1", gpuCount: 1, kind: "changed",
       oldOnDemandPrice: "2.4900", newOnDemandPrice: "1.9900", oldSpotPrice: "1.5000", newSpotPrice: "1.2000",
       oldAvailability: "AVAILABLE", newAvailability: "AVAILABLE", pricePerGpuHour: "1.9900", changePercent: -20.08, at: "2026-11-26T10:00:00.000Z",
     });

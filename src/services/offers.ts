@@ -1,0 +1,177 @@
+// Offer search: filter resolution (GPU model spellings and provider slugs to ids, shared with ranking,
+// workload, alerts and subscriptions), keyset pages in any order (including $ per 1M tokens for an
+// LLM), total counts, facets and one offer by id. Public: every actor may read the catalog.
+import type { GpuOffer, PrismaClient } from "../generated/prisma/client.ts";
+import { DEFAULT_SERVING, LlmInputError, MODEL_PRESETS, estimateInference, type Precision } from "../domain/math/llm.ts";
+import type { CostPair, OfferFilter, OfferFilterInput } from "../domain/offers/filter.ts";
+import { badInput, notFound } from "../errors.ts";
+import { resolveGpuModels, resolveNames } from "../infra/names.ts";
+import {
+  countOffers, decodeOfferCursor, encodeOfferCursor, findOfferPage, offerFacets, offerGpuPairs,
+  type OfferCursor, type OfferOrder, type OfferSortField,
+} from "../infra/offers.ts";
+import type { Actor } from "./actor.ts";
+
+export type { OfferFilter, OfferFilterInput } from "../domain/offers/filter.ts";
+export type { OfferSortField } from "../infra/offers.ts";
+
+export const PAGE_SIZE = { default: 20, max: 100 } as const;
+
+type Reader = Pick<PrismaClient, "gpuModel" | "provider">;
+
+/**
+ * Resolves GPU model spellings and provider slugs to ids; unknown names are BAD_USER_INPUT, not
+ * empty results. Every filter over offers (search, facets, ranking, workload, alerts, ticks) goes through here.
+ */
+export async function resolveOfferFilter(prisma: Reader, input: OfferFilterInput | null | undefined): Promise<OfferFilter> {
+  const { gpuModels, providers, ...filter } = input ?? {};
+  const resolved: OfferFilter = filter;
+  if (gpuModels?.length) {
+    const { models, unknown } = await resolveGpuModels(prisma, gpuModels);
+    // Listed as the caller spelled them, in their order.
+    const bad = gpuModels.filter((raw) => unknown.includes(raw));
+    if (bad.length) throw badInput(`Unknown GPU model${bad.length > 1 ? "s" : ""}: ${bad.map((u) => `"${u}"`).join(", ")}. The gpuModels query lists every known model.`, { field: "filter.gpuModels", unknown: bad });
+    resolved.gpuModelIds = [...new Set([...models.values()].map((m) => m.id))];
+  }
+  if (providers?.length) {
+    const slugs = [...new Set(providers.map((s) => s.trim().toLowerCase()))];
+    const { ids, unknown } = await resolveNames(prisma, "providers", slugs);
+    if (unknown.length) throw badInput(`Unknown provider slug${unknown.length > 1 ? "s" : ""}: ${unknown.map((u) => `"${u}"`).join(", ")}. The providers query lists every slug.`, { field: "filter.providers", unknown });
+    resolved.providerIds = ids;
+  }
+  return resolved;
+}
+
+export interface OfferOrderInput {
+  field?: OfferSortField | null;
+  direction?: "ASC" | "DESC" | null;
+  /** For COST_PER_MTOK: the LLM preset. */
+  model?: string | null;
+  /** For COST_PER_MTOK: weight precision (default FP16). */
+  precision?: Precision | null;
+}
+
+export interface OfferSearchInput {
+  filter?: OfferFilterInput | null;
+  orderBy?: OfferOrderInput | null;
+  first?: number | null;
+  after?: string | null;
+  last?: number | null;
+  before?: string | null;
+}
+
+/** One page of offers, Relay-shaped; `filter` is the resolved filter, for `totalCount`. */
+export interface OfferPage {
+  edges: { cursor: string; node: GpuOffer }[];
+  pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; startCursor: string; endCursor: string };
+  filter: OfferFilter;
+}
+
+export interface OfferFacet {
+  /** GPU model name, provider slug or region; null groups offers whose GPU is not identified. */
+  value: string | null;
+  count: number;
+  minPricePerGpuHour: GpuOffer["pricePerGpuHour"];
+  medianPricePerGpuHour: GpuOffer["pricePerGpuHour"];
+  maxPricePerGpuHour: GpuOffer["pricePerGpuHour"];
+}
+export interface OfferFacets { gpuModels: OfferFacet[]; providers: OfferFacet[]; regions: OfferFacet[] }
+
+function checkPageArgs(args: { first?: number | null; last?: number | null }) {
+  if (args.first != null && args.last != null) throw badInput("Use either first (with after) or last (with before), not both.");
+  for (const name of ["first", "last"] as const) {
+    const n = args[name];
+    if (n != null && (n < 0 || n > PAGE_SIZE.max)) throw badInput(`${name} must be between 0 and ${PAGE_SIZE.max} (got ${n}).`, { argument: name });
+  }
+}
+
+function parseCursor(name: "after" | "before", cursor: string | null | undefined, order: OfferOrder): OfferCursor | undefined {
+  if (cursor == null) return undefined;
+  const parsed = decodeOfferCursor(cursor);
+  if (!parsed) throw badInput(`${name} is not a valid offers cursor. Pass pageInfo.endCursor or startCursor from a previous page.`, { argument: name });
+  if (parsed.field !== order.field) throw badInput(`${name} is a cursor for orderBy ${parsed.field}, but this query sorts by ${order.field}. Start again without a cursor.`, { argument: name });
+  return parsed;
+}
+
+export function createOfferService({ prisma }: { prisma: PrismaClient }) {
+  /** For COST_PER_MTOK: the (GPU model, count) pairs the LLM fits on, each with its price → $/Mtok factor. */
+  async function costPairs(filter: OfferFilter, model: string | null | undefined, precision: Precision): Promise<CostPair[]> {
+    if (!model) throw badInput(`orderBy COST_PER_MTOK needs orderBy.model (${Object.keys(MODEL_PRESETS).join(", ")}).`, { argument: "orderBy.model" });
+    const pairs: CostPair[] = [];
+    for (const pair of await offerGpuPairs(prisma, filter)) {
+      let estimate;
+      try {
+        estimate = estimateInference({ model, gpu: pair, gpuCount: pair.gpuCount, precision, ...DEFAULT_SERVING });
+      } catch (err) {
+        if (err instanceof LlmInputError) throw badInput(err.message, { argument: "orderBy.model", reason: err.code });
+        throw err;
+      }
+      if (!estimate.fits || !(estimate.decode.tokensPerSecond > 0)) continue;
+      // $/Mtok = $/h ÷ (tokens/s × 3600) × 1e6
+      pairs.push({ gpuModelId: pair.gpuModelId, gpuCount: pair.gpuCount, factor: (1e6 / (estimate.decode.tokensPerSecond * 3600)).toPrecision(12) });
+    }
+    return pairs;
+  }
+
+  return {
+    /** The filter resolved to ids, as search uses it (unknown GPU models or providers are BAD_USER_INPUT). */
+    resolveFilter(input: OfferFilterInput | null | undefined, _actor: Actor): Promise<OfferFilter> {
+      return resolveOfferFilter(prisma, input);
+    },
+
+    /**
+     * One page of matching offers: first/after forwards, last/before backwards (default 20, max 100),
+     * default order price per GPU-hour ascending. Pages are keyed on (sort value, id), so a walk sees
+     * each offer once as long as prices do not move across the cursor while it pages.
+     */
+    async search(input: OfferSearchInput, _actor: Actor): Promise<OfferPage> {
+      const { first, last } = input;
+      checkPageArgs(input);
+      const order: OfferOrder = { field: input.orderBy?.field ?? "PRICE_PER_GPU", direction: input.orderBy?.direction ?? "ASC" };
+      const after = parseCursor("after", input.after, order);
+      const before = parseCursor("before", input.before, order);
+      const filter = await resolveOfferFilter(prisma, input.filter);
+      if (order.field === "COST_PER_MTOK") filter.costPairs = await costPairs(filter, input.orderBy?.model, input.orderBy?.precision ?? "FP16");
+      // Relay paging as @pothos/plugin-relay's resolveCursorConnection does it: one extra row tells whether another page exists.
+      const size = Math.min(first ?? last ?? PAGE_SIZE.default, PAGE_SIZE.max);
+      const limit = size + 1;
+      const inverted = input.after ? last != null && first == null : (!!input.before && first == null) || (first == null && last != null);
+      const rows = await findOfferPage(prisma, { filter, order, after, before, limit, inverted });
+      const page = rows.slice(0, size);
+      if (inverted) page.reverse();
+      const edges = page.map((node) => ({ cursor: encodeOfferCursor(order, node), node }));
+      const given = input.after ?? input.before ?? "";
+      return {
+        edges,
+        pageInfo: {
+          startCursor: edges[0]?.cursor ?? given,
+          endCursor: edges.at(-1)?.cursor ?? given,
+          hasPreviousPage: inverted ? rows.length >= limit : !!input.after,
+          hasNextPage: inverted ? !!input.before : rows.length >= limit,
+        },
+        filter,
+      };
+    },
+
+    /** All offers matching a search's resolved filter (`page.filter`), not just one page. */
+    totalCount(filter: OfferFilter, _actor: Actor): Promise<number> {
+      return countOffers(prisma, filter);
+    },
+
+    /** Counts and min/median/max price per GPU-hour of the matching offers by GPU model, provider and region. */
+    async facets(input: { filter?: OfferFilterInput | null }, _actor: Actor): Promise<OfferFacets> {
+      const buckets = await offerFacets(prisma, await resolveOfferFilter(prisma, input.filter));
+      const pick = (d: string) => buckets.filter((b) => b.dimension === d).map(({ key, dimension: _, ...b }) => ({ value: key, ...b }));
+      return { gpuModels: pick("GPU_MODEL"), providers: pick("PROVIDER"), regions: pick("REGION") };
+    },
+
+    /** One offer by its database id (the id part of its global ID). */
+    async byId(input: { id: string }, _actor: Actor): Promise<GpuOffer> {
+      const offerId = Number(input.id);
+      if (!Number.isSafeInteger(offerId)) throw badInput(`"${input.id}" is not an offer ID.`, { argument: "id" });
+      const offer = await prisma.gpuOffer.findUnique({ where: { id: offerId } });
+      if (!offer) throw notFound("No offer has this ID.", { argument: "id" });
+      return offer;
+    },
+  };
+}
