@@ -12,7 +12,9 @@ import "./alerts.ts";
 import "./ingestion.ts";
 import "./subscriptions.ts";
 import "./market.ts";
-import "./math.ts";
+import "./ranking.ts";
+import "./llm.ts";
+import "./workload.ts";
 
 /** The executable schema, sorted so the printed SDL is stable. */
 export const schema = lexicographicSortSchema(builder.toSchema());

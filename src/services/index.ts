@@ -10,6 +10,10 @@ import type { RateLimiter } from "../infra/rate-limit.ts";
 import { createAccountService } from "./accounts.ts";
 import { createAdminService, type IngestionControl } from "./admin.ts";
 import { createEventService } from "./events.ts";
+import { createKpiService } from "./kpis.ts";
+import { createLlmCostService } from "./llm-cost.ts";
+import { createRankingService } from "./ranking.ts";
+import { createWorkloadService } from "./workload.ts";
 
 export interface ServiceDeps {
   prisma: PrismaClient;
@@ -27,6 +31,10 @@ export function createServices(deps: ServiceDeps) {
     accounts: createAccountService(deps),
     admin: createAdminService(deps),
     events: createEventService(deps),
+    kpis: createKpiService(deps),
+    llmCost: createLlmCostService(deps),
+    ranking: createRankingService(deps),
+    workload: createWorkloadService(deps),
   };
 }
 

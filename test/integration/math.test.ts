@@ -4,11 +4,11 @@ import { testClient } from "../support/app.ts";
 import { dbId, globalId } from "../support/market.ts";
 import { getGpuSpec } from "../../src/domain/gpu/specs.ts";
 import { costPerMillionTokens, estimateInference } from "../../src/domain/math/llm.ts";
-import { topsis } from "../../src/domain/math/topsis.ts";
+import { rankRows, topsis, topsisColumns } from "../../src/domain/math/topsis.ts";
 import { estimateWorkload, type WorkloadOffer } from "../../src/domain/math/workload.ts";
 import { Prisma } from "../../src/generated/prisma/client.ts";
 import type { Database } from "../../src/infra/db.ts";
-import { parseColumns, topRows, topsisColumns } from "../../src/graphql/math.ts";
+import { parseColumns } from "../../src/infra/ranking.ts";
 import { formatMoney } from "../../src/domain/money.ts";
 
 // Providers alpha and beta hold the 3-offer ranking example (+ one unknown GPU, one inactive offer);
@@ -207,11 +207,10 @@ describe("math queries", () => {
         const directions = weights.map((): "cost" | "benefit" => (random() < 0.5 ? "cost" : "benefit"));
         const domain = topsis({ matrix, weights, criteria: directions });
         const columns = [0, 1, 2, 3].map((j) => Float64Array.from(matrix, (r) => r[j]!));
-        const total = weights.reduce((s, w) => s + w, 0);
-        const closeness = topsisColumns(columns, weights.map((w) => w / total), directions.map((d) => d === "benefit"));
+        const { closeness } = topsisColumns({ columns, weights, benefit: directions.map((d) => d === "benefit") });
         expect([...closeness]).toEqual(domain.closeness);
         const ids = Float64Array.from(matrix, (_, i) => i);
-        const top = topRows(closeness, ids, 25);
+        const top = rankRows(closeness, 25, ids);
         expect(top.map((t) => t.row)).toEqual(domain.order.slice(0, 25));
         expect(top.map((t) => t.rank)).toEqual(domain.order.slice(0, 25).map((i) => domain.rank[i]));
       }
