@@ -121,6 +121,16 @@ describe("math queries", () => {
       }
     });
 
+    it("ranks with weights whose sum overflows as with their ratios ([1e308, 1e308] = [1, 1])", async () => {
+      const pair = (weight: number) => [{ criterion: "PRICE_PER_GPU_HOUR", weight }, { criterion: "TOTAL_VRAM", weight }];
+      const huge = await rank({ criteria: pair(1e308) });
+      const plain = await rank({ criteria: pair(1) });
+      expect(huge.errors).toBeUndefined();
+      expect(huge.data.rankOffers.weights.map((w: { weight: number }) => w.weight)).toEqual([0.5, 0.5]);
+      expect(huge.data.rankOffers.ranked).toEqual(plain.data.rankOffers.ranked);
+      expect(new Set(huge.data.rankOffers.ranked.map((r: { closeness: number }) => r.closeness)).size).toBe(3);
+    });
+
     it("scores availability and provider reliability (unknown reliability = 0.5)", async () => {
       const res = await rank({ criteria: [{ criterion: "AVAILABILITY", weight: 1 }, { criterion: "PROVIDER_RELIABILITY", weight: 1 }] });
       const values = Object.fromEntries(res.data.rankOffers.ranked.map((r: { offer: { id: string }; values: { value: number }[] }) => [dbId(r.offer.id), r.values.map((v) => v.value)]));
@@ -337,6 +347,16 @@ describe("math queries", () => {
       expect(res.data.estimateWorkload).toMatchObject({ considered: 6, feasible: 5, excluded: 1 });
       const filtered = await request(ESTIMATE, { input: inference("llama-3-8b"), filter: { gpuModels: ["RTX-4090"] } });
       expect(filtered.data.estimateWorkload.options.map((o: { offer: { id: string } }) => keyOf(o.offer.id)).sort()).toEqual(["4090", "4090x2"]);
+    });
+
+    it("labels a preset model with its source and only a custom model as caller-supplied", async () => {
+      const preset = await request(ESTIMATE, { input: inference("llama-3-8b"), first: 1 });
+      expect(preset.errors).toBeUndefined();
+      expect(preset.data.estimateWorkload.assumptions[0]).toMatch(/^Llama 3 8B \(huggingface\.co\/meta-llama\/Meta-Llama-3-8B config\.json; 8\.03B parameters\); weights FP16/);
+      const custom = await request(ESTIMATE, { input: { inference: {
+        customModel: { name: "tiny", parameters: 1e9, layers: 16, kvHeads: 8, headDim: 64 }, requestsPerPeriod: 10, tokensPerRequest: 100,
+      } }, first: 1 });
+      expect(custom.data.estimateWorkload.assumptions[0]).toMatch(/^tiny \(caller-supplied\); weights FP16/);
     });
 
     it("costs training and image generation", async () => {
