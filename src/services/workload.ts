@@ -12,7 +12,7 @@ import {
 import type { OfferFilter } from "../infra/offers.ts";
 import { loadWorkloadCandidates } from "../infra/workload.ts";
 import type { Actor } from "./actor.ts";
-import { chooseModel, domainInput, dropNulls, gpuFigures, listSize, type CustomModelInput } from "./math-input.ts";
+import { chooseModel, domainInput, dropNulls, gpuFigures, hasDatasheet, listSize, type CustomModelInput } from "./math-input.ts";
 
 /** Hours in each period a volume may be given for (a month is 365 × 24 / 12). */
 export const PERIOD_HOURS = { HOUR: 1, DAY: 24, WEEK: 168, MONTH: 730 } as const;
@@ -110,12 +110,13 @@ export function createWorkloadService({ prisma }: { prisma: PrismaClient }) {
       const first = listSize(request.first, WORKLOAD_OPTIONS_DEFAULT);
       domainInput("input", () => estimateWorkload(workload, []));  // validates before any SQL
       const candidates = await loadWorkloadCandidates(prisma, request.filter ?? {}, first);
-      const offers: WorkloadOffer<number>[] = candidates.map((c) => ({
-        id: c.id, gpuModel: c.name ?? c.gpuName, gpuCount: c.gpuCount, pricePerHour: c.onDemandPrice.toNumber(),
-        gpu: c.name !== null && c.vramGb! > 0 && c.memoryBandwidthGbps! > 0 && c.fp16Tflops!.gt(0)
-          ? gpuFigures({ vramGb: c.vramGb!, memoryBandwidthGbps: c.memoryBandwidthGbps!, fp16Tflops: c.fp16Tflops!, fp8Tflops: c.fp8Tflops })
-          : null,
-      }));
+      const offers: WorkloadOffer<number>[] = candidates.map((c) => {
+        const sheet = c.name === null ? null : { vramGb: c.vramGb!, memoryBandwidthGbps: c.memoryBandwidthGbps!, fp16Tflops: c.fp16Tflops!, fp8Tflops: c.fp8Tflops };
+        return {
+          id: c.id, gpuModel: c.name ?? c.gpuName, gpuCount: c.gpuCount, pricePerHour: c.onDemandPrice.toNumber(),
+          gpu: sheet && hasDatasheet(sheet) ? gpuFigures(sheet) : null,
+        };
+      });
       const estimate = estimateWorkload(workload, offers, { limit: first });
       // The estimate saw each configuration's cheapest offers; its exclusions cover the whole configuration.
       const totals = new Map(candidates.map((c, i) => [key(offers[i]!.gpuModel, c.gpuCount), c.total]));

@@ -84,8 +84,10 @@ export function topsis(input: TopsisInput): TopsisResult {
     benefit: input.criteria.map((c) => c === "benefit"),
   });
   const closeness = Array.from(scores.closeness);
+  const ranked = rankRows(scores.closeness, closeness.length);
   const rank = new Array<number>(closeness.length);
-  const order = rankRows(scores.closeness, closeness.length).map(({ row, rank: r }) => ((rank[row] = r), row));
+  for (const r of ranked) rank[r.row] = r.rank;
+  const order = ranked.map((r) => r.row);
   return {
     closeness, rank, order, weightsUsed: scores.weightsUsed, ideal: Array.from(scores.ideal), antiIdeal: Array.from(scores.antiIdeal),
     distances: { best: Array.from(scores.distanceToIdeal), worst: Array.from(scores.distanceToAntiIdeal) },
