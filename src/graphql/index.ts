@@ -11,7 +11,9 @@ import "./admin.ts";
 import "./alerts.ts";
 import "./subscriptions.ts";
 import "./market.ts";
-import "./math.ts";
+import "./ranking.ts";
+import "./llm.ts";
+import "./workload.ts";
 
 /** The executable schema, sorted so the printed SDL is stable. */
 export const schema = lexicographicSortSchema(builder.toSchema());

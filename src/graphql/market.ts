@@ -1,18 +1,14 @@
-// Market KPIs and insights. A figure that the data cannot give is null, and its sibling `…Reason`
-// says why (null exactly when the figure is set); nothing is estimated or made up.
-import { normalizeGpuName } from "../domain/gpu/normalize.ts";
+// Market KPIs and insights: the types and the four queries; resolvers call src/services/kpis.ts. A figure
+// the data cannot give is null, and its sibling `…Reason` says why (null exactly when the figure is set).
 import {
-  BEST_VALUE_WORKLOAD, gpuKpis, marketInsights, marketOverview, providerKpis,
+  BEST_VALUE_WORKLOAD, INSIGHT_LIMIT,
   type BestValue, type CheapestOffer, type GpuKpis, type InsightWindow, type MarketInsights, type MarketOverview,
   type ModelMedianPrice, type ModelMove, type OfferMove, type PriceTrend, type ProviderKpis, type ProviderPriceIndex,
-} from "../infra/kpi.ts";
+} from "../services/kpis.ts";
 import { builder } from "./builder.ts";
-import { badInput, notFound } from "../errors.ts";
 import { GpuModelRef } from "./gpu-model.ts";
 import { GpuOfferRef } from "./offer.ts";
 import { ProviderRef } from "./provider.ts";
-
-export const INSIGHT_LIMIT = { default: 5, max: 50 } as const;
 
 const RATIO = "a fraction, rounded to 6 decimals";
 const reason = (what: string) => ({ nullable: true, description: `Why ${what} is null; null when it is set.` }) as const;
@@ -200,28 +196,19 @@ builder.queryFields((t) => ({
   marketOverview: t.field({
     type: MarketOverviewRef,
     description: "Headline figures of the whole market from the active offers.",
-    resolve: (_root, _args, ctx) => marketOverview(ctx.prisma),
+    resolve: (_root, _args, ctx) => ctx.services.kpis.marketOverview(ctx.actor),
   }),
   gpuKpis: t.field({
     type: GpuKpisRef,
     description: "Key figures for one GPU model. Unknown models are a NOT_FOUND error; a known model without offers or history gets null figures with reasons.",
     args: { model: t.arg.string({ required: true, description: "Canonical name or any provider spelling, e.g. \"H100\", \"a100-80gb\"." }) },
-    resolve: async (_root, { model: name }, ctx) => {
-      const match = normalizeGpuName(name);
-      const found = match.known ? await ctx.prisma.gpuModel.findUnique({ where: { name: match.name }, select: { id: true } }) : null;
-      if (!found) throw notFound(`No GPU model matches "${name}". The gpuModels query lists every known model.`, { argument: "model" });
-      return gpuKpis(ctx.prisma, found.id, new Date());
-    },
+    resolve: (_root, args, ctx) => ctx.services.kpis.gpuKpis(args, ctx.actor),
   }),
   providerKpis: t.field({
     type: ProviderKpisRef,
     description: "Key figures for one provider. Unknown slugs are a NOT_FOUND error.",
     args: { slug: t.arg.string({ required: true, description: "Provider slug, e.g. \"runpod\"." }) },
-    resolve: async (_root, { slug }, ctx) => {
-      const provider = await ctx.prisma.provider.findUnique({ where: { slug: slug.trim().toLowerCase() }, select: { id: true } });
-      if (!provider) throw notFound(`No provider has the slug "${slug}". The providers query lists them all.`, { argument: "slug" });
-      return providerKpis(ctx.prisma, provider.id, new Date());
-    },
+    resolve: (_root, args, ctx) => ctx.services.kpis.providerKpis(args, ctx.actor),
   }),
   marketInsights: t.field({
     type: MarketInsightsRef,
@@ -230,9 +217,6 @@ builder.queryFields((t) => ({
       window: t.arg({ type: InsightWindowEnum, required: true, defaultValue: "DAYS_7", description: "How far back to compare." }),
       limit: t.arg.int({ required: true, defaultValue: INSIGHT_LIMIT.default, description: `Entries per ranked list (risers, fallers, modelsCheaper, modelsDearer, bestValueLlama3_8b); 1 to ${INSIGHT_LIMIT.max}.` }),
     },
-    resolve: (_root, { window, limit }, ctx) => {
-      if (limit < 1 || limit > INSIGHT_LIMIT.max) throw badInput(`limit must be between 1 and ${INSIGHT_LIMIT.max} (got ${limit}).`, { argument: "limit" });
-      return marketInsights(ctx.prisma, new Date(), window, limit);
-    },
+    resolve: (_root, args, ctx) => ctx.services.kpis.marketInsights(args, ctx.actor),
   }),
 }));

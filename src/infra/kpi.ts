@@ -14,6 +14,7 @@
 //   − 1) recorded in the last 30 days across its offers (withdrawn ones too: it is history); points that
 //   changed only availability are not price changes.
 // - Ratios (changes, shares, discounts, indexes) are plain fractions (−0.05 = 5 % down), rounded to 6 decimals.
+//   Lists ranked by a change rank by it as rounded, so changes equal as shown list by offer id / model name.
 import { Prisma, type GpuOffer, type PrismaClient } from "../generated/prisma/client.ts";
 import { costPerMillionTokens, estimateInference, LlmInputError, type InferenceEstimate } from "../domain/math/llm.ts";
 import { anchoredWindows, PRICE_WINDOW_MS, priceAsOf, priceThen, windowPriceJoin, type PriceWindowKey } from "./price-windows.ts";
@@ -37,6 +38,8 @@ export type HeadlineGpu = (typeof HEADLINE_GPUS)[number]["key"];
 
 const iso = (d: Date) => d.toISOString();
 const since = (now: Date, w: InsightWindow) => new Date(now.getTime() - WINDOW_MS[w]);
+/** More than one 6-decimal rounding step: changes equal as shown lie closer than this unrounded. */
+const TIE_MARGIN = 2e-6;
 
 // ---------------------------------------------------------------- SQL building blocks
 
@@ -331,7 +334,7 @@ export const BEST_VALUE_WORKLOAD = { model: "llama-3-8b", precision: "FP16", bat
 export async function marketInsights(prisma: PrismaClient, now: Date, window: InsightWindow, limit: number): Promise<MarketInsights> {
   const start = since(now, window);
   type MoveRow = GpuOffer & { direction: "UP" | "DOWN"; priceThen: Decimal; priceNow: Decimal; change: number };
-  type ModelRow = Omit<ModelMove, "change"> & { change: number | null };
+  type ModelRow = Omit<ModelMove, "change"> & { name: string; change: number | null };
   const w = Prisma.sql`${window}::"PriceWindow"`;
   const startSql = Prisma.sql`${start}::timestamp(3)`;
   // The active offers split in two. Served: the window's anchor holds their then-price, and their
@@ -345,34 +348,44 @@ export async function marketInsights(prisma: PrismaClient, now: Date, window: In
     FROM "GpuOffer" o CROSS JOIN LATERAL (SELECT ${priceAsOf(Prisma.sql`o.id`, startSql)} AS then_price OFFSET 0) t
     WHERE o.active AND (NOT ${anchored} OR o.id IN (
       SELECT wp."offerId" FROM "WindowPrice" wp WHERE wp."window" = ${w} AND wp."nextAt" <= ${startSql})))`;
-  // The largest served changes come from the (window, change, offerId) index.
-  const topServed = (sign: Prisma.Sql, order: Prisma.Sql) => Prisma.sql`(
+  // The largest served changes come from the (window, change, offerId) index, which holds unrounded
+  // changes; movers rank by the change as shown (6 decimals), then id. Rows tied with the limit-th as
+  // shown differ from it by less than TIE_MARGIN unrounded, so that band is read as well.
+  const topServed = (up: boolean) => {
+    const [sign, order, edge, toward] = up
+      ? [Prisma.sql`>`, Prisma.sql`DESC`, Prisma.sql`min`, Prisma.sql`>= -`]
+      : [Prisma.sql`<`, Prisma.empty, Prisma.sql`max`, Prisma.sql`<= +`];
+    return Prisma.sql`(
     SELECT wp."offerId" AS id, wp.price AS then_price, wp.change FROM ${served} AND wp.change ${sign} 0
-    ORDER BY wp.change ${order}, wp."offerId" LIMIT ${limit})`;
+      AND wp.change ${toward} ${TIE_MARGIN}::float8 + (
+        SELECT ${edge}(k.change) FROM (SELECT wp.change FROM ${served} AND wp.change ${sign} 0 ORDER BY wp.change ${order} LIMIT ${limit}) k))`;
+  };
   const [moves, models, cheapest, index] = await Promise.all([
     prisma.$queryRaw<MoveRow[]>`
       WITH moved AS (
-        ${topServed(Prisma.sql`>`, Prisma.sql`DESC`)} UNION ALL ${topServed(Prisma.sql`<`, Prisma.empty)}
+        ${topServed(true)} UNION ALL ${topServed(false)}
         UNION ALL SELECT x.id, x.then_price, x.change FROM (
           SELECT id, then_price, now_price::float8 / NULLIF(then_price::float8, 0) - 1 AS change FROM ${probed} p) x
         WHERE x.change <> 0
-      )
-      SELECT o.*, t.direction, t.then_price AS "priceThen", o."onDemandPrice" AS "priceNow", ${ratio(Prisma.sql`t.change`)} AS change
+      ), shown AS (SELECT m.*, ${ratio(Prisma.sql`m.change`)} AS shown FROM moved m)
+      SELECT o.*, t.direction, t.then_price AS "priceThen", o."onDemandPrice" AS "priceNow", t.shown AS change
       FROM (
-        (SELECT 'UP' AS direction, * FROM moved WHERE change > 0 ORDER BY change DESC, id LIMIT ${limit})
+        (SELECT 'UP' AS direction, * FROM shown WHERE change > 0 ORDER BY shown DESC, id LIMIT ${limit})
         UNION ALL
-        (SELECT 'DOWN', * FROM moved WHERE change < 0 ORDER BY change, id LIMIT ${limit})
+        (SELECT 'DOWN', * FROM shown WHERE change < 0 ORDER BY shown, id LIMIT ${limit})
       ) t JOIN "GpuOffer" o ON o.id = t.id
-      ORDER BY t.direction DESC, abs(t.change) DESC, t.id`,
+      ORDER BY t.direction DESC, abs(t.shown) DESC, t.id`,
     // Model medians read the served rows' copies of the offer: no join of all offers.
     prisma.$queryRaw<ModelRow[]>`
-      SELECT p."gpuModelId", ${medianChange}
-      FROM (
-        SELECT wp."gpuModelId", wp."gpuCount", wp."nowPrice" AS now_price, wp.price AS then_price FROM ${served}
-        UNION ALL
-        SELECT "gpuModelId", "gpuCount", now_price, then_price FROM ${probed} x
-      ) p
-      WHERE p.then_price IS NOT NULL AND p."gpuModelId" IS NOT NULL GROUP BY p."gpuModelId"`,
+      SELECT g.*, m.name FROM (
+        SELECT p."gpuModelId", ${medianChange}
+        FROM (
+          SELECT wp."gpuModelId", wp."gpuCount", wp."nowPrice" AS now_price, wp.price AS then_price FROM ${served}
+          UNION ALL
+          SELECT "gpuModelId", "gpuCount", now_price, then_price FROM ${probed} x
+        ) p
+        WHERE p.then_price IS NOT NULL AND p."gpuModelId" IS NOT NULL GROUP BY p."gpuModelId"
+      ) g JOIN "GpuModel" m ON m.id = g."gpuModelId"`,
     prisma.$queryRaw<(GpuOffer & { spec: GpuFigures })[]>`
       SELECT o.*, json_build_object('vramGb', m."vramGb", 'memoryBandwidthGbps', m."memoryBandwidthGbps",
                                     'fp16Tflops', m."fp16Tflops", 'fp8Tflops', m."fp8Tflops") AS spec
@@ -382,14 +395,17 @@ export async function marketInsights(prisma: PrismaClient, now: Date, window: In
     prisma.$queryRaw<ProviderPriceIndex[]>(priceIndexSql()),
   ]);
   const move = ({ direction: _d, priceThen, priceNow, change, ...offer }: MoveRow): OfferMove => ({ offer, priceThen, priceNow, change });
-  const changed = models.filter((m): m is ModelMove => m.change != null && m.change !== 0);
-  const byChange = (a: ModelMove, b: ModelMove) => a.change - b.change || a.gpuModelId - b.gpuModelId;
+  const changed = models.filter((m): m is ModelRow & ModelMove => m.change != null && m.change !== 0);
+  // Changes arrive rounded to 6 decimals, so equal as shown is equal here; ties list by model name.
+  const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+  const ranked = (sign: 1 | -1) => changed.filter((m) => Math.sign(m.change) === sign)
+    .sort((a, b) => sign * (b.change - a.change) || byName(a, b)).slice(0, limit).map(({ name: _n, ...m }): ModelMove => m);
   return {
     window, since: start, asOf: now,
     risers: moves.filter((m) => m.direction === "UP").map(move),
     fallers: moves.filter((m) => m.direction === "DOWN").map(move),
-    modelsCheaper: changed.filter((m) => m.change < 0).sort(byChange).slice(0, limit),
-    modelsDearer: changed.filter((m) => m.change > 0).sort((a, b) => byChange(b, a)).slice(0, limit),
+    modelsCheaper: ranked(-1),
+    modelsDearer: ranked(1),
     cheapestPerModel: cheapest.map(({ spec: _s, ...offer }) => ({ offer: offer as GpuOffer, pricePerGpuHour: offer.pricePerGpuHour })),
     providerPriceIndex: index,
     bestValue: bestValue(cheapest).slice(0, limit),

@@ -13,6 +13,10 @@ import { createCatalogService } from "./catalog.ts";
 import { createEventService } from "./events.ts";
 import { createOfferService } from "./offers.ts";
 import { createPriceHistoryService } from "./price-history.ts";
+import { createKpiService } from "./kpis.ts";
+import { createLlmCostService } from "./llm-cost.ts";
+import { createRankingService } from "./ranking.ts";
+import { createWorkloadService } from "./workload.ts";
 
 export interface ServiceDeps {
   prisma: PrismaClient;
@@ -33,6 +37,10 @@ export function createServices(deps: ServiceDeps) {
     offers: createOfferService(deps),
     catalog: createCatalogService(deps),
     priceHistory: createPriceHistoryService(deps),
+    kpis: createKpiService(deps),
+    llmCost: createLlmCostService(deps),
+    ranking: createRankingService(deps),
+    workload: createWorkloadService(deps),
   };
 }
 

@@ -2,7 +2,7 @@
 // workload, alerts and subscriptions), keyset pages in any order (including $ per 1M tokens for an
 // LLM), total counts, facets and one offer by id. Public: every actor may read the catalog.
 import type { GpuOffer, PrismaClient } from "../generated/prisma/client.ts";
-import { DEFAULT_SERVING, LlmInputError, MODEL_PRESETS, estimateInference, type Precision } from "../domain/math/llm.ts";
+import { DEFAULT_SERVING, LlmInputError, MODEL_PRESETS, estimateInference, pricePerMillionTokens, type Precision } from "../domain/math/llm.ts";
 import type { CostPair, OfferFilter, OfferFilterInput } from "../domain/offers/filter.ts";
 import { badInput, notFound } from "../errors.ts";
 import { resolveGpuModels, resolveNames } from "../infra/names.ts";
@@ -107,8 +107,8 @@ export function createOfferService({ prisma }: { prisma: PrismaClient }) {
         throw err;
       }
       if (!estimate.fits || !(estimate.decode.tokensPerSecond > 0)) continue;
-      // $/Mtok = $/h ÷ (tokens/s × 3600) × 1e6
-      pairs.push({ gpuModelId: pair.gpuModelId, gpuCount: pair.gpuCount, factor: (1e6 / (estimate.decode.tokensPerSecond * 3600)).toPrecision(12) });
+      // the $/Mtok of one $/h: SQL multiplies it by each offer's hourly price
+      pairs.push({ gpuModelId: pair.gpuModelId, gpuCount: pair.gpuCount, factor: pricePerMillionTokens(1, estimate.decode.tokensPerSecond).toPrecision(12) });
     }
     return pairs;
   }

@@ -3,6 +3,7 @@ import { Prisma, type PrismaClient } from "../../src/generated/prisma/client.ts"
 import { getGpuSpec } from "../../src/domain/gpu/specs.ts";
 import { costPerMillionTokens, estimateInference } from "../../src/domain/math/llm.ts";
 import { gpuKpis, marketInsights, marketOverview, providerKpis } from "../../src/infra/kpi.ts";
+import { rollPriceWindows } from "../../src/infra/price-windows.ts";
 import type { Database } from "../../src/infra/db.ts";
 import { openTestDatabase } from "../support/db.ts";
 import { testClient } from "../support/app.ts";
@@ -323,5 +324,65 @@ describe("market KPIs on an empty market", () => {
       window: "DAYS_30", since: at(30 * DAY), asOf: NOW, risers: [], fallers: [], modelsCheaper: [], modelsDearer: [],
       cheapestPerModel: [], providerPriceIndex: [], bestValue: [],
     });
+  });
+});
+
+// Changes equal to the 6 decimals the API shows, but not as doubles: 1.21 / 1.10 − 1 = 0.09999999999999987 and
+// 2.20 / 2.00 − 1 = 0.10000000000000009. Models are created out of name order (ids RTX < L40S < A100 < H100).
+//  offer model  then → now (per GPU, 1 GPU)      model medians then → now
+//  R1    RTX    1.10 → 1.21  +0.1                RTX   1.55 → 1.705 +0.1
+//  R2    RTX    2.00 → 2.20  +0.1                A100  3.00 → 3.30  +0.1
+//  R3    A100   3.00 → 3.30  +0.1                L40S  1.705 → 1.55 −0.090909
+//  F1    L40S   1.21 → 1.10  −0.090909           H100  3.30 → 3.00  −0.090909
+//  F2    L40S   2.20 → 2.00  −0.090909
+//  F3    H100   3.30 → 3.00  −0.090909
+describe("marketInsights movers with equal change", () => {
+  let db: Database;
+  const ids: Record<string, number> = {};
+  const models = new Map<string, number>();
+  const TIES = [
+    ["R1", "RTX-4090", "1.10", "1.21"], ["R2", "RTX-4090", "2.00", "2.20"], ["R3", "A100-SXM-80GB", "3.00", "3.30"],
+    ["F1", "L40S", "1.21", "1.10"], ["F2", "L40S", "2.20", "2.00"], ["F3", "H100-SXM-80GB", "3.30", "3.00"],
+  ] as const;
+
+  beforeAll(async () => {
+    db = await openTestDatabase();
+    for (const name of ["RTX-4090", "L40S", "A100-SXM-80GB", "H100-SXM-80GB"]) models.set(name, (await db.prisma.gpuModel.create({ data: specRow(name) })).id);
+    const provider = await db.prisma.provider.create({ data: { slug: "alpha", name: "Alpha", kind: "NEOCLOUD" } });
+    for (const [key, model, then, now] of TIES) {
+      const row = await db.prisma.gpuOffer.create({ data: {
+        providerId: provider.id, externalId: key, instanceType: key, gpuModelId: models.get(model)!, gpuName: model, gpuCount: 1,
+        vramPerGpuGb: 80, vramTotalGb: 80, region: "us-east-1", onDemandPrice: now, pricePerGpuHour: now, availability: "AVAILABLE",
+        pricePoints: { create: [{ onDemandPrice: then, availability: "AVAILABLE", recordedAt: at(40 * DAY) }, { onDemandPrice: now, availability: "AVAILABLE", recordedAt: at(HOUR) }] },
+      } });
+      ids[key] = row.id;
+    }
+    expect(1.21 / 1.1 - 1).not.toBe(2.2 / 2 - 1); // the doubles differ, so ordering by them would split the tie
+  });
+  afterAll(async () => { await db?.close(); });
+
+  async function expectStableOrder() {
+    const all = await marketInsights(db.prisma, NOW, "DAYS_7", 5);
+    expect(all.risers.map((m) => [m.offer.id, m.change])).toEqual([[ids.R1, 0.1], [ids.R2, 0.1], [ids.R3, 0.1]]);
+    expect(all.fallers.map((m) => [m.offer.id, m.change])).toEqual([[ids.F1, -0.090909], [ids.F2, -0.090909], [ids.F3, -0.090909]]);
+    // Equal model changes list by model name, not by id.
+    expect(all.modelsDearer.map((m) => [m.gpuModelId, m.change])).toEqual([[models.get("A100-SXM-80GB"), 0.1], [models.get("RTX-4090"), 0.1]]);
+    expect(all.modelsCheaper.map((m) => [m.gpuModelId, m.change])).toEqual([[models.get("H100-SXM-80GB"), -0.090909], [models.get("L40S"), -0.090909]]);
+    expect(Object.keys(all.modelsDearer[0]!).sort()).toEqual(["change", "gpuModelId", "medianNow", "medianThen", "offersCompared"]);
+    // A limit cuts the tie by id too.
+    const one = await marketInsights(db.prisma, NOW, "DAYS_7", 1);
+    expect([one.risers.map((m) => m.offer.id), one.fallers.map((m) => m.offer.id)]).toEqual([[ids.R1], [ids.F1]]);
+    expect([one.modelsDearer.map((m) => m.gpuModelId), one.modelsCheaper.map((m) => m.gpuModelId)]).toEqual([[models.get("A100-SXM-80GB")], [models.get("H100-SXM-80GB")]]);
+  }
+
+  it("orders them by offer id and model name when every then-price comes from the history", async () => {
+    expect(await db.prisma.windowAnchor.count()).toBe(0);
+    await expectStableOrder();
+  });
+
+  it("orders them the same when the then-prices come from WindowPrice (its change index is read by the unrounded change)", async () => {
+    await rollPriceWindows(db.prisma, NOW);
+    expect(await db.prisma.windowPrice.count({ where: { window: "DAYS_7", nextAt: { gt: at(7 * DAY) } } })).toBe(TIES.length);
+    await expectStableOrder();
   });
 });

@@ -4,11 +4,11 @@ import { testClient } from "../support/app.ts";
 import { dbId, globalId } from "../support/market.ts";
 import { getGpuSpec } from "../../src/domain/gpu/specs.ts";
 import { costPerMillionTokens, estimateInference } from "../../src/domain/math/llm.ts";
-import { topsis } from "../../src/domain/math/topsis.ts";
+import { rankRows, topsis, topsisColumns } from "../../src/domain/math/topsis.ts";
 import { estimateWorkload, type WorkloadOffer } from "../../src/domain/math/workload.ts";
 import { Prisma } from "../../src/generated/prisma/client.ts";
 import type { Database } from "../../src/infra/db.ts";
-import { parseColumns, topRows, topsisColumns } from "../../src/graphql/math.ts";
+import { parseColumns } from "../../src/infra/ranking.ts";
 import { formatMoney } from "../../src/domain/money.ts";
 
 // Providers alpha and beta hold the 3-offer ranking example (+ one unknown GPU, one inactive offer);
@@ -121,6 +121,16 @@ describe("math queries", () => {
       }
     });
 
+    it("ranks with weights whose sum overflows as with their ratios ([1e308, 1e308] = [1, 1])", async () => {
+      const pair = (weight: number) => [{ criterion: "PRICE_PER_GPU_HOUR", weight }, { criterion: "TOTAL_VRAM", weight }];
+      const huge = await rank({ criteria: pair(1e308) });
+      const plain = await rank({ criteria: pair(1) });
+      expect(huge.errors).toBeUndefined();
+      expect(huge.data.rankOffers.weights.map((w: { weight: number }) => w.weight)).toEqual([0.5, 0.5]);
+      expect(huge.data.rankOffers.ranked).toEqual(plain.data.rankOffers.ranked);
+      expect(new Set(huge.data.rankOffers.ranked.map((r: { closeness: number }) => r.closeness)).size).toBe(3);
+    });
+
     it("scores availability and provider reliability (unknown reliability = 0.5)", async () => {
       const res = await rank({ criteria: [{ criterion: "AVAILABILITY", weight: 1 }, { criterion: "PROVIDER_RELIABILITY", weight: 1 }] });
       const values = Object.fromEntries(res.data.rankOffers.ranked.map((r: { offer: { id: string }; values: { value: number }[] }) => [dbId(r.offer.id), r.values.map((v) => v.value)]));
@@ -207,11 +217,10 @@ describe("math queries", () => {
         const directions = weights.map((): "cost" | "benefit" => (random() < 0.5 ? "cost" : "benefit"));
         const domain = topsis({ matrix, weights, criteria: directions });
         const columns = [0, 1, 2, 3].map((j) => Float64Array.from(matrix, (r) => r[j]!));
-        const total = weights.reduce((s, w) => s + w, 0);
-        const closeness = topsisColumns(columns, weights.map((w) => w / total), directions.map((d) => d === "benefit"));
+        const { closeness } = topsisColumns({ columns, weights, benefit: directions.map((d) => d === "benefit") });
         expect([...closeness]).toEqual(domain.closeness);
         const ids = Float64Array.from(matrix, (_, i) => i);
-        const top = topRows(closeness, ids, 25);
+        const top = rankRows(closeness, 25, ids);
         expect(top.map((t) => t.row)).toEqual(domain.order.slice(0, 25));
         expect(top.map((t) => t.rank)).toEqual(domain.order.slice(0, 25).map((i) => domain.rank[i]));
       }
@@ -338,6 +347,16 @@ describe("math queries", () => {
       expect(res.data.estimateWorkload).toMatchObject({ considered: 6, feasible: 5, excluded: 1 });
       const filtered = await request(ESTIMATE, { input: inference("llama-3-8b"), filter: { gpuModels: ["RTX-4090"] } });
       expect(filtered.data.estimateWorkload.options.map((o: { offer: { id: string } }) => keyOf(o.offer.id)).sort()).toEqual(["4090", "4090x2"]);
+    });
+
+    it("labels a preset model with its source and only a custom model as caller-supplied", async () => {
+      const preset = await request(ESTIMATE, { input: inference("llama-3-8b"), first: 1 });
+      expect(preset.errors).toBeUndefined();
+      expect(preset.data.estimateWorkload.assumptions[0]).toMatch(/^Llama 3 8B \(huggingface\.co\/meta-llama\/Meta-Llama-3-8B config\.json; 8\.03B parameters\); weights FP16/);
+      const custom = await request(ESTIMATE, { input: { inference: {
+        customModel: { name: "tiny", parameters: 1e9, layers: 16, kvHeads: 8, headDim: 64 }, requestsPerPeriod: 10, tokensPerRequest: 100,
+      } }, first: 1 });
+      expect(custom.data.estimateWorkload.assumptions[0]).toMatch(/^tiny \(caller-supplied\); weights FP16/);
     });
 
     it("costs training and image generation", async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { topsis, TopsisInputError, type TopsisCriterion, type TopsisInput } from "../../src/domain/math/topsis.ts";
+import { normaliseWeights, topsis, TopsisInputError, type TopsisCriterion, type TopsisInput } from "../../src/domain/math/topsis.ts";
 
 // Published worked examples
 //
@@ -89,6 +89,25 @@ describe("topsis: weights", () => {
     const scaled = topsis({ ...CARS, weights: [1, 4, 3, 2] });
     expect(scaled.weightsUsed.reduce((a, b) => a + b)).toBeCloseTo(1, 15);
     scaled.closeness.forEach((c, i) => expect(c).toBeCloseTo(CARS_CLOSENESS[i]!, 8));
+  });
+
+  it("normalises weights whose sum overflows ([1e308, 1e308] is [0.5, 0.5], not 0.5 closeness for every row)", () => {
+    const huge = topsis({ ...PP2018, weights: [1e308, 1e308, 1e308, 1e308] });
+    const plain = topsis({ ...PP2018, weights: [1, 1, 1, 1] });
+    expect(huge.weightsUsed).toEqual([0.25, 0.25, 0.25, 0.25]);
+    expect(huge.closeness).toEqual(plain.closeness);
+    expect(huge.rank).toEqual(plain.rank);
+    expect(new Set(huge.closeness).size).toBe(6);
+    const two = topsis({ matrix: [[1, 9], [5, 5], [9, 2]], weights: [1e308, 1e308], criteria: ["benefit", "cost"] });
+    expect(two.weightsUsed).toEqual([0.5, 0.5]);
+    expect(two.order).toEqual([2, 1, 0]);
+  });
+
+  it("normalises weights bit for bit as w / Σw whenever the sum is finite", () => {
+    for (const weights of [[0.1, 0.4, 0.3, 0.2], [3, 1, 1, 7], [1e-300, 2e-300, 5e-301, 1e-300], [0.7, 1e5, 13, 0]]) {
+      const sum = weights.reduce((a, b) => a + b, 0);
+      expect(normaliseWeights(weights)).toEqual(weights.map((w) => w / sum));
+    }
   });
 
   it("drops a zero-weight criterion out entirely", () => {

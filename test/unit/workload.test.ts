@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { getGpuSpec, type GpuSpec } from "../../src/domain/gpu/specs.ts";
-import { LlmInputError } from "../../src/domain/math/llm.ts";
+import { LlmInputError, MODEL_PRESETS, resolveModel } from "../../src/domain/math/llm.ts";
 import {
   estimateWorkload, IMAGE_MODEL_PRESETS, WorkloadInputError, type WorkloadInput, type WorkloadOffer,
 } from "../../src/domain/math/workload.ts";
@@ -55,6 +55,19 @@ describe("estimateWorkload: LLM inference", () => {
     expect(a!.vramAvailableGb).toBe(80);
     expect(result.totals).toMatchObject({ outputTokens: 500_000, inputTokens: 1_000_000, requests: 1000, trainingFlops: null });
     expect(result.assumptions.join("\n")).toMatch(/batch 1; context 1500 tokens, prompt 1000 tokens/);
+  });
+
+  it("labels a preset with its source, also when given as the spec resolveModel returned; only a custom model is caller-supplied", () => {
+    const source = MODEL_PRESETS["llama-3-8b"].source;
+    for (const model of ["llama-3-8b", resolveModel("llama-3-8b")]) {
+      const [first] = estimateWorkload({ ...input, model }, []).assumptions;
+      expect(first).toMatch(/^Llama 3 8B \(/);
+      expect(first).toContain(`(${source})`);
+      expect(first).not.toContain("caller-supplied");
+    }
+    const custom = { name: "tiny", parameters: 1e9, layers: 16, kvHeads: 8, headDim: 64 };
+    expect(estimateWorkload({ ...input, model: custom }, []).assumptions[0]).toMatch(/^tiny \(caller-supplied\)/);
+    expect(estimateWorkload({ ...input, model: resolveModel(custom) }, []).assumptions[0]).toMatch(/^tiny \(caller-supplied\)/);
   });
 
   it("sorts by cost, not by hourly price, and keeps the cheapest `limit`", () => {

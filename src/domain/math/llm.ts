@@ -132,7 +132,8 @@ export interface GpuInput {
 }
 
 export interface InferenceInput {
-  model: ModelPresetName | CustomModel | string;
+  /** A preset name, a custom architecture, or a preset's spec from MODEL_PRESETS / resolveModel. */
+  model: ModelPresetName | CustomModel | ModelSpec | string;
   gpu: GpuInput;
   gpuCount: number;
   /** Concurrent sequences decoded together. */
@@ -196,7 +197,12 @@ export class LlmInputError extends Error {
 const GB = 1e9;
 const TERA = 1e12;
 
+const PRESET_SPECS: ReadonlySet<unknown> = new Set(Object.values(MODEL_PRESETS));
+
+/** A preset name (or a preset's spec, as resolveModel returned it) → the preset; a custom model → validated, caller-supplied. */
 export function resolveModel(model: InferenceInput["model"]): ModelSpec {
+  // Resolving twice must not relabel a preset as "caller-supplied" (services resolve first, to validate).
+  if (PRESET_SPECS.has(model)) return model as ModelSpec;
   if (typeof model === "string") {
     const preset = (MODEL_PRESETS as Record<string, ModelSpec>)[model.trim().toLowerCase()];
     if (!preset) {
@@ -314,13 +320,22 @@ export interface CostPerMillionTokens {
   formula: string;
 }
 
-/** price per hour / (tokens per second × 3600) × 1e6. */
+/**
+ * $ per million tokens: price per hour / (tokens per second × 3600) × 1e6, unrounded (the one place this
+ * formula lives). pricePerMillionTokens(1, tokensPerSecond) is the factor that turns any hourly price into
+ * $/Mtok at that speed; a speed of NaN (the model does not fit) gives NaN.
+ */
+export function pricePerMillionTokens(pricePerHour: number, tokensPerSecond: number): number {
+  return (pricePerHour * 1e6) / (tokensPerSecond * 3600);
+}
+
+/** pricePerMillionTokens with its inputs validated, rounded half-up to 4 decimals, and its working. */
 export function costPerMillionTokens(input: { pricePerHour: string | number; tokensPerSecond: number }): CostPerMillionTokens {
   const pricePerHour = parsePrice(input.pricePerHour);
   const tokensPerSecond = positive("tokensPerSecond", input.tokensPerSecond);
   const tokensPerHour = tokensPerSecond * 3600;
   return {
-    costPerMillionTokens: roundHalfUp((pricePerHour * 1e6) / tokensPerHour, 4),
+    costPerMillionTokens: roundHalfUp(pricePerMillionTokens(pricePerHour, tokensPerSecond), 4),
     pricePerHour,
     tokensPerSecond,
     tokensPerHour,

@@ -7,10 +7,15 @@
 //   4. S⁺_i = ‖v_i − A⁺‖₂, S⁻_i = ‖v_i − A⁻‖₂
 //   5. C_i = S⁻_i / (S⁺_i + S⁻_i) ∈ [0, 1]; higher is better
 //
+// One implementation: topsisColumns computes steps 1–5 over columns (optionally over grouped rows, each
+// standing for several equal alternatives) and rankRows orders and ranks the rows; topsis() validates a
+// row-major matrix and runs both, and rankOffers (src/services/ranking.ts) runs them over groups of offers.
+//
 // Edge cases (each is exercised in test/unit/topsis.test.ts):
 // - A constant column has A⁺_j = A⁻_j, so it adds nothing to either distance; an all-zero column has no
 //   norm and is normalised to zeros instead of dividing by zero.
-// - A zero weight drops its criterion out; at least one weight must be positive.
+// - A zero weight drops its criterion out; at least one weight must be positive. Only the weights' ratios
+//   matter, at any magnitude: [1e308, 1e308] is [0.5, 0.5] although its sum overflows.
 // - When S⁺ + S⁻ = 0 the alternative sits on both the ideal and the anti-ideal, which happens exactly when
 //   every positively weighted column is constant: all alternatives identical, or a single alternative.
 //   Closeness is then 0.5 for every row. Reversing every criterion (benefit ↔ cost) swaps A⁺ and A⁻ and
@@ -70,49 +75,139 @@ export class TopsisInputError extends Error {
 // float paths (e.g. columns in another order) and must not be split by rounding noise.
 const TIE_TOLERANCE = 1e-12;
 
+/** TOPSIS over a decision matrix, validated: the row-major API over topsisColumns and rankRows. */
 export function topsis(input: TopsisInput): TopsisResult {
-  const { matrix, criteria } = input;
   const columns = validate(input);
-  const weightSum = input.weights.reduce((sum, w) => sum + w, 0);
-  const weightsUsed = input.weights.map((w) => w / weightSum);
-
-  const weighted = matrix.map((row) => row.slice());
-  for (let j = 0; j < columns; j++) {
-    const norm = columnNorm(matrix, j);
-    for (const row of weighted) row[j] = norm === 0 ? 0 : (row[j]! / norm) * weightsUsed[j]!;
-  }
-
-  const ideal: number[] = [];
-  const antiIdeal: number[] = [];
-  for (let j = 0; j < columns; j++) {
-    let max = -Infinity;
-    let min = Infinity;
-    for (const row of weighted) {
-      max = Math.max(max, row[j]!);
-      min = Math.min(min, row[j]!);
-    }
-    ideal.push(criteria[j] === "benefit" ? max : min);
-    antiIdeal.push(criteria[j] === "benefit" ? min : max);
-  }
-
-  const best = weighted.map((row) => distance(row, ideal));
-  const worst = weighted.map((row) => distance(row, antiIdeal));
-  const closeness = best.map((sPlus, i) => {
-    const total = sPlus + worst[i]!;
-    return total === 0 ? 0.5 : worst[i]! / total;
+  const scores = topsisColumns({
+    columns: Array.from({ length: columns }, (_, j) => Float64Array.from(input.matrix, (row) => row[j]!)),
+    weights: input.weights,
+    benefit: input.criteria.map((c) => c === "benefit"),
   });
-
-  const order = closeness.map((_, i) => i).sort((a, b) => closeness[b]! - closeness[a]! || a - b);
+  const closeness = Array.from(scores.closeness);
+  const ranked = rankRows(scores.closeness, closeness.length);
   const rank = new Array<number>(closeness.length);
-  let leader = order[0]!;
-  order.forEach((index, position) => {
-    if (!tied(closeness[index]!, closeness[leader]!)) leader = index;
-    rank[index] = leader === index ? position + 1 : rank[leader]!;
-  });
-  // Re-sort by (rank, index) so tolerance-ties that float noise ordered differently list in input order.
-  order.sort((a, b) => rank[a]! - rank[b]! || a - b);
+  for (const r of ranked) rank[r.row] = r.rank;
+  const order = ranked.map((r) => r.row);
+  return {
+    closeness, rank, order, weightsUsed: scores.weightsUsed, ideal: Array.from(scores.ideal), antiIdeal: Array.from(scores.antiIdeal),
+    distances: { best: Array.from(scores.distanceToIdeal), worst: Array.from(scores.distanceToAntiIdeal) },
+  };
+}
 
-  return { closeness, rank, order, weightsUsed, ideal, antiIdeal, distances: { best, worst } };
+/** The core's input: column-major, already valid (finite values ≥ 0; weights ≥ 0, one positive; one direction per column). */
+export interface TopsisColumnsInput {
+  /** One array per criterion, one value per row. */
+  columns: readonly ArrayLike<number>[];
+  /** One per column, any scale; normalised to sum 1. */
+  weights: readonly number[];
+  /** Per column: true when higher is better (benefit), false for a cost. */
+  benefit: readonly boolean[];
+  /** Row i stands for counts[i] identical alternatives (grouped rows); default one each. */
+  counts?: ArrayLike<number>;
+}
+
+export interface TopsisScores {
+  weightsUsed: number[];
+  /** C_i per row. */
+  closeness: Float64Array;
+  ideal: Float64Array;
+  antiIdeal: Float64Array;
+  /** S⁺ and S⁻ per row. */
+  distanceToIdeal: Float64Array;
+  distanceToAntiIdeal: Float64Array;
+}
+
+/**
+ * Steps 1–5 over columns. With `counts`, row i stands for counts[i] identical alternatives: that weighs the
+ * vector norms (Σ count·x²) and nothing else, so the scores are those of the expanded rows (bit for bit
+ * when every count is 1, up to the order of the sums otherwise). rankOffers scores groups of equal offers.
+ */
+export function topsisColumns({ columns, weights, benefit, counts }: TopsisColumnsInput): TopsisScores {
+  const weightsUsed = normaliseWeights(weights);
+  const m = columns.length;
+  const n = columns[0]?.length ?? 0;
+  const norms = new Float64Array(m);
+  const ideal = new Float64Array(m);
+  const antiIdeal = new Float64Array(m);
+  for (let j = 0; j < m; j++) {
+    const x = columns[j]!;
+    const norm = (norms[j] = columnNorm(x, counts));
+    const w = weightsUsed[j]!;
+    let max = -Infinity, min = Infinity;
+    for (let i = 0; i < n; i++) {
+      const v = norm === 0 ? 0 : (x[i]! / norm) * w;
+      if (v > max) max = v;
+      if (v < min) min = v;
+    }
+    ideal[j] = benefit[j] ? max : min;
+    antiIdeal[j] = benefit[j] ? min : max;
+  }
+  const closeness = new Float64Array(n);
+  const distanceToIdeal = new Float64Array(n);
+  const distanceToAntiIdeal = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let best = 0, worst = 0;
+    for (let j = 0; j < m; j++) {
+      const norm = norms[j]!;
+      const v = norm === 0 ? 0 : (columns[j]![i]! / norm) * weightsUsed[j]!;
+      best += (v - ideal[j]!) ** 2;
+      worst += (v - antiIdeal[j]!) ** 2;
+    }
+    const sPlus = (distanceToIdeal[i] = Math.sqrt(best));
+    const sMinus = (distanceToAntiIdeal[i] = Math.sqrt(worst));
+    const total = sPlus + sMinus;
+    closeness[i] = total === 0 ? 0.5 : sMinus / total;
+  }
+  return { weightsUsed, closeness, ideal, antiIdeal, distanceToIdeal, distanceToAntiIdeal };
+}
+
+/**
+ * Weights scaled to sum 1. They are first divided by a power of two near the largest, which is exact, so
+ * the result is bit for bit w / Σw wherever Σw is finite, and [0.5, 0.5] for [1e308, 1e308] (Σw = ∞).
+ */
+export function normaliseWeights(weights: readonly number[]): number[] {
+  const max = weights.reduce((m, w) => Math.max(m, w), 0);
+  const scale = max > 0 ? 2 ** Math.floor(Math.log2(max)) : 1;
+  const scaled = weights.map((w) => w / scale);
+  const sum = scaled.reduce((s, w) => s + w, 0);
+  return scaled.map((w) => w / sum);
+}
+
+export interface RankedRow {
+  row: number;
+  /** Competition rank among the rows (1 = best; ties within 1e-12 relative share the leader's rank). */
+  rank: number;
+}
+
+/**
+ * The `k` best rows (closeness desc, then id asc; ids default to the row indices) with their ranks, best
+ * first: ties within TIE_TOLERANCE of their leader share its rank and list by id, whatever order float
+ * noise gave them.
+ */
+export function rankRows(closeness: ArrayLike<number>, k: number, ids?: ArrayLike<number>): RankedRow[] {
+  const n = closeness.length;
+  const id = ids ? (i: number) => ids[i]! : (i: number) => i;
+  let top: number[];
+  if (k < n && k <= 128) {
+    // Insertion into the best k: one pass over n rows, no sort of all of them.
+    const before = (a: number, b: number) => closeness[a]! > closeness[b]! || (closeness[a] === closeness[b] && id(a) < id(b));
+    top = [];
+    for (let i = 0; i < n && k > 0; i++) {
+      if (top.length === k && !before(i, top[k - 1]!)) continue;
+      let at = top.length === k ? k - 1 : top.length;
+      while (at > 0 && before(i, top[at - 1]!)) { top[at] = top[at - 1]!; at--; }
+      top[at] = i;
+    }
+  } else {
+    top = Array.from({ length: n }, (_, i) => i).sort((a, b) => closeness[b]! - closeness[a]! || id(a) - id(b)).slice(0, Math.max(k, 0));
+  }
+  const ranks: number[] = [];
+  let leader = 0;
+  top.forEach((row, position) => {
+    if (!tied(closeness[row]!, closeness[top[leader]!]!)) leader = position;
+    ranks.push(leader === position ? position + 1 : ranks[leader]!);
+  });
+  return top.map((row, p) => ({ row, rank: ranks[p]! })).sort((a, b) => a.rank - b.rank || id(a.row) - id(b.row));
 }
 
 function validate({ matrix, weights, criteria }: TopsisInput): number {
@@ -161,20 +256,16 @@ function validate({ matrix, weights, criteria }: TopsisInput): number {
   return columns;
 }
 
-/** √Σx² of column j, scaled by the column maximum so large or tiny values neither overflow nor underflow. */
-function columnNorm(matrix: TopsisInput["matrix"], j: number): number {
+/** √Σ count·x² of a column, scaled by its maximum so large or tiny values neither overflow nor underflow. */
+function columnNorm(x: ArrayLike<number>, counts: ArrayLike<number> | undefined): number {
+  const n = x.length;
   let scale = 0;
-  for (const row of matrix) scale = Math.max(scale, row[j]!);
+  for (let i = 0; i < n; i++) if (x[i]! > scale) scale = x[i]!;
   if (scale === 0) return 0;
   let sum = 0;
-  for (const row of matrix) sum += (row[j]! / scale) ** 2;
+  if (counts) for (let i = 0; i < n; i++) sum += counts[i]! * (x[i]! / scale) ** 2;
+  else for (let i = 0; i < n; i++) sum += (x[i]! / scale) ** 2;
   return scale * Math.sqrt(sum);
-}
-
-function distance(a: readonly number[], b: readonly number[]): number {
-  let sum = 0;
-  for (let j = 0; j < a.length; j++) sum += (a[j]! - b[j]!) ** 2;
-  return Math.sqrt(sum);
 }
 
 function tied(a: number, b: number): boolean {
