@@ -7,11 +7,11 @@ import pg from "pg";
 import type { Logger } from "pino";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import { rollPriceWindows } from "../infra/price-windows.ts";
-import { publishChanges } from "../infra/pubsub.ts";
 import type { PubSub } from "../infra/pubsub-types.ts";
 import type { ProviderAdapter } from "./adapter.ts";
 import { evaluateAlerts, notificationEvent, type NotificationRow } from "./alerts.ts";
 import { applyCatalog, type CatalogSyncSummary, type OfferChange } from "./catalog-sync.ts";
+import { publishChanges } from "./change-publishing.ts";
 import { providerInfo } from "./registry.ts";
 
 // "gpbingst" as a 64-bit key.
