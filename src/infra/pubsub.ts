@@ -1,8 +1,10 @@
 // The one pub/sub: Redis (graphql-redis-subscriptions over two ioredis clients) when a URL is given,
-// so an event published on one API node reaches subscribers on all; in-process otherwise.
+// so an event published on one API node reaches subscribers on all; in-process otherwise. Each
+// subscriber reads a bounded stream (bounded-stream.ts) fed from the transport.
 import { EventEmitter } from "node:events";
 import { Redis } from "ioredis";
 import { RedisPubSub } from "graphql-redis-subscriptions";
+import { boundedStream, SUBSCRIBER_BUFFER_LIMIT, type BoundedStream } from "./bounded-stream.ts";
 import { logger } from "./logger.ts";
 import type { PubSub, Topic, Topics } from "./pubsub-types.ts";
 
@@ -11,6 +13,8 @@ export interface PubSubOptions {
   redisUrl?: string | null;
   /** Namespaces the Redis channels (one per deployment, or per test). Default "gpubroker". */
   prefix?: string;
+  /** Events that may wait per subscriber before its subscription overflows; default SUBSCRIBER_BUFFER_LIMIT. */
+  bufferLimit?: number;
 }
 
 /** Moves JSON payloads on named channels; `listen` resolves once the channel is live. */
@@ -57,56 +61,31 @@ function redisTransport(url: string): Transport {
   };
 }
 
-const MAX_BUFFERED = 10_000;
-
-export function createPubSub({ redisUrl, prefix = "gpubroker" }: PubSubOptions = {}): PubSub {
+export function createPubSub({ redisUrl, prefix = "gpubroker", bufferLimit = SUBSCRIBER_BUFFER_LIMIT }: PubSubOptions = {}): PubSub {
   const transport = redisUrl ? redisTransport(redisUrl) : inProcessTransport();
   const live = new Map<Topic, number>();
-  const open = new Set<AsyncIterableIterator<unknown, undefined>>();
+  const open = new Set<AsyncIterableIterator<unknown>>();
   const channel = (topic: Topic) => `${prefix}:${topic}`;
   const count = (topic: Topic, by: number) => live.set(topic, (live.get(topic) ?? 0) + by);
 
   function subscribe<K extends Topic>(topic: K, keep?: (event: Topics[K]) => boolean): AsyncIterableIterator<Topics[K]> {
     type Event = Topics[K];
-    const DONE: IteratorReturnResult<undefined> = { value: undefined, done: true };
-    const queue: Event[] = [];
-    const waiting: ((result: IteratorResult<Event, undefined>) => void)[] = [];
-    let ended = false;
     const wanted = (event: Event) => {
       try { return !keep || keep(event); } catch (err) { logger.warn({ err, topic }, "dropped an event the filter could not read"); return false; }
     };
-    const push = (event: Event) => {
-      if (ended || !wanted(event)) return;
-      const reader = waiting.shift();
-      if (reader) reader({ value: event, done: false });
-      // A reader that stopped reading loses its oldest events, not the process its memory.
-      else if (queue.push(event) > MAX_BUFFERED) queue.shift();
-    };
+    let listening: Promise<() => void> | undefined;
+    const stream: BoundedStream<Event> = boundedStream<Event>(bufferLimit, () => {
+      open.delete(stream.iterator);
+      // Not awaited: while Redis is down the (UN)SUBSCRIBE waits for it, and the reader must not.
+      void listening?.then((unlisten) => unlisten());
+    });
     // Subscribes now, not on the first next(): events published after this call are not lost.
-    const stop = transport.listen(channel(topic), push as (payload: unknown) => void).then(
+    listening = transport.listen(channel(topic), (payload) => { if (wanted(payload as Event)) stream.push(payload as Event); }).then(
       (unlisten) => { count(topic, 1); return () => { count(topic, -1); unlisten(); }; },
-      (err: unknown) => { logger.error({ err, topic }, "pubsub subscribe failed"); void end(); return () => {}; },
+      (err: unknown) => { logger.error({ err, topic }, "pubsub subscribe failed"); stream.end(); return () => {}; },
     );
-    function end(): Promise<IteratorReturnResult<undefined>> {
-      if (!ended) {
-        ended = true;
-        open.delete(iterator);
-        queue.length = 0;
-        for (const reader of waiting.splice(0)) reader(DONE);
-        // Not awaited: while Redis is down the (UN)SUBSCRIBE waits for it, and the reader must not.
-        void stop.then((unlisten) => unlisten());
-      }
-      return Promise.resolve(DONE);
-    }
-    const iterator: AsyncIterableIterator<Event, undefined> = {
-      next: () => queue.length ? Promise.resolve({ value: queue.shift()!, done: false })
-        : ended ? Promise.resolve(DONE) : new Promise((resolve) => waiting.push(resolve)),
-      return: end,
-      async throw(err) { await end(); throw err; },
-      [Symbol.asyncIterator]() { return iterator; },
-    };
-    open.add(iterator);
-    return iterator;
+    open.add(stream.iterator);
+    return stream.iterator;
   }
 
   return {
@@ -114,7 +93,7 @@ export function createPubSub({ redisUrl, prefix = "gpubroker" }: PubSubOptions =
     subscribe,
     subscriberCount: (topic) => live.get(topic) ?? 0,
     async close() {
-      for (const it of [...open]) await it.return?.();
+      for (const iterator of [...open]) await iterator.return?.();
       await transport.close();
     },
   };
