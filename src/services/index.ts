@@ -9,6 +9,7 @@ import type { PubSub } from "../infra/pubsub-types.ts";
 import type { RateLimiter } from "../infra/rate-limit.ts";
 import { createAccountService } from "./accounts.ts";
 import { createAdminService, type IngestionControl } from "./admin.ts";
+import { createAlertService } from "./alerts.ts";
 import { createEventService } from "./events.ts";
 
 export interface ServiceDeps {
@@ -26,6 +27,7 @@ export function createServices(deps: ServiceDeps) {
   return {
     accounts: createAccountService(deps),
     admin: createAdminService(deps),
+    alerts: createAlertService(deps),
     events: createEventService(deps),
   };
 }
