@@ -9,7 +9,8 @@ export type ErrorCode =
   | "FORBIDDEN"
   | "RATE_LIMITED"
   | "CONFLICT"
-  | "SERVICE_UNAVAILABLE";
+  | "SERVICE_UNAVAILABLE"
+  | "SUBSCRIPTION_OVERFLOW";
 
 export class AppError extends Error {
   /** `code` plus the details, as clients see them in `extensions` (graphql-js copies this property). */
@@ -31,3 +32,9 @@ export const unauthenticated = (message: string, details?: Details) => new AppEr
 export const forbidden = (message: string, details?: Details) => new AppError("FORBIDDEN", message, details);
 export const conflict = (message: string, details?: Details) => new AppError("CONFLICT", message, details);
 export const unavailable = (message: string, details?: Details) => new AppError("SERVICE_UNAVAILABLE", message, details);
+/** A subscriber fell too far behind its stream: the subscription ends with this, and the client subscribes again. */
+export const subscriptionOverflow = (limit: number) => new AppError(
+  "SUBSCRIPTION_OVERFLOW",
+  `This subscription fell more than ${limit} events behind, so the server ended it after the events already queued. Subscribe again to continue; events published in between are not replayed.`,
+  { limit },
+);

@@ -18,10 +18,17 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-export async function startServer(yoga: App, opts: { port: number; host?: string }): Promise<RunningServer> {
+export interface ServerOptions {
+  port: number;
+  host?: string;
+  /** Results that may wait per member of a shared WebSocket stream; default SUBSCRIBER_BUFFER_LIMIT (see there for the overflow policy). */
+  subscriberBufferLimit?: number;
+}
+
+export async function startServer(yoga: App, opts: ServerOptions): Promise<RunningServer> {
   const server = createServer(yoga);
   const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
-  const shared = createSharedSubscriptions();
+  const shared = createSharedSubscriptions({ bufferLimit: opts.subscriberBufferLimit });
   const ws = useServer(
     {
       // Credentials travel in connection_init ({ authorization: "Bearer …" }); bad ones close with 4403.

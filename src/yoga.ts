@@ -12,6 +12,7 @@ import { createLoaders } from "./infra/loaders.ts";
 import { logger } from "./infra/logger.ts";
 import { createRateLimiter, type RateLimiter } from "./infra/rate-limit.ts";
 import { clientIp, limitPlugins, type RequestSource } from "./graphql/limits.ts";
+import { useCodedStreamEnd } from "./graphql/shared-subscriptions.ts";
 import { createLazyTokenSigner, type TokenSigner } from "./infra/auth/tokens.ts";
 import { createPubSub } from "./infra/pubsub.ts";
 import type { PubSub } from "./infra/pubsub-types.ts";
@@ -78,6 +79,7 @@ export function createApp(opts: YogaOptions): YogaServerInstance<Record<string, 
     healthCheckEndpoint: "/health",
     plugins: [
       ...limitPlugins({ development, rateLimiter, trustProxy: opts.trustProxy }),
+      useCodedStreamEnd(),
       useJwks(tokens),
       useReadinessCheck({
         endpoint: "/ready",

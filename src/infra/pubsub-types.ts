@@ -52,7 +52,8 @@ export interface PubSub {
   /**
    * An async iterator of the topic's events, from the moment the subscription is live (see
    * `subscriberCount`); ends (and unsubscribes) when returned. `keep` drops unwanted events before
-   * they are queued, so a slow reader only buffers what it asked for.
+   * they are queued, so a slow reader only buffers what it asked for. A reader that falls the buffer
+   * limit behind gets the queued events, then a SUBSCRIPTION_OVERFLOW AppError: it must subscribe again.
    */
   subscribe<K extends Topic>(topic: K, keep?: (event: Topics[K]) => boolean): AsyncIterableIterator<Topics[K]>;
   /** This process's live subscriptions to the topic (counted once Redis has confirmed them). */

@@ -1,19 +1,20 @@
 // The one pub/sub: Redis (graphql-redis-subscriptions over two ioredis clients) when a URL is given,
-// so an event published on one API node reaches subscribers on all; in-process otherwise.
+// so an event published on one API node reaches subscribers on all; in-process otherwise. Each
+// subscriber reads a bounded stream (bounded-stream.ts) fed from the transport.
 import { EventEmitter } from "node:events";
 import { Redis } from "ioredis";
 import { RedisPubSub } from "graphql-redis-subscriptions";
-import type { PrismaClient } from "../generated/prisma/client.ts";
-import { changePercent } from "../domain/money.ts";
-import type { OfferChange } from "../ingestion/catalog-sync.ts";
+import { boundedStream, SUBSCRIBER_BUFFER_LIMIT, type BoundedStream } from "./bounded-stream.ts";
 import { logger } from "./logger.ts";
-import type { PriceTick, PubSub, Topic, Topics } from "./pubsub-types.ts";
+import type { PubSub, Topic, Topics } from "./pubsub-types.ts";
 
 export interface PubSubOptions {
   /** Redis URL; null or absent keeps events in this process. */
   redisUrl?: string | null;
   /** Namespaces the Redis channels (one per deployment, or per test). Default "gpubroker". */
   prefix?: string;
+  /** Events that may wait per subscriber before its subscription overflows; default SUBSCRIBER_BUFFER_LIMIT. */
+  bufferLimit?: number;
 }
 
 /** Moves JSON payloads on named channels; `listen` resolves once the channel is live. */
@@ -60,56 +61,31 @@ function redisTransport(url: string): Transport {
   };
 }
 
-const MAX_BUFFERED = 10_000;
-
-export function createPubSub({ redisUrl, prefix = "gpubroker" }: PubSubOptions = {}): PubSub {
+export function createPubSub({ redisUrl, prefix = "gpubroker", bufferLimit = SUBSCRIBER_BUFFER_LIMIT }: PubSubOptions = {}): PubSub {
   const transport = redisUrl ? redisTransport(redisUrl) : inProcessTransport();
   const live = new Map<Topic, number>();
-  const open = new Set<AsyncIterableIterator<unknown, undefined>>();
+  const open = new Set<AsyncIterableIterator<unknown>>();
   const channel = (topic: Topic) => `${prefix}:${topic}`;
   const count = (topic: Topic, by: number) => live.set(topic, (live.get(topic) ?? 0) + by);
 
   function subscribe<K extends Topic>(topic: K, keep?: (event: Topics[K]) => boolean): AsyncIterableIterator<Topics[K]> {
     type Event = Topics[K];
-    const DONE: IteratorReturnResult<undefined> = { value: undefined, done: true };
-    const queue: Event[] = [];
-    const waiting: ((result: IteratorResult<Event, undefined>) => void)[] = [];
-    let ended = false;
     const wanted = (event: Event) => {
       try { return !keep || keep(event); } catch (err) { logger.warn({ err, topic }, "dropped an event the filter could not read"); return false; }
     };
-    const push = (event: Event) => {
-      if (ended || !wanted(event)) return;
-      const reader = waiting.shift();
-      if (reader) reader({ value: event, done: false });
-      // A reader that stopped reading loses its oldest events, not the process its memory.
-      else if (queue.push(event) > MAX_BUFFERED) queue.shift();
-    };
+    let listening: Promise<() => void> | undefined;
+    const stream: BoundedStream<Event> = boundedStream<Event>(bufferLimit, () => {
+      open.delete(stream.iterator);
+      // Not awaited: while Redis is down the (UN)SUBSCRIBE waits for it, and the reader must not.
+      void listening?.then((unlisten) => unlisten());
+    });
     // Subscribes now, not on the first next(): events published after this call are not lost.
-    const stop = transport.listen(channel(topic), push as (payload: unknown) => void).then(
+    listening = transport.listen(channel(topic), (payload) => { if (wanted(payload as Event)) stream.push(payload as Event); }).then(
       (unlisten) => { count(topic, 1); return () => { count(topic, -1); unlisten(); }; },
-      (err: unknown) => { logger.error({ err, topic }, "pubsub subscribe failed"); void end(); return () => {}; },
+      (err: unknown) => { logger.error({ err, topic }, "pubsub subscribe failed"); stream.end(); return () => {}; },
     );
-    function end(): Promise<IteratorReturnResult<undefined>> {
-      if (!ended) {
-        ended = true;
-        open.delete(iterator);
-        queue.length = 0;
-        for (const reader of waiting.splice(0)) reader(DONE);
-        // Not awaited: while Redis is down the (UN)SUBSCRIBE waits for it, and the reader must not.
-        void stop.then((unlisten) => unlisten());
-      }
-      return Promise.resolve(DONE);
-    }
-    const iterator: AsyncIterableIterator<Event, undefined> = {
-      next: () => queue.length ? Promise.resolve({ value: queue.shift()!, done: false })
-        : ended ? Promise.resolve(DONE) : new Promise((resolve) => waiting.push(resolve)),
-      return: end,
-      async throw(err) { await end(); throw err; },
-      [Symbol.asyncIterator]() { return iterator; },
-    };
-    open.add(iterator);
-    return iterator;
+    open.add(stream.iterator);
+    return stream.iterator;
   }
 
   return {
@@ -117,58 +93,8 @@ export function createPubSub({ redisUrl, prefix = "gpubroker" }: PubSubOptions =
     subscribe,
     subscriberCount: (topic) => live.get(topic) ?? 0,
     async close() {
-      for (const it of [...open]) await it.return?.();
+      for (const iterator of [...open]) await iterator.return?.();
       await transport.close();
     },
   };
-}
-
-type RawQuery = Pick<PrismaClient, "$queryRaw">;
-
-/** The ticks for a catalog run's changes: provider slugs and GPU model names come from one query. */
-export async function toPriceTicks(prisma: RawQuery, changes: readonly OfferChange[], at: Date): Promise<PriceTick[]> {
-  if (!changes.length) return [];
-  const providerIds = [...new Set(changes.map((c) => c.providerId))];
-  const modelIds = [...new Set(changes.flatMap((c) => (c.gpuModelId == null ? [] : [c.gpuModelId])))];
-  const rows = await prisma.$queryRaw<{ kind: "provider" | "model"; id: number; name: string }[]>`
-    SELECT 'provider' AS kind, id, slug AS name FROM "Provider" WHERE id = ANY(${providerIds}::int[])
-    UNION ALL
-    SELECT 'model' AS kind, id, name FROM "GpuModel" WHERE id = ANY(${modelIds}::int[])`;
-  const names = new Map(rows.map((r) => [`${r.kind}:${r.id}`, r.name]));
-  return changes.map((c) => ({
-    offerId: c.offerId,
-    provider: names.get(`provider:${c.providerId}`)!, // a foreign key: always there
-    providerId: c.providerId,
-    gpuModel: c.gpuModelId == null ? null : names.get(`model:${c.gpuModelId}`) ?? null,
-    gpuModelId: c.gpuModelId,
-    region: c.region,
-    gpuCount: c.gpuCount,
-    kind: c.kind,
-    oldOnDemandPrice: c.oldOnDemandPrice,
-    newOnDemandPrice: c.newOnDemandPrice,
-    oldSpotPrice: c.oldSpotPrice,
-    newSpotPrice: c.newSpotPrice,
-    oldAvailability: c.oldAvailability,
-    newAvailability: c.newAvailability,
-    pricePerGpuHour: c.pricePerGpuHour,
-    changePercent: changePercent(c.oldOnDemandPrice, c.newOnDemandPrice),
-    at: at.toISOString(),
-  }));
-}
-
-/** True when the tick belongs on `offer.availability`: the state moved, or the offer left or came back. */
-export const availabilityChanged = (tick: PriceTick) =>
-  tick.kind === "deactivated" || tick.kind === "reactivated" || tick.oldAvailability !== tick.newAvailability;
-
-/**
- * Publishes one `price.tick` per changed offer and one `offer.availability` per availability change.
- * Call it after the catalog transaction commits, so listeners never see prices that were rolled back.
- */
-export async function publishChanges(pubsub: PubSub, prisma: RawQuery, changes: readonly OfferChange[], at: Date): Promise<PriceTick[]> {
-  const ticks = await toPriceTicks(prisma, changes, at);
-  await Promise.all(ticks.flatMap((tick) => [
-    pubsub.publish("price.tick", tick),
-    ...(availabilityChanged(tick) ? [pubsub.publish("offer.availability", tick)] : []),
-  ]));
-  return ticks;
 }

@@ -5,13 +5,13 @@
 // The leader also rolls the KPI price windows forward once a minute (src/infra/price-windows.ts).
 import pg from "pg";
 import type { Logger } from "pino";
-import type { PrismaClient } from "../generated/prisma/client.ts";
+import type { Notification, PrismaClient } from "../generated/prisma/client.ts";
 import { rollPriceWindows } from "../infra/price-windows.ts";
-import { publishChanges } from "../infra/pubsub.ts";
 import type { PubSub } from "../infra/pubsub-types.ts";
+import { evaluateAlerts, publishNotifications } from "../services/alerts.ts";
 import type { ProviderAdapter } from "./adapter.ts";
-import { evaluateAlerts, notificationEvent, type NotificationRow } from "./alerts.ts";
 import { applyCatalog, type CatalogSyncSummary, type OfferChange } from "./catalog-sync.ts";
+import { publishChanges } from "./change-publishing.ts";
 import { providerInfo } from "./registry.ts";
 
 // "gpbingst" as a 64-bit key.
@@ -103,7 +103,7 @@ export function createIngestion(opts: IngestionOptions): Ingestion {
       // An empty answer is far likelier a provider glitch than a sold-out cloud: keep the catalog.
       if (!report.offers.length) throw new Error(`returned no offers (${report.skipped} records skipped${report.skipReasons[0] ? `: ${report.skipReasons[0]}` : ""})`);
       let changes: OfferChange[] = [];
-      let notifications: NotificationRow[] = [];
+      let notifications: Notification[] = [];
       const summary = await applyCatalog(prisma, slug, report.offers, {
         now: startedAt,
         onChanges: async (tx, c) => { changes = c; notifications = await evaluateAlerts(tx, c, startedAt); },
@@ -128,10 +128,10 @@ export function createIngestion(opts: IngestionOptions): Ingestion {
   }
 
   // After commit: listeners never see prices that were rolled back; a failed publish loses events, not data.
-  async function publishCommitted(slug: string, changes: OfferChange[], notifications: NotificationRow[], at: Date) {
+  async function publishCommitted(slug: string, changes: OfferChange[], notifications: Notification[], at: Date) {
     try {
       if (publishTicks && changes.length) await publishTicks(changes, at);
-      if (opts.pubsub) await Promise.all(notifications.map((n) => opts.pubsub!.publish("notification", notificationEvent(n))));
+      if (opts.pubsub) await publishNotifications(opts.pubsub, notifications, log);
     } catch (err) {
       log.error({ provider: slug, err }, "publishing the import's events failed");
     }

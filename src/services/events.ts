@@ -50,7 +50,7 @@ export function matchesTick(filter: TickFilter, tick: PriceTick): boolean {
     && (minChangePercent == null || (tick.changePercent != null && Math.abs(tick.changePercent) >= minChangePercent));
 }
 
-export function createEventService({ prisma, pubsub, log }: { prisma: PrismaClient; pubsub: PubSub; log: Logger }) {
+export function createEventService({ prisma, pubsub }: { prisma: PrismaClient; pubsub: PubSub }) {
   /** Resolves the names (unknown ones are BAD_USER_INPUT, as in `offers`) and returns the predicate. */
   async function tickMatcher(input: TickFilterInput | null | undefined): Promise<(tick: PriceTick) => boolean> {
     const f = input ?? {};
@@ -59,10 +59,6 @@ export function createEventService({ prisma, pubsub, log }: { prisma: PrismaClie
   }
 
   return {
-    /** Sends stored notifications to their owners' live listeners; a failure is logged, never thrown (the rows are saved). */
-    async publishNotifications(events: readonly NotificationEvent[]): Promise<void> {
-      await Promise.all(events.map((n) => pubsub.publish("notification", n))).catch((err: unknown) => log.error({ err }, "publishing notifications failed"));
-    },
     /** Every committed price or availability change matching the filter (public). */
     async priceTicks(filter: TickFilterInput | null | undefined, _actor: Actor): Promise<AsyncIterableIterator<PriceTick>> {
       return pubsub.subscribe("price.tick", await tickMatcher(filter));

@@ -9,6 +9,7 @@ import type { PubSub } from "../infra/pubsub-types.ts";
 import type { RateLimiter } from "../infra/rate-limit.ts";
 import { createAccountService } from "./accounts.ts";
 import { createAdminService, type IngestionControl } from "./admin.ts";
+import { createAlertService } from "./alerts.ts";
 import { createCatalogService } from "./catalog.ts";
 import { createEventService } from "./events.ts";
 import { createOfferService } from "./offers.ts";
@@ -33,6 +34,7 @@ export function createServices(deps: ServiceDeps) {
   return {
     accounts: createAccountService(deps),
     admin: createAdminService(deps),
+    alerts: createAlertService(deps),
     events: createEventService(deps),
     offers: createOfferService(deps),
     catalog: createCatalogService(deps),

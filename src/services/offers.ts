@@ -11,11 +11,12 @@ import {
   type OfferCursor, type OfferOrder, type OfferSortField,
 } from "../infra/offers.ts";
 import type { Actor } from "./actor.ts";
+import { checkPageArgs, PAGE_SIZE } from "./paging.ts";
 
 export type { OfferFilter, OfferFilterInput } from "../domain/offers/filter.ts";
 export type { OfferSortField } from "../infra/offers.ts";
 
-export const PAGE_SIZE = { default: 20, max: 100 } as const;
+export { PAGE_SIZE };
 
 type Reader = Pick<PrismaClient, "gpuModel" | "provider">;
 
@@ -76,14 +77,6 @@ export interface OfferFacet {
   maxPricePerGpuHour: GpuOffer["pricePerGpuHour"];
 }
 export interface OfferFacets { gpuModels: OfferFacet[]; providers: OfferFacet[]; regions: OfferFacet[] }
-
-function checkPageArgs(args: { first?: number | null; last?: number | null }) {
-  if (args.first != null && args.last != null) throw badInput("Use either first (with after) or last (with before), not both.");
-  for (const name of ["first", "last"] as const) {
-    const n = args[name];
-    if (n != null && (n < 0 || n > PAGE_SIZE.max)) throw badInput(`${name} must be between 0 and ${PAGE_SIZE.max} (got ${n}).`, { argument: name });
-  }
-}
 
 function parseCursor(name: "after" | "before", cursor: string | null | undefined, order: OfferOrder): OfferCursor | undefined {
   if (cursor == null) return undefined;

@@ -5,7 +5,8 @@ import type { Database } from "../../src/infra/db.ts";
 import type { CatalogOffer } from "../../src/domain/catalog/types.ts";
 import { applyCatalog } from "../../src/ingestion/catalog-sync.ts";
 import { syncGpuModels } from "../../src/ingestion/gpu-models.ts";
-import { evaluateAlerts, type NotificationRow } from "../../src/ingestion/alerts.ts";
+import type { Notification as NotificationRow } from "../../src/generated/prisma/client.ts";
+import { evaluateAlerts } from "../../src/services/alerts.ts";
 
 const PASSWORD = "a long and lovely passphrase";
 const REGISTER = `mutation ($email: String!) { register(email: $email, password: "${PASSWORD}", name: "Someone") { accessToken } }`;

@@ -11,8 +11,10 @@ import { dbId, globalId, seedMarket } from "../support/market.ts";
 import { relaxedRateLimiter } from "../support/app.ts";
 import { createApp } from "../../src/yoga.ts";
 import { startServer, type RunningServer } from "../../src/server.ts";
-import { createPubSub, publishChanges, toPriceTicks } from "../../src/infra/pubsub.ts";
-import type { PubSub, Topic } from "../../src/infra/pubsub-types.ts";
+import { createPubSub } from "../../src/infra/pubsub.ts";
+import { publishChanges, toPriceTicks } from "../../src/ingestion/change-publishing.ts";
+import type { NotificationEvent, PubSub, Topic } from "../../src/infra/pubsub-types.ts";
+import { AppError } from "../../src/errors.ts";
 import type { OfferChange } from "../../src/ingestion/catalog-sync.ts";
 import type { Database } from "../../src/infra/db.ts";
 
@@ -49,7 +51,7 @@ function subscribeWs(server: RunningServer, query: string, variables: Record<str
 /** A Server-Sent Events subscription (Yoga's text/event-stream) that collects the `next` payloads. */
 function subscribeSse(server: RunningServer, query: string, variables: Record<string, unknown> = {}) {
   const abort = new AbortController();
-  const sub = { events: [] as any[] };
+  const sub = { events: [] as any[], completed: false };
   const reading = (async () => {
     const res = await fetch(`http://127.0.0.1:${server.port}/graphql`, {
       method: "POST", signal: abort.signal,
@@ -67,11 +69,13 @@ function subscribeSse(server: RunningServer, query: string, variables: Record<st
         buffer = buffer.slice(end + 2);
         const data = lines.find((l) => l.startsWith("data:"))?.slice(5).trim();
         if (lines.includes("event: next") && data) sub.events.push(JSON.parse(data));
+        if (lines.includes("event: complete")) sub.completed = true;
       }
     }
   })().catch((err: Error) => { if (err.name !== "AbortError") throw err; });
   return Object.assign(sub, {
     take: async (n: number) => { await until(() => sub.events.length >= n, `${n} SSE events`); return sub.events; },
+    ended: () => until(() => sub.completed, "the SSE stream to complete"),
     close: async () => { abort.abort(); await reading; },
   });
 }
@@ -288,6 +292,89 @@ describe("subscriptions on one node (in-process pub/sub)", () => {
     }
     expect(adaSub.events).toHaveLength(2);
     expect(bobSub.events).toHaveLength(1);
+  });
+});
+
+describe("bounded subscriber buffers", () => {
+  const LIMIT = 3;
+  const OVERFLOW = {
+    message: "This subscription fell more than 3 events behind, so the server ended it after the events already queued. Subscribe again to continue; events published in between are not replayed.",
+    extensions: { code: "SUBSCRIPTION_OVERFLOW", limit: LIMIT },
+  };
+  const note = (id: number): NotificationEvent => ({ id, userId: 1, alertId: null, kind: "price_alert", title: `n${id}`, body: "", data: {}, createdAt: AT.toISOString() });
+
+  for (const transport of ["in-process", "Redis"] as const) {
+    it(`${transport}: a subscriber that never reads gets its ${LIMIT} queued events, then SUBSCRIPTION_OVERFLOW; the others are unaffected`, async () => {
+      const pubsub = createPubSub({ bufferLimit: LIMIT, ...(transport === "Redis" ? { redisUrl: REDIS_URL, prefix: `test-${randomUUID()}` } : {}) });
+      let closed = false;
+      try {
+        const stalled = pubsub.subscribe("notification");
+        const reader = pubsub.subscribe("notification");
+        const picky = pubsub.subscribe("notification", (n) => n.id === 6);
+        await live(pubsub, "notification", 3);
+        for (let id = 1; id <= 6; id++) {
+          await pubsub.publish("notification", note(id));
+          expect((await reader.next()).value).toEqual(note(id));
+        }
+        expect((await picky.next()).value).toEqual(note(6)); // it only buffers what it keeps
+        await live(pubsub, "notification", 2); // the overflowed one has unsubscribed
+        // published before its first next(), so queued: 1 to 3; 4 overflowed it
+        for (const id of [1, 2, 3]) expect((await stalled.next()).value).toEqual(note(id));
+        const error = await stalled.next().then(() => null, (err: unknown) => err);
+        expect(error).toBeInstanceOf(AppError);
+        expect({ message: (error as AppError).message, extensions: (error as AppError).extensions }).toEqual(OVERFLOW);
+        expect(await stalled.next()).toEqual({ value: undefined, done: true });
+        await pubsub.publish("notification", note(7));
+        expect((await reader.next()).value).toEqual(note(7));
+
+        const unread = pubsub.subscribe("price.tick");
+        await live(pubsub, "price.tick", 1);
+        await unread.return!(); // never read: still unsubscribes
+        await live(pubsub, "price.tick", 0);
+        const waiting = reader.next();
+        closed = true;
+        await pubsub.close();
+        expect(await waiting).toEqual({ value: undefined, done: true });
+      } finally {
+        if (!closed) await pubsub.close();
+      }
+    });
+  }
+
+  it("reaches graphql-ws and SSE clients as a coded last result, then the end; a filtered subscription is unaffected", async () => {
+    const pubsub = createPubSub({ bufferLimit: LIMIT });
+    const server = await startServer(createApp({ db, pubsub, rateLimiter: relaxedRateLimiter() }), { port: 0, host: "127.0.0.1" });
+    const everything = subscribeWs(server, PRICE_TICKS);
+    const overSse = subscribeSse(server, PRICE_TICKS);
+    const mi300x = subscribeWs(server, PRICE_TICKS, { filter: { gpuModels: ["MI300X"] } });
+    try {
+      await live(pubsub, "price.tick", 3);
+      // one import's ticks arrive at once, faster than any reader: six is more than 3 queued
+      await publishChanges(pubsub, db.prisma, [71, 72, 73, 74, 75].map((id) => change(id)).concat(change(76, { model: "MI300X" })), AT);
+      await everything.ended();
+      expect(everything.error).toBeUndefined();
+      const ticks = everything.events.slice(0, -1).map((e) => dbId(e.data.priceTicks.offerId));
+      // what was queued, in order, plus the one a waiting reader took at once
+      expect(ticks).toEqual([71, 72, 73, 74].slice(0, ticks.length));
+      expect([LIMIT, LIMIT + 1]).toContain(ticks.length);
+      expect(everything.events.at(-1)).toEqual({ errors: [OVERFLOW] });
+
+      await overSse.ended();
+      const sseTicks = overSse.events.slice(0, -1).map((e) => dbId(e.data.priceTicks.offerId));
+      expect(sseTicks).toEqual([71, 72, 73, 74].slice(0, sseTicks.length));
+      expect([LIMIT, LIMIT + 1]).toContain(sseTicks.length);
+      expect(overSse.events.at(-1)).toEqual({ errors: [OVERFLOW] });
+
+      expect((await mi300x.take(1)).map((e) => dbId(e.data.priceTicks.offerId))).toEqual([76]);
+      await live(pubsub, "price.tick", 1);
+      await publishChanges(pubsub, db.prisma, [change(77, { model: "MI300X" })], AT);
+      expect((await mi300x.take(2)).map((e) => dbId(e.data.priceTicks.offerId))).toEqual([76, 77]);
+      expect(mi300x.completed).toBe(false);
+    } finally {
+      await Promise.all([everything.close(), overSse.close(), mi300x.close()]);
+      await server.stop();
+      await pubsub.close();
+    }
   });
 });
 

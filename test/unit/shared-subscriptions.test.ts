@@ -56,6 +56,33 @@ describe("shared subscriptions", () => {
     expect((await c.next()).value).toEqual(tick(3));
   });
 
+  it("ends a member that stops reading with SUBSCRIPTION_OVERFLOW after its queued results; the others keep streaming", async () => {
+    const shared = createSharedSubscriptions({ bufferLimit: 2 });
+    const first = source();
+    const reader = (await shared("k", () => first.iterator)) as AsyncIterableIterator<ExecutionResult>;
+    const stalled = (await shared("k", () => source().iterator)) as AsyncIterableIterator<ExecutionResult>;
+    for (let n = 1; n <= 5; n++) {
+      first.emit(tick(n));
+      expect((await reader.next()).value).toEqual(tick(n));
+    }
+    // the stalled member held ticks 1 and 2; tick 3 overflowed it, so 4 and 5 were never queued for it
+    expect((await stalled.next()).value).toEqual(tick(1));
+    expect((await stalled.next()).value).toEqual(tick(2));
+    const last = await stalled.next();
+    expect(last.done).toBe(false);
+    expect(JSON.parse(JSON.stringify(last.value))).toEqual({ errors: [{
+      message: "This subscription fell more than 2 events behind, so the server ended it after the events already queued. Subscribe again to continue; events published in between are not replayed.",
+      extensions: { code: "SUBSCRIPTION_OVERFLOW", limit: 2 },
+    }] });
+    expect(await stalled.next()).toEqual({ value: undefined, done: true });
+    first.emit(tick(6));
+    expect((await reader.next()).value).toEqual(tick(6));
+    expect(first.state.closed).toBe(false); // the reader still streams
+    await reader.return!();
+    await flush();
+    expect(first.state.closed).toBe(true);
+  });
+
   it("passes errors and unshareable streams straight through", async () => {
     const shared = createSharedSubscriptions();
     const failure = { errors: [{ message: "Unknown GPU model" }] };
