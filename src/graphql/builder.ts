@@ -3,7 +3,6 @@ import SchemaBuilder from "@pothos/core";
 import ErrorsPlugin from "@pothos/plugin-errors";
 import PrismaPlugin from "@pothos/plugin-prisma";
 import RelayPlugin from "@pothos/plugin-relay";
-import ScopeAuthPlugin from "@pothos/plugin-scope-auth";
 import SimpleObjectsPlugin from "@pothos/plugin-simple-objects";
 import ValidationPlugin from "@pothos/plugin-validation";
 import type PrismaTypes from "../generated/pothos-types.ts";
@@ -11,7 +10,7 @@ import { getDatamodel } from "../generated/pothos-types.ts";
 import type { Prisma } from "../generated/prisma/client.ts";
 import { bootSettings } from "../config.ts";
 import type { Context } from "./context.ts";
-import { badInput, forbidden, unauthenticated } from "../errors.ts";
+import { badInput } from "../errors.ts";
 
 export const builder = new SchemaBuilder<{
   Context: Context;
@@ -20,36 +19,11 @@ export const builder = new SchemaBuilder<{
     Money: { Input: string; Output: Prisma.Decimal | string };
     DateTime: { Input: Date; Output: Date | string };
   };
-  AuthScopes: {
-    public: boolean;
-    /** Any caller with credentials (a signed-in user or an API key). */
-    user: boolean;
-    /** A signed-in user (access token), not an API key. */
-    session: boolean;
-    /** A signed-in admin. */
-    admin: boolean;
-    /** An access token, or an API key that holds this scope. */
-    apiScope: string;
-  };
   DefaultFieldNullability: false;
 }>({
-  plugins: [ScopeAuthPlugin, ErrorsPlugin, ValidationPlugin, PrismaPlugin, RelayPlugin, SimpleObjectsPlugin],
+  // No auth-scope plugin: every service checks its caller itself (src/services/actor.ts), once.
+  plugins: [ErrorsPlugin, ValidationPlugin, PrismaPlugin, RelayPlugin, SimpleObjectsPlugin],
   defaultFieldNullability: false,
-  scopeAuth: {
-    // Transitional: services check their callers themselves (src/services/actor.ts); these scopes remain
-    // only on fields not yet moved into a service.
-    authScopes: ({ actor }) => ({
-      public: true,
-      user: actor.kind === "user",
-      session: actor.kind === "user" && actor.via === "jwt",
-      admin: actor.kind === "user" && actor.via === "jwt" && actor.role === "ADMIN",
-      apiScope: (scope: string) => actor.kind === "user" && (actor.via === "jwt" || (actor.scopes?.includes(scope) ?? false)),
-    }),
-    authorizeOnSubscribe: true,
-    unauthorizedError: (_parent, { actor }) => actor.kind === "user"
-      ? forbidden("You are not allowed to do this.")
-      : unauthenticated("Sign in first: send \"Authorization: Bearer <access token or API key>\"."),
-  },
   validation: {
     validationError: (result) => {
       const issues = result.issues.map((i) => ({

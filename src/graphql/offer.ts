@@ -1,12 +1,11 @@
 import { z } from "zod";
 import { Prisma } from "../generated/prisma/client.ts";
 import { MODEL_PRESETS } from "../domain/math/llm.ts";
-import { PAGE_SIZE, resolveOfferFilter, type OfferFilter, type OfferFilterInput as FilterInputValue, type OfferSortField } from "../services/offers.ts";
-import type { Context } from "./context.ts";
+import type { OfferFilter, OfferSortField } from "../services/offers.ts";
+import { PAGE_SIZE } from "../services/paging.ts";
 import { builder } from "./builder.ts";
 import { AvailabilityEnum, DeploymentEnum, GpuVendorEnum, InterconnectEnum, PrecisionEnum, SortDirectionEnum } from "./enums.ts";
 
-export { PAGE_SIZE };
 
 // ---------------------------------------------------------------- Types
 
@@ -136,14 +135,6 @@ const OfferOrderInput = builder.inputType("OfferOrder", {
 
 
 // ---------------------------------------------------------------- Helpers
-
-/** The filter as callers write it (see services/offers.ts). */
-export type FilterInput = FilterInputValue;
-
-/** Kept for resolvers not yet moved to a service: the same resolution as `resolveOfferFilter`. */
-export function checkFilter(ctx: Pick<Context, "prisma">, input: FilterInput | null | undefined): Promise<OfferFilter> {
-  return resolveOfferFilter(ctx.prisma, input);
-}
 
 // ---------------------------------------------------------------- Queries
 

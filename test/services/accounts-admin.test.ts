@@ -51,6 +51,24 @@ describe("accounts service", () => {
     expect((await failure(services.accounts.authenticate("Bearer gpb_not-a-key"))).code).toBe("UNAUTHENTICATED");
   });
 
+  it("rotates refresh tokens, renames, changes the password (ending other sessions) and logs out everywhere", async () => {
+    const first = await services.accounts.login({ email: "grace@example.com", password: PASSWORD }, anonymous());
+    const other = await services.accounts.login({ email: "grace@example.com", password: PASSWORD }, anonymous());
+    const rotated = await services.accounts.refresh(first.refreshToken, anonymous());
+    expect(rotated.refreshToken).not.toBe(first.refreshToken);
+    expect((await failure(services.accounts.refresh(first.refreshToken, anonymous()))).message).toMatch(/already used/);
+    const session = await services.accounts.authenticate(`Bearer ${other.accessToken}`);
+    expect((await services.accounts.updateMe({ name: " Grace H. " }, session)).name).toBe("Grace H.");
+    expect((await failure(services.accounts.updateMe({ name: " " }, session))).code).toBe("BAD_USER_INPUT");
+    expect((await failure(services.accounts.changePassword({ currentPassword: "wrong wrong wrong", newPassword: `${PASSWORD}!` }, session))).code).toBe("UNAUTHENTICATED");
+    expect(await services.accounts.changePassword({ currentPassword: PASSWORD, newPassword: `${PASSWORD}!` }, session)).toBeGreaterThan(0);
+    expect((await failure(services.accounts.authenticate(`Bearer ${rotated.accessToken}`))).message).toMatch(/session has ended/);
+    expect(await services.accounts.logoutEverywhere(session)).toBe(1);
+    expect((await failure(services.accounts.authenticate(`Bearer ${other.accessToken}`))).code).toBe("UNAUTHENTICATED");
+    expect((await failure(services.accounts.logoutEverywhere(anonymous()))).code).toBe("UNAUTHENTICATED");
+    await services.accounts.changePassword({ currentPassword: `${PASSWORD}!`, newPassword: PASSWORD }, await services.accounts.authenticate(`Bearer ${(await services.accounts.login({ email: "grace@example.com", password: `${PASSWORD}!` }, anonymous())).accessToken}`));
+  });
+
   it("revokeApiKey treats ids outside the integer range, and other users' keys, as not found", async () => {
     const other = await services.accounts.register({ email: "eve@example.com", password: PASSWORD, name: "Eve" }, anonymous());
     const eve = await services.accounts.authenticate(`Bearer ${other.accessToken}`);
@@ -100,5 +118,10 @@ describe("admin service", () => {
     const audit = await db.prisma.auditLogEntry.findMany({ orderBy: { id: "asc" }, select: { action: true, actorUserId: true } });
     expect(audit).toEqual([{ action: "provider.disable", actorUserId: admin.id }, { action: "provider.refresh", actorUserId: null }]);
     expect(await services.admin.verifyAuditLog(systemActor("ops-script"))).toMatchObject({ ok: true, entries: 2 });
+
+    const user = await db.prisma.user.create({ data: { email: "ops@example.com", name: "Ops", passwordHash: "x" } });
+    expect((await failure(services.admin.setUserRole({ email: "ops@example.com", role: "ADMIN" }, userActor(user.id, "USER")))).code).toBe("FORBIDDEN");
+    expect((await services.admin.setUserRole({ email: " OPS@example.com ", role: "ADMIN" }, userActor(admin.id, "ADMIN"))).role).toBe("ADMIN");
+    expect((await failure(services.admin.setUserRole({ email: "nobody@example.com", role: "ADMIN" }, userActor(admin.id, "ADMIN")))).code).toBe("NOT_FOUND");
   });
 });

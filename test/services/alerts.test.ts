@@ -63,6 +63,22 @@ describe("alerts service", () => {
     expect(await alerts.notifications({}, ada)).toHaveLength(1); // notifications outlive their alert
   });
 
+  it("streams a user's own notifications live (events service); a key without alerts:write and anonymous callers are refused", async () => {
+    const events = testServices(db, { pubsub }).events;
+    const adaLive = events.notifications(ada);
+    const bobLive = events.notifications(bob);
+    const alert = await alerts.createPriceAlert({ name: "Any H100", filter: { gpuModels: ["H100"] }, threshold: "9.00" }, ada);
+    expect((await adaLive.next()).value).toMatchObject({ userId: ada.id, alertId: alert.id, kind: "price_alert" });
+    const bobNext = bobLive.next();
+    const pending = Symbol("pending");
+    expect(await Promise.race([bobNext, new Promise((r) => setTimeout(() => r(pending), 100))])).toBe(pending); // Bob sees nothing of Ada's
+    await adaLive.return!();
+    await bobLive.return!();
+    expect(() => events.notifications(userActor(ada.id, "USER", { via: "api_key", scopes: ["catalog:read"] }))).toThrow(expect.objectContaining({ code: "FORBIDDEN" }));
+    expect(() => events.notifications(anonymous())).toThrow(expect.objectContaining({ code: "UNAUTHENTICATED" }));
+    await alerts.deletePriceAlert({ id: String(alert.id) }, ada);
+  });
+
   it("checks the caller in every function: anonymous is UNAUTHENTICATED, an API key without alerts:write or the system is FORBIDDEN", async () => {
     const calls: Record<string, (actor: Actor) => Promise<unknown>> = {
       priceAlerts: (actor) => alerts.priceAlerts({}, actor),

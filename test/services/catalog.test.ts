@@ -73,6 +73,10 @@ describe("offers service", () => {
       expect(page.edges.map((e) => e.node.id)).toEqual(expected);
       expect(page.filter.gpuModelIds).toHaveLength(1); // two spellings of one model
     }
+    // the same resolution ranking, workload and alerts use
+    const resolved = await services.offers.resolveFilter(filter, apiKey);
+    expect(resolved).toMatchObject({ gpuModelIds: [expect.any(Number)], providerIds: [expect.any(Number)] });
+    expect(resolved).not.toHaveProperty("gpuModels");
   });
 
   it("rejects a forged cursor, a cursor of another order and first with last as BAD_USER_INPUT", async () => {
