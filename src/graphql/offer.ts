@@ -84,14 +84,20 @@ const MoneyRange = builder.inputType("MoneyRange", {
 });
 
 const nameList = (what: string) => z.array(z.string().trim().min(1, `${what} must not be empty`).max(100)).max(100);
+type SchemaTypes = typeof builder extends PothosSchemaTypes.SchemaBuilder<infer T> ? T : never;
+
+/** GPU models, providers and regions: the part of the offer filter every filter input shares (offers, alerts, ticks). */
+export const whereFields = (t: PothosSchemaTypes.InputFieldBuilder<SchemaTypes, "InputObject">) => ({
+  gpuModels: t.stringList({ description: "GPU models, by canonical name or any provider spelling (\"H100\", \"a100-80gb\").", validate: nameList("GPU model") }),
+  providers: t.stringList({ description: "Provider slugs, e.g. [\"runpod\", \"lambda\"].", validate: nameList("provider slug") }),
+  regions: t.stringList({ description: "Provider region names, exactly as listed on offers.", validate: nameList("region") }),
+});
 
 export const OfferFilterInput = builder.inputType("OfferFilter", {
   description: "Narrows the offers. Every field is optional; given fields are combined with AND, values inside a list with OR.",
   fields: (t) => ({
-    gpuModels: t.stringList({ description: "GPU models, by canonical name or any provider spelling (\"H100\", \"a100-80gb\").", validate: nameList("GPU model") }),
+    ...whereFields(t),
     gpuVendors: t.field({ type: [GpuVendorEnum], description: "GPU vendors." }),
-    providers: t.stringList({ description: "Provider slugs, e.g. [\"runpod\", \"lambda\"].", validate: nameList("provider slug") }),
-    regions: t.stringList({ description: "Provider region names, exactly as listed on offers.", validate: nameList("region") }),
     countries: t.stringList({ description: "ISO 3166-1 alpha-2 country codes, e.g. [\"US\", \"DE\"].", validate: z.array(z.string().regex(/^[A-Za-z]{2}$/, "country codes have two letters, e.g. \"US\"")).max(250) }),
     gpuCount: t.field({ type: IntRange, description: "GPUs per instance." }),
     vramPerGpuGb: t.field({ type: FloatRange, description: "Memory per GPU in GB." }),

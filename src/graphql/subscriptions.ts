@@ -4,6 +4,7 @@ import { Prisma, type Notification } from "../generated/prisma/client.ts";
 import type { NotificationEvent, PriceTick } from "../infra/pubsub-types.ts";
 import { builder } from "./builder.ts";
 import { AvailabilityEnum } from "./enums.ts";
+import { whereFields } from "./offer.ts";
 import "./alerts.ts";
 
 // ---------------------------------------------------------------- Types
@@ -48,14 +49,11 @@ const notificationRow = ({ data, createdAt, ...n }: NotificationEvent): Notifica
 
 // ---------------------------------------------------------------- Inputs
 
-const names = (what: string) => z.array(z.string().trim().min(1, `${what} must not be empty`).max(100)).max(100);
 
 const PriceTickFilterInput = builder.inputType("PriceTickFilter", {
   description: "Which ticks to receive, decided on the server. Every field is optional; given fields are combined with AND, values inside a list with OR.",
   fields: (t) => ({
-    gpuModels: t.stringList({ description: "GPU models, by canonical name or any provider spelling (\"H100\", \"a100-80gb\").", validate: names("GPU model") }),
-    providers: t.stringList({ description: "Provider slugs, e.g. [\"runpod\", \"lambda\"].", validate: names("provider slug") }),
-    regions: t.stringList({ description: "Provider region names, exactly as listed on offers.", validate: names("region") }),
+    ...whereFields(t),
     maxPricePerHour: t.field({ type: "Money", description: "Only offers whose on-demand price per hour for the whole instance is at most this (the new price; the last known one for a withdrawn offer)." }),
     maxPricePerGpuHour: t.field({ type: "Money", description: "Only offers whose on-demand price per GPU-hour is at most this (the new price; the last known one for a withdrawn offer)." }),
     minChangePercent: t.float({ description: "Only price moves of at least this many percent, up or down (|changePercent| ≥ this); ticks without a change (new or withdrawn offers) are skipped when set.", validate: z.number().min(0).max(1_000_000) }),
@@ -65,9 +63,7 @@ const PriceTickFilterInput = builder.inputType("PriceTickFilter", {
 const OfferAvailabilityFilterInput = builder.inputType("OfferAvailabilityFilter", {
   description: "Which availability changes to receive, decided on the server. Every field is optional; given fields are combined with AND, values inside a list with OR.",
   fields: (t) => ({
-    gpuModels: t.stringList({ description: "GPU models, by canonical name or any provider spelling (\"H100\", \"a100-80gb\").", validate: names("GPU model") }),
-    providers: t.stringList({ description: "Provider slugs, e.g. [\"runpod\", \"lambda\"].", validate: names("provider slug") }),
-    regions: t.stringList({ description: "Provider region names, exactly as listed on offers.", validate: names("region") }),
+    ...whereFields(t),
     availability: t.field({ type: [AvailabilityEnum], description: "Only changes into these states; a withdrawn offer counts as UNAVAILABLE." }),
     maxPricePerHour: t.field({ type: "Money", description: "Only offers whose on-demand price per hour for the whole instance is at most this (the last known one for a withdrawn offer)." }),
   }),

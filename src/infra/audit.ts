@@ -4,7 +4,8 @@
 // valid shorter chain), nor a chain rewritten wholesale by someone with write access; callers
 // that need that record { headId, headHash } elsewhere and pass it back as `anchor`.
 import { createHash } from "node:crypto";
-import type { Prisma, PrismaClient } from "../generated/prisma/client.ts";
+import type { Prisma } from "../generated/prisma/client.ts";
+import type { DbClient } from "./db.ts";
 
 export type AuditAction =
   | "user.register" | "user.login" | "user.login_failed"
@@ -46,7 +47,6 @@ const AUDIT_LOCK_KEY = "7453586448700499060";
 const SECRET_KEY = /passw|passphrase|secret|token|apikey|authorization|cookie|credential|privatekey/;
 
 type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
-type Client = PrismaClient | Prisma.TransactionClient;
 
 /** Stable serialisation: keys sorted recursively, no whitespace, bigint → string, Date → ISO. */
 export function canonicalJson(value: unknown): string {
@@ -138,7 +138,7 @@ async function appendInTransaction(tx: Prisma.TransactionClient, event: AuditEve
  * back with the change it records (it then holds the audit lock until that commit); pass the
  * client to get a transaction of its own.
  */
-export async function appendAudit(db: Client, event: AuditEvent): Promise<{ id: bigint; hash: string }> {
+export async function appendAudit(db: DbClient, event: AuditEvent): Promise<{ id: bigint; hash: string }> {
   if ("$transaction" in db) {
     return db.$transaction((tx) => appendInTransaction(tx, event), { maxWait: 10_000, timeout: 10_000 });
   }
@@ -150,7 +150,7 @@ export async function appendAudit(db: Client, event: AuditEvent): Promise<{ id: 
  * `anchor` is a head recorded earlier: it must still be in the chain with the same hash.
  */
 export async function verifyAuditLog(
-  db: Client,
+  db: DbClient,
   opts: { batchSize?: number; anchor?: { id: bigint | string; hash: string } } = {},
 ): Promise<AuditVerification> {
   const batchSize = opts.batchSize ?? 1000;

@@ -11,6 +11,9 @@ import { logger } from "./logger.ts";
 
 export { Prisma };
 
+/** The one database client (`prisma`), or a transaction on it (`tx`): what a function that only runs statements takes. */
+export type DbClient = PrismaClient | Prisma.TransactionClient;
+
 export interface Database {
   prisma: PrismaClient;
   kind: "postgres" | "pglite";

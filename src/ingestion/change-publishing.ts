@@ -1,14 +1,13 @@
 // Change publishing: after a catalog import commits, its offer changes become price ticks and
 // availability events on the pub/sub. Ingestion → infra: the pub/sub knows nothing of catalogs.
-import type { PrismaClient } from "../generated/prisma/client.ts";
+import type { DbClient } from "../infra/db.ts";
 import { changePercent } from "../domain/money.ts";
 import type { PriceTick, PubSub } from "../infra/pubsub-types.ts";
 import type { OfferChange } from "./catalog-sync.ts";
 
-type RawQuery = Pick<PrismaClient, "$queryRaw">;
 
 /** The ticks for a catalog run's changes: provider slugs and GPU model names come from one query. */
-export async function toPriceTicks(prisma: RawQuery, changes: readonly OfferChange[], at: Date): Promise<PriceTick[]> {
+export async function toPriceTicks(prisma: DbClient, changes: readonly OfferChange[], at: Date): Promise<PriceTick[]> {
   if (!changes.length) return [];
   const providerIds = [...new Set(changes.map((c) => c.providerId))];
   const modelIds = [...new Set(changes.flatMap((c) => (c.gpuModelId == null ? [] : [c.gpuModelId])))];
@@ -46,7 +45,7 @@ export const availabilityChanged = (tick: PriceTick) =>
  * Publishes one `price.tick` per changed offer and one `offer.availability` per availability change.
  * Call it after the catalog transaction commits, so listeners never see prices that were rolled back.
  */
-export async function publishChanges(pubsub: PubSub, prisma: RawQuery, changes: readonly OfferChange[], at: Date): Promise<PriceTick[]> {
+export async function publishChanges(pubsub: PubSub, prisma: DbClient, changes: readonly OfferChange[], at: Date): Promise<PriceTick[]> {
   const ticks = await toPriceTicks(prisma, changes, at);
   await Promise.all(ticks.flatMap((tick) => [
     pubsub.publish("price.tick", tick),

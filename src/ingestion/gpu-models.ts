@@ -1,8 +1,7 @@
 // Keeps the GpuModel table equal to the spec table (src/domain/gpu/specs.ts), in one statement.
 import { GPU_SPECS, type GpuSpec } from "../domain/gpu/specs.ts";
-import type { PrismaClient } from "../generated/prisma/client.ts";
+import type { DbClient } from "../infra/db.ts";
 
-type Executor = Pick<PrismaClient, "$queryRawUnsafe">;
 
 const UPSERT_GPU_MODELS = `
 INSERT INTO "GpuModel" (name, vendor, architecture, "vramGb", "memoryBandwidthGbps", "fp16Tflops", "fp8Tflops", "fp32Tflops", "formFactor")
@@ -17,7 +16,7 @@ ON CONFLICT (name) DO UPDATE SET
 RETURNING id, name`;
 
 /** Upserts every spec into GpuModel (idempotent); returns canonical name → GpuModel id. */
-export async function syncGpuModels(prisma: Executor, specs: readonly GpuSpec[] = GPU_SPECS): Promise<Map<string, number>> {
+export async function syncGpuModels(prisma: DbClient, specs: readonly GpuSpec[] = GPU_SPECS): Promise<Map<string, number>> {
   const rows = specs.map((s) => ({
     name: s.name, vendor: s.vendor, architecture: s.architecture, vramGb: s.vramGb,
     memoryBandwidthGbps: s.memoryBandwidthGbps, fp16Tflops: s.fp16Tflops, fp8Tflops: s.fp8Tflops,

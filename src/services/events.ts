@@ -1,7 +1,6 @@
 // Live market events: price ticks, availability changes and the caller's own notifications, as
 // async iterators over the pub/sub; the GraphQL subscriptions (and any other listener) read these.
 // Tick filters are the one offer filter (domain/offers/filter.ts) matched in memory, plus the move size.
-import type { Logger } from "pino";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import type { Availability } from "../domain/catalog/types.ts";
 import { matchesOffer, type OfferFacts, type OfferFilter, type OfferFilterInput } from "../domain/offers/filter.ts";
