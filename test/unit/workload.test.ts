@@ -1,15 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { getGpuSpec, type GpuSpec } from "../../src/domain/gpu/specs.ts";
+import { getGpuSpec } from "../../src/domain/gpu/specs.ts";
 import { LlmInputError, MODEL_PRESETS, resolveModel } from "../../src/domain/math/llm.ts";
 import {
   estimateWorkload, IMAGE_MODEL_PRESETS, WorkloadInputError, type WorkloadInput, type WorkloadOffer,
 } from "../../src/domain/math/workload.ts";
 
-function gpu(name: string): GpuSpec {
-  const spec = getGpuSpec(name);
-  if (!spec) throw new Error(`spec table has no ${name}`);
-  return spec;
-}
 
 const offer = (id: string, name: string, gpuCount: number, pricePerHour: number): WorkloadOffer<string> =>
   ({ id, gpuModel: name, gpu: getGpuSpec(name) ?? null, gpuCount, pricePerHour });
