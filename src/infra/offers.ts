@@ -1,6 +1,7 @@
 // Offer search in SQL: the offer filter (defined once in src/domain/offers/filter.ts) compiled to a
 // WHERE clause shared by the page, the total count and the facets; keyset pagination over
 // (sort column, id), stable while prices do not move across the cursor.
+import { toRowId } from "../domain/ids.ts";
 import { Prisma, type GpuOffer, type PrismaClient } from "../generated/prisma/client.ts";
 import {
   OFFER_CRITERIA, OFFER_CRITERION_KEYS, flagOn, listValues, type CostPair, type Criterion, type OfferFilter, type Range,
@@ -92,10 +93,14 @@ export function decodeOfferCursor(cursor: string): OfferCursor | null {
     const parsed: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
     if (!Array.isArray(parsed) || parsed.length !== 3) return null;
     const [field, value, id] = parsed as [unknown, unknown, unknown];
-    if (typeof field !== "string" || !(field in OFFER_SORT_FIELDS) || typeof value !== "string" || !Number.isSafeInteger(id)) return null;
+    const rowId = toRowId(id);
+    if (typeof field !== "string" || !(field in OFFER_SORT_FIELDS) || typeof value !== "string" || typeof id !== "number" || rowId === null) return null;
+    // Only values the column's type holds: a forged one must not become an out-of-range error in SQL.
     const cast = OFFER_SORT_FIELDS[field as OfferSortField].cast;
-    const valid = cast === "timestamp(3)" ? !Number.isNaN(Date.parse(value)) : /^-?\d+(\.\d+)?$/.test(value);
-    return valid ? { field: field as OfferSortField, value, id: id as number } : null;
+    const valid = cast === "timestamp(3)" ? /^\d{4}-\d{2}-\d{2}T[\d:.]+Z$/.test(value) && !Number.isNaN(Date.parse(value))
+      : cast === "int" ? /^-?\d{1,9}$/.test(value)
+      : /^-?\d{1,20}(\.\d{1,20})?$/.test(value);
+    return valid ? { field: field as OfferSortField, value, id: rowId } : null;
   } catch {
     return null;
   }

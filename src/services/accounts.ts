@@ -1,5 +1,6 @@
 // Accounts, sessions and API keys: everything that reads or writes credentials lives here, and
 // every security event is appended to the audit log in the same transaction as its change.
+import { toRowId } from "../domain/ids.ts";
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import type { ApiKey, Prisma, PrismaClient, User } from "../generated/prisma/client.ts";
 import { emailProblem, nameProblem, normalizeEmail, passwordProblems } from "../domain/auth/policy.ts";
@@ -186,8 +187,8 @@ export function createAccountService({ prisma, tokens, rateLimiter }: AccountsDe
     async revokeApiKey(id: number | string, actor: Actor) {
       const viewer = requireSession(actor);
       const meta = actor.meta ?? {};
-      const keyId = Number(id);
-      if (!Number.isSafeInteger(keyId) || keyId <= 0 || keyId > 2_147_483_647) throw notFound("You have no API key with this ID.");
+      const keyId = toRowId(id);
+      if (keyId === null) throw notFound("You have no API key with this ID.");
       return prisma.$transaction(async (tx) => {
         const key = await tx.apiKey.findFirst({ where: { id: keyId, userId: viewer.id } });
         if (!key) throw notFound("You have no API key with this ID.");

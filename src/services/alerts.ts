@@ -7,6 +7,7 @@
 // that it already did. Saved filters are the OfferFilter input canonicalised at save time (GPU models as
 // canonical names, providers as lower-case slugs); names become ids at evaluation time, so the SQL
 // pre-selection of alerts can compare names without normalising spellings.
+import { toRowId } from "../domain/ids.ts";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { Prisma, type Notification, type PriceAlert, type PrismaClient } from "../generated/prisma/client.ts";
@@ -161,8 +162,8 @@ function valid<T>(rule: z.ZodType<T>, value: unknown, argument: string): T {
 
 /** Database id from an ID argument; anything else cannot be one of the caller's rows. */
 function rowId(id: string | number, what: string): number {
-  const n = Number(id);
-  if (!Number.isSafeInteger(n) || n <= 0) throw notFound(`You have no ${what} with the ID "${id}".`);
+  const n = toRowId(id);
+  if (n === null) throw notFound(`You have no ${what} with the ID "${id}".`);
   return n;
 }
 

@@ -1,6 +1,7 @@
 // LLM cost: $ per million generated and prompt tokens, and the speed and memory behind them, for a model
 // on an offer or on a GPU at a price. Public read: any caller, anonymous included. The arithmetic is
 // src/domain/math/llm.ts (first-order roofline model).
+import { toRowId } from "../domain/ids.ts";
 import type { GpuModel, PrismaClient } from "../generated/prisma/client.ts";
 import { badInput, isAppError, notFound } from "../errors.ts";
 import { parseMoney, roundMoney, type Decimal } from "../domain/money.ts";
@@ -76,8 +77,8 @@ export function createLlmCostService({ prisma }: { prisma: PrismaClient }) {
         if (input.gpuModel != null || input.pricePerHour != null || input.gpuCount != null) {
           throw badInput("Give either offer, or gpuModel with pricePerHour (and gpuCount), not both: an offer brings its own GPU, count and price.", { argument: "offer" });
         }
-        const id = Number(input.offerId);
-        const offer = Number.isSafeInteger(id) ? await prisma.gpuOffer.findUnique({ where: { id }, include: { gpuModel: true } }) : null;
+        const id = toRowId(input.offerId);
+        const offer = id === null ? null : await prisma.gpuOffer.findUnique({ where: { id }, include: { gpuModel: true } });
         if (!offer) throw notFound("No offer has this ID.", { argument: "offer" });
         if (!offer.gpuModel || !hasDatasheet(offer.gpuModel)) {
           throw badInput(`This offer's GPU ("${offer.gpuName}") is not a model we have datasheet figures for, so its speed cannot be estimated.`, { reason: "UNKNOWN_GPU_MODEL", argument: "offer" });

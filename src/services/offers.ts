@@ -1,6 +1,8 @@
 // Offer search: filter resolution (GPU model spellings and provider slugs to ids, shared with ranking,
 // workload, alerts and subscriptions), keyset pages in any order (including $ per 1M tokens for an
 // LLM), total counts, facets and one offer by id. Public: every actor may read the catalog.
+import { toRowId } from "../domain/ids.ts";
+import { resolveCursorConnection } from "@pothos/plugin-relay";
 import type { GpuOffer, PrismaClient } from "../generated/prisma/client.ts";
 import { DEFAULT_SERVING, LlmInputError, MODEL_PRESETS, estimateInference, pricePerMillionTokens, type Precision } from "../domain/math/llm.ts";
 import type { CostPair, OfferFilter, OfferFilterInput } from "../domain/offers/filter.ts";
@@ -64,7 +66,7 @@ export interface OfferSearchInput {
 /** One page of offers, Relay-shaped; `filter` is the resolved filter, for `totalCount`. */
 export interface OfferPage {
   edges: { cursor: string; node: GpuOffer }[];
-  pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; startCursor: string; endCursor: string };
+  pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; startCursor?: string | null; endCursor?: string | null };
   filter: OfferFilter;
 }
 
@@ -118,30 +120,20 @@ export function createOfferService({ prisma }: { prisma: PrismaClient }) {
      * each offer once as long as prices do not move across the cursor while it pages.
      */
     async search(input: OfferSearchInput, _actor: Actor): Promise<OfferPage> {
-      const { first, last } = input;
       checkPageArgs(input);
       const order: OfferOrder = { field: input.orderBy?.field ?? "PRICE_PER_GPU", direction: input.orderBy?.direction ?? "ASC" };
       const after = parseCursor("after", input.after, order);
       const before = parseCursor("before", input.before, order);
       const filter = await resolveOfferFilter(prisma, input.filter);
       if (order.field === "COST_PER_MTOK") filter.costPairs = await costPairs(filter, input.orderBy?.model, input.orderBy?.precision ?? "FP16");
-      // Relay paging as @pothos/plugin-relay's resolveCursorConnection does it: one extra row tells whether another page exists.
-      const size = Math.min(first ?? last ?? PAGE_SIZE.default, PAGE_SIZE.max);
-      const limit = size + 1;
-      const inverted = input.after ? last != null && first == null : (!!input.before && first == null) || (first == null && last != null);
-      const rows = await findOfferPage(prisma, { filter, order, after, before, limit, inverted });
-      const page = rows.slice(0, size);
-      if (inverted) page.reverse();
-      const edges = page.map((node) => ({ cursor: encodeOfferCursor(order, node), node }));
-      const given = input.after ?? input.before ?? "";
+      // Relay paging by the relay plugin's own helper (a plain function: no schema involved).
+      const connection = await resolveCursorConnection<Promise<GpuOffer[]>>(
+        { args: input, defaultSize: PAGE_SIZE.default, maxSize: PAGE_SIZE.max, toCursor: (offer) => encodeOfferCursor(order, offer) },
+        ({ limit, inverted }) => findOfferPage(prisma, { filter, order, after, before, limit, inverted }),
+      );
       return {
-        edges,
-        pageInfo: {
-          startCursor: edges[0]?.cursor ?? given,
-          endCursor: edges.at(-1)?.cursor ?? given,
-          hasPreviousPage: inverted ? rows.length >= limit : !!input.after,
-          hasNextPage: inverted ? !!input.before : rows.length >= limit,
-        },
+        edges: connection.edges.filter((e) => e != null),
+        pageInfo: connection.pageInfo,
         filter,
       };
     },
@@ -160,9 +152,9 @@ export function createOfferService({ prisma }: { prisma: PrismaClient }) {
 
     /** One offer by its database id (the id part of its global ID). */
     async byId(input: { id: string }, _actor: Actor): Promise<GpuOffer> {
-      const offerId = Number(input.id);
-      if (!Number.isSafeInteger(offerId)) throw badInput(`"${input.id}" is not an offer ID.`, { argument: "id" });
-      const offer = await prisma.gpuOffer.findUnique({ where: { id: offerId } });
+      if (!Number.isSafeInteger(Number(input.id))) throw badInput(`"${input.id}" is not an offer ID.`, { argument: "id" });
+      const offerId = toRowId(input.id); // a whole number beyond the stored ids names no offer
+      const offer = offerId === null ? null : await prisma.gpuOffer.findUnique({ where: { id: offerId } });
       if (!offer) throw notFound("No offer has this ID.", { argument: "id" });
       return offer;
     },

@@ -1,5 +1,6 @@
 // Recorded prices over time, in hour / day / week buckets: for one offer (its on-demand price) or
 // for a GPU model (price per GPU-hour across its offers). Public: every actor may read it.
+import { toRowId } from "../domain/ids.ts";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import { badInput, notFound } from "../errors.ts";
 import { resolveGpuModel } from "../infra/names.ts";
@@ -35,10 +36,10 @@ export function createPriceHistoryService({ prisma }: { prisma: PrismaClient }) 
         throw badInput(`That range holds more than ${MAX_BUCKETS} ${input.bucket} buckets; use a wider bucket or a shorter range.`, { argument: "bucket" });
       }
       if (input.offer != null) {
-        const offerId = Number(input.offer);
-        const offer = Number.isSafeInteger(offerId) ? await prisma.gpuOffer.findUnique({ where: { id: offerId }, select: { id: true } }) : null;
+        const offerId = toRowId(input.offer);
+        const offer = offerId === null ? null : await prisma.gpuOffer.findUnique({ where: { id: offerId }, select: { id: true } });
         if (!offer) throw notFound("No offer has this ID.", { argument: "offer" });
-        return priceHistory(prisma, { offerId, from, to, bucket: input.bucket });
+        return priceHistory(prisma, { offerId: offer.id, from, to, bucket: input.bucket });
       }
       const model = await resolveGpuModel(prisma, input.gpuModel!);
       if (!model) throw notFound(`No GPU model matches "${input.gpuModel}".`, { argument: "gpuModel" });

@@ -46,7 +46,7 @@ describe("offers service", () => {
       seen.push(...page.edges.map((e) => e.node.id));
       expect(page.pageInfo.hasPreviousPage).toBe(after !== undefined);
       if (!page.pageInfo.hasNextPage) break;
-      after = page.pageInfo.endCursor;
+      after = page.pageInfo.endCursor ?? undefined;
     }
     expect(seen).toEqual(expected);
     const first = await services.offers.search({}, visitor);
