@@ -1,8 +1,8 @@
 // Offer search in SQL: the offer filter (defined once in src/domain/offers/filter.ts) compiled to a
 // WHERE clause shared by the page, the total count and the facets; keyset pagination over
 // (sort column, id), stable while prices do not move across the cursor.
-import { toRowId } from "../domain/ids.ts";
 import { Prisma, type GpuOffer, type PrismaClient } from "../generated/prisma/client.ts";
+import { toRowId } from "../domain/ids.ts";
 import {
   OFFER_CRITERIA, OFFER_CRITERION_KEYS, flagOn, listValues, type CostPair, type Criterion, type OfferFilter, type Range,
 } from "../domain/offers/filter.ts";

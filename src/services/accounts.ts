@@ -1,9 +1,9 @@
 // Accounts, sessions and API keys: everything that reads or writes credentials lives here, and
 // every security event is appended to the audit log in the same transaction as its change.
-import { toRowId } from "../domain/ids.ts";
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import type { ApiKey, Prisma, PrismaClient, User } from "../generated/prisma/client.ts";
 import { emailProblem, nameProblem, normalizeEmail, passwordProblems } from "../domain/auth/policy.ts";
+import { toRowId } from "../domain/ids.ts";
 import { AppError, badInput, notFound, unauthenticated } from "../errors.ts";
 import { appendAudit } from "../infra/audit.ts";
 import { hashPassword, verifyPassword } from "../infra/auth/passwords.ts";

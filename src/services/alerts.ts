@@ -7,7 +7,6 @@
 // that it already did. Saved filters are the OfferFilter input canonicalised at save time (GPU models as
 // canonical names, providers as lower-case slugs); names become ids at evaluation time, so the SQL
 // pre-selection of alerts can compare names without normalising spellings.
-import { toRowId } from "../domain/ids.ts";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { Prisma, type Notification, type PriceAlert, type PrismaClient } from "../generated/prisma/client.ts";
@@ -15,6 +14,7 @@ import { formatMoney, parseMoney } from "../domain/money.ts";
 import { badInput, notFound } from "../errors.ts";
 import { canonicalGpuName } from "../infra/names.ts";
 import type { OfferFilter, OfferFilterInput } from "../domain/offers/filter.ts";
+import { toRowId } from "../domain/ids.ts";
 import { offerWhere } from "../infra/offers.ts";
 import type { NotificationEvent, PubSub } from "../infra/pubsub-types.ts";
 import { requireScope, type Actor } from "./actor.ts";
@@ -22,7 +22,6 @@ import { resolveOfferFilter } from "./offers.ts";
 import { checkPageArgs, PAGE_SIZE } from "./paging.ts";
 
 export const MAX_ALERTS_PER_USER = 50;
-/** Notifications per page (the same sizes as offers). */
 /** Validation rules the GraphQL arguments declare too, so both reject the same input with the same message. */
 export const alertNameRule = z.string().trim().min(1, "The name must not be empty.").max(100, "A name has at most 100 characters.");
 export const notificationIdsRule = z.array(z.union([z.string(), z.number()])).max(1000, "At most 1000 ids at once.");

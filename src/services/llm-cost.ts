@@ -1,11 +1,11 @@
 // LLM cost: $ per million generated and prompt tokens, and the speed and memory behind them, for a model
 // on an offer or on a GPU at a price. Public read: any caller, anonymous included. The arithmetic is
 // src/domain/math/llm.ts (first-order roofline model).
-import { toRowId } from "../domain/ids.ts";
 import type { GpuModel, PrismaClient } from "../generated/prisma/client.ts";
 import { badInput, isAppError, notFound } from "../errors.ts";
 import { parseMoney, roundMoney, type Decimal } from "../domain/money.ts";
 import { costPerMillionTokens, DEFAULT_SERVING, estimateInference, type InferenceEstimate, type Precision } from "../domain/math/llm.ts";
+import { toRowId } from "../domain/ids.ts";
 import { resolveGpuModel } from "../infra/names.ts";
 import type { Actor } from "./actor.ts";
 import { checkPrecision, chooseModel, domainInput, gpuFigures, hasDatasheet, type ModelChoice } from "./math-input.ts";

@@ -1,11 +1,11 @@
 // Offer search: filter resolution (GPU model spellings and provider slugs to ids, shared with ranking,
 // workload, alerts and subscriptions), keyset pages in any order (including $ per 1M tokens for an
 // LLM), total counts, facets and one offer by id. Public: every actor may read the catalog.
-import { toRowId } from "../domain/ids.ts";
 import { resolveCursorConnection } from "@pothos/plugin-relay";
 import type { GpuOffer, PrismaClient } from "../generated/prisma/client.ts";
 import { DEFAULT_SERVING, LlmInputError, MODEL_PRESETS, estimateInference, pricePerMillionTokens, type Precision } from "../domain/math/llm.ts";
 import type { CostPair, OfferFilter, OfferFilterInput } from "../domain/offers/filter.ts";
+import { toRowId } from "../domain/ids.ts";
 import { badInput, notFound } from "../errors.ts";
 import { resolveGpuModels, resolveNames } from "../infra/names.ts";
 import {

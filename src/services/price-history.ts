@@ -1,7 +1,7 @@
 // Recorded prices over time, in hour / day / week buckets: for one offer (its on-demand price) or
 // for a GPU model (price per GPU-hour across its offers). Public: every actor may read it.
-import { toRowId } from "../domain/ids.ts";
 import type { PrismaClient } from "../generated/prisma/client.ts";
+import { toRowId } from "../domain/ids.ts";
 import { badInput, notFound } from "../errors.ts";
 import { resolveGpuModel } from "../infra/names.ts";
 import { priceHistory, type HistoryBucket, type PriceBucket } from "../infra/offers.ts";
