@@ -1,28 +1,16 @@
 // The events GPUBroker publishes. One pub/sub interface (src/infra/pubsub.ts): Redis across nodes
 // when REDIS_URL is set, in-process otherwise.
+import type { OfferChange } from "../domain/catalog/types.ts";
 
-/** One offer's price or availability change, as streamed by `priceTicks` / `offerAvailabilityChanged`. */
-export interface PriceTick {
-  offerId: number;
+/**
+ * One offer's price or availability change, as streamed by `priceTicks` / `offerAvailabilityChanged`:
+ * the change a catalog run made (its ids are internal, not in the GraphQL type) with names and the move.
+ */
+export interface PriceTick extends OfferChange {
   /** Provider slug. */
   provider: string;
-  /** Internal (not in the GraphQL type): the provider's id, for the offer filter. */
-  providerId: number;
   /** Canonical GPU model name, null when unknown. */
   gpuModel: string | null;
-  /** Internal (not in the GraphQL type): the GPU model's id, null when unknown, for the offer filter. */
-  gpuModelId: number | null;
-  region: string;
-  gpuCount: number;
-  kind: "new" | "changed" | "reactivated" | "deactivated";
-  oldOnDemandPrice: string | null;
-  newOnDemandPrice: string | null;
-  oldSpotPrice: string | null;
-  newSpotPrice: string | null;
-  oldAvailability: string | null;
-  newAvailability: string | null;
-  /** New on-demand price per GPU-hour (the last known one for a withdrawn offer). */
-  pricePerGpuHour: string;
   /** (new - old) / old × 100 for the on-demand price; null when there is no old or new price. */
   changePercent: number | null;
   /** ISO time of the ingestion run. */

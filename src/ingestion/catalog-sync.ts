@@ -3,7 +3,7 @@
 import { roundMoney } from "../domain/money.ts";
 import { Prisma } from "../generated/prisma/client.ts";
 import type { PrismaClient } from "../generated/prisma/client.ts";
-import type { CatalogOffer } from "../domain/catalog/types.ts";
+import type { CatalogOffer, OfferChange } from "../domain/catalog/types.ts";
 import { GPU_SPECS } from "../domain/gpu/specs.ts";
 import { normalizeGpuName } from "../domain/gpu/normalize.ts";
 import { providerInfo } from "./registry.ts";
@@ -192,23 +192,7 @@ WHERE "providerId" = $1::int AND active
 RETURNING id AS "offerId", "gpuModelId", region, "gpuCount", "pricePerGpuHour"::text AS "pricePerGpuHour",
   "onDemandPrice"::text AS "oldOnDemandPrice", "spotPrice"::text AS "oldSpotPrice", availability::text AS "oldAvailability"`;
 
-/** One offer that a catalog run added, repriced, brought back or withdrew: what ticks and alerts are made of. */
-export interface OfferChange {
-  offerId: number;
-  providerId: number;
-  kind: "new" | "changed" | "reactivated" | "deactivated";
-  gpuModelId: number | null;
-  region: string;
-  gpuCount: number;
-  pricePerGpuHour: string;
-  oldOnDemandPrice: string | null;
-  newOnDemandPrice: string | null;
-  oldSpotPrice: string | null;
-  newSpotPrice: string | null;
-  oldAvailability: string | null;
-  /** null when the offer was withdrawn (deactivated). */
-  newAvailability: string | null;
-}
+export type { OfferChange };
 
 /** Applies `offers` as the complete current catalog of `providerSlug`. */
 export async function applyCatalog(

@@ -13,6 +13,7 @@ import { Prisma, type Notification, type PriceAlert, type PrismaClient } from ".
 import { formatMoney, parseMoney } from "../domain/money.ts";
 import { badInput, notFound } from "../errors.ts";
 import { canonicalGpuName } from "../infra/names.ts";
+import type { OfferChange } from "../domain/catalog/types.ts";
 import type { OfferFilter, OfferFilterInput } from "../domain/offers/filter.ts";
 import { toRowId } from "../domain/ids.ts";
 import { offerWhere } from "../infra/offers.ts";
@@ -38,8 +39,8 @@ export type SavedAlertFilter = Omit<OfferFilter, "gpuModelIds" | "providerIds" |
   providers?: string[];
 };
 
-/** One offer an import changed, as far as alert evaluation needs it (ingestion's OfferChange has these). */
-export interface ChangedOffer { gpuModelId: number | null; providerId: number; region: string }
+/** What alert evaluation reads of an import's changes. */
+export type ChangedOffer = Pick<OfferChange, "gpuModelId" | "providerId" | "region">;
 
 /** The window of notifications the GraphQL connection asks for (take/skip/cursor, plus the relations to load). */
 export type NotificationPage = Pick<Prisma.NotificationFindManyArgs, "take" | "skip" | "cursor" | "select" | "include">;

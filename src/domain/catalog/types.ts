@@ -33,3 +33,21 @@ export interface CatalogOffer {
   networkGbps?: number | null;
   deployment?: Deployment | null;
 }
+
+/** One offer that a catalog run added, repriced, brought back or withdrew: what ticks and alerts are made of. */
+export interface OfferChange {
+  offerId: number;
+  providerId: number;
+  kind: "new" | "changed" | "reactivated" | "deactivated";
+  gpuModelId: number | null;
+  region: string;
+  gpuCount: number;
+  pricePerGpuHour: string;
+  oldOnDemandPrice: string | null;
+  newOnDemandPrice: string | null;
+  oldSpotPrice: string | null;
+  newSpotPrice: string | null;
+  oldAvailability: string | null;
+  /** null when the offer was withdrawn (deactivated). */
+  newAvailability: string | null;
+}
