@@ -11,6 +11,7 @@ import "./admin.ts";
 import "./alerts.ts";
 import "./subscriptions.ts";
 import "./market.ts";
+import "./chat.ts";
 import "./ranking.ts";
 import "./llm.ts";
 import "./workload.ts";

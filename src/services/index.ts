@@ -11,6 +11,7 @@ import { createAccountService } from "./accounts.ts";
 import { createAdminService, type IngestionControl } from "./admin.ts";
 import { createAlertService } from "./alerts.ts";
 import { createCatalogService } from "./catalog.ts";
+import { createChatService } from "./chat.ts";
 import { createEventService } from "./events.ts";
 import { createOfferService } from "./offers.ts";
 import { createPriceHistoryService } from "./price-history.ts";
@@ -38,6 +39,7 @@ export function createServices(deps: ServiceDeps) {
     events: createEventService(deps),
     offers: createOfferService(deps),
     catalog: createCatalogService(deps),
+    chat: createChatService(deps),
     priceHistory: createPriceHistoryService(deps),
     kpis: createKpiService(deps),
     llmCost: createLlmCostService(deps),
