@@ -22,14 +22,14 @@ module.exports = {
       comment: "services/ are the use-case layer: domain, infra and errors only — never the GraphQL layer, ingestion or the HTTP edge.",
       severity: "error",
       from: { path: "^src/services/" },
-      to: { path: "^src/(graphql/|ingestion/|yoga\\.ts|server\\.ts|main\\.ts)" },
+      to: { path: "^src/(graphql/|ingestion/|assistant/|yoga\\.ts|server\\.ts|main\\.ts)" },
     },
     {
       name: "infra-implements-only",
       comment: "infra/ implements what services need (db, pub/sub, cache, vault, audit): it never reaches up.",
       severity: "error",
       from: { path: "^src/infra/" },
-      to: { path: "^src/(graphql/|services/|ingestion/|yoga\\.ts|server\\.ts|main\\.ts)" },
+      to: { path: "^src/(graphql/|services/|ingestion/|assistant/|yoga\\.ts|server\\.ts|main\\.ts)" },
     },
     {
       name: "ingestion-below-the-api",
@@ -37,6 +37,13 @@ module.exports = {
       severity: "error",
       from: { path: "^src/ingestion/" },
       to: { path: "^src/(graphql/|yoga\\.ts|server\\.ts|main\\.ts)" },
+    },
+    {
+      name: "assistant-below-the-api",
+      comment: "assistant/ (tools, planner, backends) calls services as the caller; it never reaches the GraphQL layer, ingestion or the HTTP edge.",
+      severity: "error",
+      from: { path: "^src/assistant/" },
+      to: { path: "^src/(graphql/|ingestion/|yoga\\.ts|server\\.ts|main\\.ts)" },
     },
     {
       name: "graphql-does-not-poll",

@@ -40,7 +40,6 @@ export interface TopsisRequest {
 }
 
 export interface RankOffersRequest {
-  /** Which offers to rank (resolved; active offers by default). */
   /** Which offers to rank, as `offers` takes it (names resolved here). */
   filter?: OfferFilterInput | null;
   /** Each criterion at most once, with a weight ≥ 0 (normalised). */

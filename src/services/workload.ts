@@ -52,7 +52,6 @@ export interface ImageWorkloadRequest {
 export interface EstimateWorkloadRequest {
   /** Exactly one of inference, training or image. */
   input: { inference?: InferenceWorkloadRequest | null; training?: TrainingWorkloadRequest | null; image?: ImageWorkloadRequest | null };
-  /** Which offers to consider (resolved; active offers by default). */
   /** Which offers to consider, as `offers` takes it (names resolved here). */
   filter?: OfferFilterInput | null;
   /** How many options to return (0–100, default 10). */
