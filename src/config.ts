@@ -37,10 +37,22 @@ const Env = z.object({
   /** Simulated price movements on the stored offers (no provider needed). */
   DEMO_MARKET: flag.default(false),
   DEMO_MARKET_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(15),
+  /** Who writes the assistant's answers: the built-in rule-based planner (offline), an OpenAI-compatible server, or SomaAgent. */
+  ASSISTANT_BACKEND: z.enum(["builtin", "openai", "soma"]).default("builtin"),
+  /** OpenAI-compatible chat completions (OpenAI, vLLM, llama.cpp server, Ollama, LM Studio): base URL ending in /v1. */
+  OPENAI_BASE_URL: url(["http:", "https:"]).optional(),
+  OPENAI_API_KEY: z.string().min(1).optional(),
+  /** The model the OpenAI-compatible server should run, e.g. "gpt-4o-mini" or "llama3.1:8b". */
+  ASSISTANT_MODEL: z.string().min(1).max(200).optional(),
+  /** SomaAgent, the replaced system's agent service. */
+  SOMA_AGENT_BASE: url(["http:", "https:"]).optional(),
+  SOMA_AGENT_TIMEOUT: z.coerce.number().min(1).max(600).default(30),
+  /** Earlier turns of a conversation sent upstream with each question. */
+  AI_MAX_HISTORY_TURNS: z.coerce.number().int().min(0).max(100).default(10),
 });
 
 export type Config = z.output<typeof Env> & {
-  /** Provider credentials and endpoints: every `<SLUG>_API_KEY` and `<SLUG>_API_URL` variable, by name. */
+  /** Provider credentials and endpoints: every `<SLUG>_API_KEY` and `<SLUG>_API_URL` variable (not a key of this schema, like OPENAI_API_KEY), by name. */
   providerEnv: Record<string, string>;
 };
 export type LogLevel = Config["LOG_LEVEL"];
@@ -52,6 +64,12 @@ const EnvChecked = Env.superRefine((env, ctx) => {
   if (env.VAULT_ADDR && !env.VAULT_TOKEN && !(env.VAULT_ROLE_ID && env.VAULT_SECRET_ID)) {
     ctx.addIssue({ code: "custom", path: ["VAULT_ADDR"], message: "needs VAULT_TOKEN, or VAULT_ROLE_ID and VAULT_SECRET_ID" });
   }
+  if (env.ASSISTANT_BACKEND === "openai") {
+    for (const name of ["OPENAI_BASE_URL", "ASSISTANT_MODEL"] as const) {
+      if (!env[name]) ctx.addIssue({ code: "custom", path: [name], message: "is required when ASSISTANT_BACKEND=openai" });
+    }
+  }
+  if (env.ASSISTANT_BACKEND === "soma" && !env.SOMA_AGENT_BASE) ctx.addIssue({ code: "custom", path: ["SOMA_AGENT_BASE"], message: "is required when ASSISTANT_BACKEND=soma" });
   if (env.NODE_ENV !== "production") return;
   for (const name of ["JWT_PRIVATE_KEY", "JWT_PUBLIC_KEY"] as const) {
     if (!env[name]) ctx.addIssue({ code: "custom", path: [name], message: "is required when NODE_ENV=production (a PEM key shared by every node)" });
@@ -76,7 +94,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       return `${name}: ${i.message}${value}`;
     }));
   }
-  const providerEnv = Object.fromEntries(Object.entries(defined).filter(([name]) => PROVIDER_VARIABLE.test(name))) as Record<string, string>;
+  const providerEnv = Object.fromEntries(Object.entries(defined).filter(([name]) => PROVIDER_VARIABLE.test(name) && !(name in Env.shape))) as Record<string, string>;
   return { ...result.data, providerEnv };
 }
 

@@ -16,7 +16,7 @@ describe("config", () => {
   });
 
   it("collects provider credentials and endpoints (<SLUG>_API_KEY, <SLUG>_API_URL) and nothing else", () => {
-    const config = loadConfig({ RUNPOD_API_KEY: "rp-1", LAMBDA_API_URL: "http://127.0.0.1:9/", PATH: "/usr/bin", RUNPOD_API_KEY_OLD: "x" });
+    const config = loadConfig({ RUNPOD_API_KEY: "rp-1", LAMBDA_API_URL: "http://127.0.0.1:9/", PATH: "/usr/bin", RUNPOD_API_KEY_OLD: "x", OPENAI_API_KEY: "sk-1" });
     expect(config.providerEnv).toEqual({ RUNPOD_API_KEY: "rp-1", LAMBDA_API_URL: "http://127.0.0.1:9/" });
   });
 
@@ -34,6 +34,24 @@ describe("config", () => {
     expect(problems.find((p) => p.startsWith("NODE_ENV:"))).toMatch(/development.*production.*test/);
     expect(problems.find((p) => p.startsWith("DEMO_MARKET_INTERVAL_SECONDS:"))).toMatch(/>=1.*\(got "0"\)/);
     expect((error as Error).message).not.toContain("hunter2");
+  });
+});
+
+describe("assistant configuration", () => {
+  it("defaults to the built-in backend with the documented limits", () => {
+    expect(loadConfig({})).toMatchObject({ ASSISTANT_BACKEND: "builtin", SOMA_AGENT_TIMEOUT: 30, AI_MAX_HISTORY_TURNS: 10 });
+  });
+
+  it("asks for what the chosen backend needs, one line each", () => {
+    const problems = (env: Record<string, string>) => { try { loadConfig(env); return []; } catch (err) { return (err as ConfigError).problems; } };
+    expect(problems({ ASSISTANT_BACKEND: "openai" })).toEqual([
+      "OPENAI_BASE_URL: is required when ASSISTANT_BACKEND=openai",
+      "ASSISTANT_MODEL: is required when ASSISTANT_BACKEND=openai",
+    ]);
+    expect(problems({ ASSISTANT_BACKEND: "soma" })).toEqual(["SOMA_AGENT_BASE: is required when ASSISTANT_BACKEND=soma"]);
+    expect(problems({ ASSISTANT_BACKEND: "gpt" })[0]).toMatch(/^ASSISTANT_BACKEND: .*builtin.*openai.*soma.*\(got "gpt"\)$/);
+    expect(problems({ ASSISTANT_BACKEND: "openai", OPENAI_BASE_URL: "http://127.0.0.1:8000/v1", ASSISTANT_MODEL: "llama3.1:8b", OPENAI_API_KEY: "sk-x" })).toEqual([]);
+    expect(problems({ SOMA_AGENT_TIMEOUT: "0", AI_MAX_HISTORY_TURNS: "-1" })).toHaveLength(2);
   });
 });
 
