@@ -222,6 +222,24 @@ describe("parseWorkload: ready-to-use values", () => {
     expect(parseWorkload("nothing to filter here").offerFilter).toEqual({});
   });
 
+  it("reads the ways people write a budget", () => {
+    const budget = (text: string) => {
+      const b = parseWorkload(text).budget;
+      return b && [b.maxPricePerHour?.toString() ?? null, b.maxPricePerGpuHour?.toString() ?? null, b.total?.toString() ?? null, b.totalPeriod];
+    };
+    expect(budget("no more than $2 per hour")).toEqual(["2", null, null, null]);
+    expect(budget("$0.80 hourly")).toEqual(["0.8", null, null, null]);
+    expect(budget("$1.5/GPU/hr")).toEqual([null, "1.5", null, null]);
+    expect(budget("$2/hour per GPU")).toEqual([null, "2", null, null]);
+    expect(budget("under 3 dollars per gpu")).toEqual([null, "3", null, null]);
+    expect(budget("budget of 300 dollars")).toEqual([null, null, "300", null]);
+    expect(budget("budget: 1,200")).toEqual([null, null, "1200", null]);
+    expect(budget("spend up to $5k a month")).toEqual([null, null, "5000", "MONTH"]);
+    expect(budget("around $0.123456/h")).toEqual(["0.1235", null, null, null]);
+    expect(budget("more than $2/h")).toBeNull();
+    expect(budget("500 images")).toBeNull();
+  });
+
   it("says what is missing when the text does not say enough", () => {
     expect(parseWorkload("serve llama 3 8b").workloadInputReason).toBe(
       "Say how much traffic: concurrent users (“200 users”), requests (“10k requests a day”, “50 requests per second”) or tokens (“2M tokens/day”).");

@@ -305,18 +305,19 @@ const HINT_MEANING: Readonly<Record<WorkloadHint, string>> = {
 
 // Words that carry no workload fact on their own.
 const STOPWORDS = new Set((
-  "a an the i i'm im we we're us our ours me my mine you your it its it's this that these those there here is are am be been " +
-  "being was were will would can could should shall may might must do does did done have has had need needs needed want wants " +
-  "wanted like to of in on at for from by with without using use used via into onto over under about around approximately " +
-  "roughly approx maybe some any each every all and or but if so then than as what what's whats which who whom how how's much " +
-  "many cost costs costing price prices pricing pay paying run running runs ran get getting give find show tell please help " +
-  "looking look best good great options option recommend recommendation recommendations suggest suggestion just also only " +
-  "model models gpu gpus cloud clouds provider providers machine machines instance instances server servers compute hardware " +
-  "generate generating generated make making create creating process processing handle handling support supporting up out " +
-  "per total estimate estimated roughly should i'd we'd let's lets hi hello hey thanks thank anyone someone something know " +
-  "going go able possible ok okay via plan planning setup set today now currently new our own custom data dataset my " +
-  "open source open-source llm llms weights one ones need? should? would? e.g eg etc i.e ie vs versus compare comparing between " +
-  "fit fits enough fine ok okay acceptable works way ways expect expecting startup company team business building build app application product service customer"
+  "a an the i i'm im we we're us our ours me my mine you your it its it's this that these those there here is are am be " +
+  "been being was were will would can could should shall may might must do does did done have has had need needs needed " +
+  "want wants wanted like to of in on at for from by with without using use used via into onto over under about around " +
+  "approximately roughly approx maybe some any each every all and or but if so then than as what what's whats which who " +
+  "whom how how's much many cost costs costing price prices pricing pay paying run running runs ran get getting give " +
+  "find show tell please help looking look best good great options option recommend recommendation recommendations " +
+  "suggest suggestion just also only model models gpu gpus cloud clouds provider providers machine machines instance " +
+  "instances server servers compute hardware generate generating generated make making create creating process " +
+  "processing handle handling support supporting up out per total estimate estimated i'd we'd let's lets hi hello hey " +
+  "thanks thank anyone someone something know going go able possible ok okay plan planning setup set today now currently " +
+  "new own custom data dataset open source open-source llm llms weights one ones e.g eg etc i.e ie vs versus compare " +
+  "comparing between fit fits enough fine acceptable works way ways expect expecting startup company team business " +
+  "building build app application product service customer"
 ).split(" "));
 
 // ---------------------------------------------------------------- Reading: claimed spans
@@ -341,11 +342,9 @@ class Reading {
     return true;
   }
 
-  isClaimed(index: number): boolean { return this.claimed[index] === 1; }
-
   /** Every match of `pattern` over text not yet read; `use` returns a meaning to claim the match, or null to pass. */
-  scan(pattern: string, use: (m: RegExpExecArray) => string | null, flags = "g"): void {
-    const re = new RegExp(pattern, flags);
+  scan(pattern: string, use: (m: RegExpExecArray) => string | null): void {
+    const re = new RegExp(pattern, "g");
     let m: RegExpExecArray | null;
     while ((m = re.exec(this.lower)) !== null) {
       const start = m.index;
@@ -385,7 +384,7 @@ const normalise = (text: string) => text
 // ---------------------------------------------------------------- Numbers
 
 /** "2M" → 2e6, "1.5 million" → 1.5e6, "two hundred" → 200, "1,000" → 1000; NaN when not a number. */
-export function numberValue(raw: string): number {
+function numberValue(raw: string): number {
   const text = raw.trim().toLowerCase().replace(/,/g, "");
   const digits = /^(\d+(?:\.\d+)?(?:e[+-]?\d+)?|\.\d+)\s?([a-z]+)?$/.exec(text);
   if (digits) {
@@ -450,7 +449,7 @@ export function parseWorkload(text: string): ParsedWorkload {
   let kind: ParsedKind | null = null;
   if (kinds.length > 0) kind = [...kinds].sort((a, b) => a.rank - b.rank)[0]!.kind;
   else if (unitKinds.length > 0) kind = unitKinds[0]!.kind;
-  else if (model?.imageModel || (model && images.length > 0)) {
+  else if (model?.isImageModel) {
     kind = "IMAGE_GENERATION";
     r.notes.push(`No word said what kind of work this is; read as image generation from “${model.text}”.`);
   } else if (model?.preset) {
@@ -520,7 +519,7 @@ function readBudget(r: Reading): ParsedBudget | null {
     const scale = (g.k1 ?? g.k2 ?? g.k3) === "k" ? 1e3 : (g.k1 ?? g.k2 ?? g.k3) === "m" ? 1e6 : 1;
     const amount = new Decimal(raw.replace(/,/g, "")).mul(scale);
     const excerpt = r.excerpt(m);
-    if (g.pre && /over|above|more|least|min/.test(g.pre)) {
+    if (g.pre && /^(?:over|above|more\s+than|at\s+least|min(?:imum)?)\b/.test(g.pre.trim())) {
       r.reject(m.index, m.index + m[0].length, `“${excerpt}” is a minimum, not a budget; ignored.`);
       return null;
     }
@@ -531,23 +530,23 @@ function readBudget(r: Reading): ParsedBudget | null {
     const money = roundMoney(amount);
     any = true;
     if (g.gpuA || g.gpuB || g.gpuC) {
-      if (budget.maxPricePerGpuHour) return `budget: already ${formatMoney(budget.maxPricePerGpuHour)} per GPU-hour; this one is ignored`;
+      if (budget.maxPricePerGpuHour) return `budget: already $${formatMoney(budget.maxPricePerGpuHour)} per GPU-hour; this one is ignored`;
       budget.maxPricePerGpuHour = money;
       return `budget: at most $${formatMoney(money)} per GPU-hour (offerFilter: pricePerGpu.max)`;
     }
     if (g.rate && !g.span) {
-      if (budget.maxPricePerHour) return `budget: already ${formatMoney(budget.maxPricePerHour)} per hour; this one is ignored`;
+      if (budget.maxPricePerHour) return `budget: already $${formatMoney(budget.maxPricePerHour)} per hour; this one is ignored`;
       budget.maxPricePerHour = money;
       return `budget: at most $${formatMoney(money)} per hour for the instance (offerFilter: price.max)`;
     }
-    if (budget.total) return `budget: already ${formatMoney(budget.total)} in total; this one is ignored`;
+    if (budget.total) return `budget: already $${formatMoney(budget.total)} in total; this one is ignored`;
     budget.total = money;
     budget.totalPeriod = g.span ? periodOf(g.span) : null;
     return `budget: $${formatMoney(money)} in total${budget.totalPeriod ? ` per ${PERIOD_LABEL[budget.totalPeriod]}` : ""} (compare with the estimate's cost)`;
   };
   r.scan(String.raw`${PRE}(?:\$\s?(?<a1>${AMOUNT})(?<k1>k|m)?\b|(?<a2>${AMOUNT})(?<k2>k|m)?\s?(?:usd|dollars?|bucks)\b)${RATE}${POST}`, use);
   r.scan(String.raw`(?<pre>\bbudget(?:\s+(?:of|is|at))?\s*:?\s*)(?<a3>${AMOUNT})(?<k3>k|m)?\b${RATE}${POST}`, use);
-  r.scan(String.raw`(?:€|£)\s?(?:${AMOUNT})(?:k|m)?\b|(?<![\w.])(?:${AMOUNT})(?:k|m)?\s?(?:€|£|eur\b|euros?\b|gbp\b|pounds?\b)${RATE}`, (m) => {
+  r.scan(String.raw`(?:(?:€|£)\s?(?:${AMOUNT})(?:k|m)?\b|(?<![\w.])(?:${AMOUNT})(?:k|m)?\s?(?:€|£|eur\b|euros?\b|gbp\b|pounds?\b))${RATE}`, (m) => {
     r.reject(m.index, m.index + m[0].length, `“${r.excerpt(m)}”: prices here are in US dollars; give the budget in $.`);
     return null;
   });
@@ -603,7 +602,7 @@ function readImageModels(r: Reading): Array<{ start: number; text: string; model
   return found;
 }
 
-/** "a 13B model", "7b params", "13 billion parameters"; with `loose`, also a bare "13B". */
+/** `explicit`: "a 13B model", "7b params", "13 billion parameters"; otherwise a bare "13B". */
 function readParameterSizes(r: Reading, explicit: boolean): Array<{ start: number; text: string; parameters: number }> {
   const found: Array<{ start: number; text: string; parameters: number }> = [];
   const SCALE = String.raw`(?<scale>b|bn|billion|m|million|t|trillion)`;
