@@ -15,6 +15,7 @@ import "./chat.ts";
 import "./ranking.ts";
 import "./llm.ts";
 import "./workload.ts";
+import "./assistant.ts";
 
 /** The executable schema, sorted so the printed SDL is stable. */
 export const schema = lexicographicSortSchema(builder.toSchema());

@@ -30,9 +30,12 @@ const TrainingPrecisionEnum = builder.enumType("TrainingPrecision", {
   } as const,
 });
 
-const ImageModelEnum = builder.enumType("ImageModel", {
+/** The ImageModel enum's names and the values services take. */
+export const IMAGE_MODEL_VALUES = { SDXL: "sdxl", SD_1_5: "sd-1.5" } as const;
+
+export const ImageModelEnum = builder.enumType("ImageModel", {
   description: "Image models with a documented per-image cost.",
-  values: Object.fromEntries(Object.entries({ SDXL: "sdxl", SD_1_5: "sd-1.5" } as const).map(([key, value]) => {
+  values: Object.fromEntries(Object.entries(IMAGE_MODEL_VALUES).map(([key, value]) => {
     const spec = IMAGE_MODEL_PRESETS[value];
     return [key, { value, description: `${spec.name}, ${spec.resolution}×${spec.resolution}: ${spec.unetTflopsPerEvaluation} TFLOPs per U-Net evaluation, ${spec.weightsGb} GB of FP16 weights.` }];
   })) as { SDXL: { value: "sdxl"; description: string }; SD_1_5: { value: "sd-1.5"; description: string } },

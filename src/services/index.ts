@@ -10,6 +10,7 @@ import type { RateLimiter } from "../infra/rate-limit.ts";
 import { createAccountService } from "./accounts.ts";
 import { createAdminService, type IngestionControl } from "./admin.ts";
 import { createAlertService } from "./alerts.ts";
+import { createAssistantService } from "./assistant.ts";
 import { createCatalogService } from "./catalog.ts";
 import { createChatService } from "./chat.ts";
 import { createEventService } from "./events.ts";
@@ -36,6 +37,7 @@ export function createServices(deps: ServiceDeps) {
     accounts: createAccountService(deps),
     admin: createAdminService(deps),
     alerts: createAlertService(deps),
+    assistant: createAssistantService(deps),
     events: createEventService(deps),
     offers: createOfferService(deps),
     catalog: createCatalogService(deps),

@@ -6,8 +6,8 @@ import { badInput } from "../errors.ts";
 import { roundMoney, type Decimal } from "../domain/money.ts";
 import type { Precision, TrainingPrecision } from "../domain/math/llm.ts";
 import {
-  estimateWorkload, type ImageModelName, type WorkloadExclusion, type WorkloadInput, type WorkloadOffer,
-  type WorkloadOption, type WorkloadTotals,
+  estimateWorkload, PERIOD_HOURS, type ImageModelName, type WorkloadExclusion, type WorkloadInput, type WorkloadOffer,
+  type WorkloadOption, type WorkloadPeriod, type WorkloadTotals,
 } from "../domain/math/workload.ts";
 import type { OfferFilterInput } from "../domain/offers/filter.ts";
 import { resolveOfferFilter } from "./offers.ts";
@@ -15,9 +15,7 @@ import { loadWorkloadCandidates } from "../infra/workload.ts";
 import type { Actor } from "./actor.ts";
 import { chooseModel, domainInput, dropNulls, gpuFigures, hasDatasheet, listSize, type CustomModelInput } from "./math-input.ts";
 
-/** Hours in each period a volume may be given for (a month is 365 × 24 / 12). */
-export const PERIOD_HOURS = { HOUR: 1, DAY: 24, WEEK: 168, MONTH: 730 } as const;
-export type WorkloadPeriod = keyof typeof PERIOD_HOURS;
+export { PERIOD_HOURS, type WorkloadPeriod } from "../domain/math/workload.ts";
 export const WORKLOAD_OPTIONS_DEFAULT = 10;
 
 export interface InferenceWorkloadRequest {

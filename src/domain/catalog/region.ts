@@ -47,7 +47,7 @@ const NAMED_REGIONS: Record<string, string> = {
 };
 
 // Country words in names like Shadeform's "helsinki-finland-1" or Hyperstack's "CANADA-1".
-const COUNTRY_WORDS: Record<string, string> = {
+export const COUNTRY_WORDS: Readonly<Record<string, string>> = {
   usa: "US", canada: "CA", mexico: "MX", brazil: "BR", chile: "CL", argentina: "AR", colombia: "CO", uk: "GB",
   england: "GB", ireland: "IE", france: "FR", germany: "DE", netherlands: "NL", belgium: "BE", switzerland: "CH",
   austria: "AT", italy: "IT", spain: "ES", portugal: "PT", poland: "PL", czechia: "CZ", romania: "RO", bulgaria: "BG",

@@ -148,3 +148,13 @@ export function normalizeGpuName(raw: string, hints?: { vramGb?: number | null; 
   const memGb = name.memGb ?? hints?.vramGb ?? instance?.memGb;
   return { known: true, name: pickVariant(models, form, memGb ?? undefined) };
 }
+
+/** Every canonical model a name covers: the variant it names when a memory size or form factor is written
+ * ("A100 80GB" → the one normalizeGpuName picks), else the whole family ("A100" → all four A100s); [] when unknown. */
+export function gpuModelsNamed(raw: string): string[] {
+  const name = parseName(raw);
+  const models = MODELS_BY_KEY.get(name.key);
+  if (!models) return [];
+  if (name.form !== undefined || name.memGb !== undefined) return [pickVariant(models, name.form, name.memGb)];
+  return [...models];
+}

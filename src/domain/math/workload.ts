@@ -20,6 +20,10 @@ import {
   resolveModel, trainingEstimate, type GpuInput, type InferenceInput, type Precision, type TrainingPrecision,
 } from "./llm.ts";
 
+/** Hours in each period a volume may be given for (a month is 365 × 24 / 12). */
+export const PERIOD_HOURS = { HOUR: 1, DAY: 24, WEEK: 168, MONTH: 730 } as const;
+export type WorkloadPeriod = keyof typeof PERIOD_HOURS;
+
 export interface InferenceWorkload {
   kind: "inference";
   model: InferenceInput["model"];
