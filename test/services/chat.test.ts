@@ -31,17 +31,17 @@ describe("chat service", () => {
 
   it("refuses everyone else with a code", async () => {
     const other = (await db.prisma.chatSession.create({ data: { userId: ada, title: "Kept" } })).id;
-    const refusals: [Promise<unknown>, string][] = [
-      [chat.chatSession({ id: other }, userActor(bob)), "NOT_FOUND"],
-      [chat.deleteChatSession({ id: other }, userActor(bob)), "NOT_FOUND"],
-      [chat.renameChatSession({ id: other, title: "x" }, userActor(bob)), "NOT_FOUND"],
-      [chat.chatSessions({}, userActor(ada, "USER", { via: "api_key", scopes: ["alerts:write"] })), "FORBIDDEN"],
-      [chat.chatSessions({}, anonymous()), "UNAUTHENTICATED"],
-      [chat.chatSessions({}, systemActor("script")), "FORBIDDEN"],
-      [chat.chatSessions({ first: 101 }, userActor(ada)), "BAD_USER_INPUT"],
-      [chat.renameChatSession({ id: other, title: "" }, userActor(ada)), "BAD_USER_INPUT"],
+    const refusals: [() => Promise<unknown>, string][] = [
+      [() => chat.chatSession({ id: other }, userActor(bob)), "NOT_FOUND"],
+      [() => chat.deleteChatSession({ id: other }, userActor(bob)), "NOT_FOUND"],
+      [() => chat.renameChatSession({ id: other, title: "x" }, userActor(bob)), "NOT_FOUND"],
+      [() => chat.chatSessions({}, userActor(ada, "USER", { via: "api_key", scopes: ["alerts:write"] })), "FORBIDDEN"],
+      [() => chat.chatSessions({}, anonymous()), "UNAUTHENTICATED"],
+      [() => chat.chatSessions({}, systemActor("script")), "FORBIDDEN"],
+      [() => chat.chatSessions({ first: 101 }, userActor(ada)), "BAD_USER_INPUT"],
+      [() => chat.renameChatSession({ id: other, title: "" }, userActor(ada)), "BAD_USER_INPUT"],
     ];
-    for (const [call, code] of refusals) await expect(call).rejects.toMatchObject({ code });
+    for (const [call, code] of refusals) await expect(call()).rejects.toMatchObject({ code }); // one at a time: none rejects unobserved
     expect((await db.prisma.chatSession.findUniqueOrThrow({ where: { id: other } })).title).toBe("Kept");
   });
 });
