@@ -32,10 +32,13 @@ async function* cheapest(turn: Turn, q: Question): Answer {
   return { sentences, recommendations: r.offers.map((o) => recommendation(o)) };
 }
 
+/** GPUs one comparison looks up (one search each; the tool-call budget still caps it). */
+const MAX_COMPARED = 8;
+
 async function* compare(turn: Turn, q: Question): Answer {
   const sentences: string[] = [];
   const best: ToolOffer[] = [];
-  for (const gpu of q.parsed.gpus.slice(0, 4)) {
+  for (const gpu of q.parsed.gpus.slice(0, MAX_COMPARED)) {
     const out = yield* turn.call("search_offers", { filter: { ...q.filter, gpuModels: gpuNames(q.parsed, gpu) }, first: 1 });
     const r = ok<SearchResult>(out);
     if (!r) { sentences.push(`${quote(gpu.text)}: ${failed("search_offers", errorOf(out))}`); continue; }
@@ -168,8 +171,8 @@ function estimateReply(q: Question, r: EstimateResult): Reply {
   const perToken = best.costPerMillionTokens ? `, $${best.costPerMillionTokens} per million generated tokens` : "";
   sentences.push(`${r.feasible} of ${count(r.considered, "matching offer")} can run it; the cheapest is ${describeOffer(best)}: ${count(best.instances, "instance")}, $${best.cost} for the workload as stated${perToken}.`);
   for (const o of rest) sentences.push(`Next: ${describeOffer(o)}, $${o.cost}.`);
-  const assumptions = [...q.parsed.assumptions, ...r.assumptions].slice(0, 4);
-  if (assumptions.length) sentences.push(`Assumptions: ${assumptions.join(" ")}`);
+  const assumptions = [...q.parsed.assumptions, ...r.assumptions].slice(0, 3).map((s) => s.replace(/[.\s]+$/, ""));
+  if (assumptions.length) sentences.push(`Assumptions: ${assumptions.join("; ")}.`);
   return { sentences, recommendations: r.options.map((o) => recommendation(o, { costPerMillionTokens: o.costPerMillionTokens })) };
 }
 

@@ -2,7 +2,7 @@
 // market as a whole (market_overview) when no GPU is named.
 import type { Turn } from "../builtin.ts";
 import type { Question } from "./intents.ts";
-import { count, dollars, errorOf, failed, ok, quote, type Answer } from "./format.ts";
+import { count, dollars, errorOf, failed, gpuNames, ok, quote, type Answer } from "./format.ts";
 import type { MoneyValue } from "../../domain/money.ts";
 
 type Trend = { trend: { offersCompared: number; medianThen: MoneyValue; medianNow: MoneyValue; change: number } | null; reason: string | null };
@@ -34,11 +34,13 @@ function kpiSentences(name: string, k: Kpis): string[] {
 async function* gpuMarket(turn: Turn, q: Question): Answer {
   const sentences: string[] = [];
   for (const gpu of q.parsed.gpus.slice(0, 3)) {
-    const out = yield* turn.call("gpu_kpis", { model: gpu.text });
+    // A family ("A100") names several models; the KPIs are one model's, the first the catalog lists.
+    const model = gpuNames(q.parsed, gpu)[0]!;
+    const out = yield* turn.call("gpu_kpis", { model });
     const k = ok<Kpis>(out);
     if (!k) { sentences.push(`${quote(gpu.text)}: ${failed("gpu_kpis", errorOf(out))}`); continue; }
-    turn.source("gpu_kpis", `${quote(gpu.text)}: price spread, spot discount, availability and price change of active offers`);
-    sentences.push(...kpiSentences(quote(gpu.text), k));
+    turn.source("gpu_kpis", `${quote(model)}: price spread, spot discount, availability and price change of active offers`);
+    sentences.push(...kpiSentences(model === gpu.text ? quote(model) : `${quote(gpu.text)} (${quote(model)})`, k));
   }
   return { sentences };
 }
