@@ -91,7 +91,7 @@ export const ASSISTANT_TOOLS: readonly AssistantTool[] = [
           tokensPerPeriod: z.number().positive().max(1e18).optional(), promptTokens: z.number().int().min(0).max(1e7).optional(),
           period: z.enum(["HOUR", "DAY", "WEEK", "MONTH"]).optional(),
         }).optional(),
-        training: z.strictObject({ parameters: z.number().positive().max(1e14), tokens: z.number().positive().max(1e16), targetHours: z.number().positive().max(1e6).optional() }).optional(),
+        training: z.strictObject({ parameters: z.number().positive().max(1e14), tokens: z.number().positive().max(1e16), precision: z.enum(["FP16", "BF16", "FP8"]).optional(), targetHours: z.number().positive().max(1e6).optional() }).optional(),
         image: z.strictObject({ model: z.enum(["sdxl", "sd-1.5"]).optional(), imagesPerPeriod: z.number().positive().max(1e12), period: z.enum(["HOUR", "DAY", "WEEK", "MONTH"]).optional() }).optional(),
       }),
       filter: offerFilter.optional(),

@@ -1,0 +1,105 @@
+// The built-in assistant backend: offline, no model. A deterministic planner reads one message into an
+// intent (src/assistant/builtin/intents.ts), calls the assistant's tools as the caller, and streams a
+// templated answer whose every figure comes from a tool result, with its sources (builtin/answers.ts).
+import type { Logger } from "pino";
+import type { Actor, Services } from "../services/index.ts";
+import type { OfferFilterInput } from "../domain/offers/filter.ts";
+import { workloadTextProblem } from "../domain/assistant/workload-parser.ts";
+import { runTool, type ToolOutcome } from "./tools.ts";
+import { detectIntent, type Question } from "./builtin/intents.ts";
+import { ANSWERS, HONEST } from "./builtin/answers.ts";
+import { toolFilter, type Reply } from "./builtin/format.ts";
+import { summarise } from "./builtin/summaries.ts";
+
+/** Tool calls one answer may make; a step past it is refused as a TOOL_BUDGET tool error. */
+export const MAX_BUILTIN_TOOL_CALLS = 6;
+
+export interface Recommendation {
+  offerId: number; provider?: string; gpuName: string; gpuCount: number; region: string;
+  pricePerHour: string; pricePerGpuHour: string; costPerMillionTokens?: string; closeness?: number;
+}
+export interface Source { kind: "tool"; tool: string; detail: string }
+export interface ToolCallRecord { id: string; name: string; arguments: unknown; ok: boolean; summary: string }
+
+/** What the planner streams: the contract of the streaming layer (chatMessageEvents). */
+export type BuiltinEvent =
+  | { type: "tool_call"; id: string; name: string; arguments: unknown }
+  | { type: "tool_result"; id: string; name: string; ok: boolean; summary: string }
+  | { type: "text"; delta: string }
+  | { type: "recommendations"; offers: Recommendation[] }
+  | { type: "sources"; sources: Source[] }
+  | { type: "done"; content: string; toolCalls: ToolCallRecord[] };
+
+export interface BuiltinInput { message: string; context?: { filter?: OfferFilterInput; workload?: unknown } }
+export interface BuiltinDeps { actor: Actor; services: Services; log: Logger; signal?: AbortSignal }
+
+/** One answer in progress: the tool-call budget, the abort signal and the sources collected. */
+export interface Turn {
+  /** Runs a tool as the caller, streaming its call and result; stops the answer when aborted. */
+  call(name: string, args: unknown): AsyncGenerator<BuiltinEvent, ToolOutcome>;
+  source(tool: string, detail: string): void;
+}
+
+/** Thrown between steps when the signal aborts: the answer ends without further events. */
+class Aborted extends Error {}
+
+function createTurn(deps: BuiltinDeps, calls: ToolCallRecord[], sources: Source[]): Turn {
+  return {
+    async *call(name, args) {
+      if (deps.signal?.aborted) throw new Aborted();
+      const id = `call_${calls.length + 1}`;
+      if (calls.length >= MAX_BUILTIN_TOOL_CALLS) {
+        return { ok: false, error: { code: "TOOL_BUDGET", message: `An answer makes at most ${MAX_BUILTIN_TOOL_CALLS} tool calls.` } };
+      }
+      const record: ToolCallRecord = { id, name, arguments: args, ok: false, summary: "" };
+      calls.push(record);
+      yield { type: "tool_call", id, name, arguments: args };
+      const outcome = await runTool(name, args, deps.actor, deps.services, deps.log);
+      record.ok = outcome.ok;
+      record.summary = outcome.ok ? summarise(name, outcome.result) : `${outcome.error.code}: ${outcome.error.message}`;
+      yield { type: "tool_result", id, name, ok: outcome.ok, summary: record.summary };
+      if (deps.signal?.aborted) throw new Aborted();
+      return outcome;
+    },
+    source(tool, detail) { sources.push({ kind: "tool", tool, detail }); },
+  };
+}
+
+/** Reads the message (and the context) into a question; a message the parser cannot read is answered as such. */
+async function readQuestion(input: BuiltinInput, deps: BuiltinDeps): Promise<Question | Reply> {
+  const problem = workloadTextProblem(input.message);
+  if (problem) return { sentences: [problemSentence(problem.code, problem.message)] };
+  const parsed = await deps.services.assistant.parseWorkload({ text: input.message }, deps.actor);
+  return { message: input.message, lower: input.message.toLowerCase(), parsed, filter: toolFilter(input.context?.filter, parsed), workload: input.context?.workload };
+}
+
+function problemSentence(code: string, message: string): string {
+  if (code === "EMPTY_TEXT") return "Ask me something about GPU offers, e.g. “cheapest H100 in the US”.";
+  if (code === "TEXT_TOO_LONG") return `Your message is too long for me: ${message.replace(/^text/, "it")} Please ask one short question.`;
+  return `I cannot read this message: ${message.replace(/^text/, "it")}`;
+}
+
+/** Splits the answer into sentence-sized deltas. */
+const chunks = (sentences: string[]) => sentences.map((s, i) => (i < sentences.length - 1 ? `${s} ` : s));
+
+/** Answers one message: tool calls and results as they happen, then the text, recommendations, sources and done. */
+export async function* answerBuiltin(input: BuiltinInput, deps: BuiltinDeps): AsyncGenerator<BuiltinEvent, void> {
+  const calls: ToolCallRecord[] = [];
+  const sources: Source[] = [];
+  const turn = createTurn(deps, calls, sources);
+  let reply: Reply;
+  try {
+    if (deps.signal?.aborted) return;
+    const question = await readQuestion(input, deps);
+    reply = "sentences" in question ? question : yield* ANSWERS[detectIntent(question)](turn, question);
+    if (deps.signal?.aborted) return;
+  } catch (err) {
+    if (err instanceof Aborted) return;
+    throw err;
+  }
+  const sentences = [HONEST, ...reply.sentences];
+  for (const delta of chunks(sentences)) yield { type: "text", delta };
+  if (reply.recommendations?.length) yield { type: "recommendations", offers: reply.recommendations };
+  if (sources.length) yield { type: "sources", sources };
+  yield { type: "done", content: chunks(sentences).join(""), toolCalls: calls };
+}
