@@ -2,20 +2,14 @@
 // the caller passed as an actor. Each guard answers with the same codes the API gives.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openTestDatabase } from "../support/db.ts";
+import { rejection } from "../support/errors.ts";
 import { testServices, userActor } from "../support/app.ts";
 import type { Database } from "../../src/infra/db.ts";
-import { AppError } from "../../src/errors.ts";
 import { anonymous, systemActor, type Actor } from "../../src/services/actor.ts";
 import type { IngestionControl } from "../../src/services/admin.ts";
 
 const PASSWORD = "a long and lovely passphrase";
 
-/** The coded error a call fails with. */
-async function failure(call: Promise<unknown>): Promise<{ code: string; message: string }> {
-  const error = await call.then(() => null, (err: unknown) => err);
-  expect(error).toBeInstanceOf(AppError);
-  return { code: (error as AppError).code, message: (error as AppError).message };
-}
 
 describe("accounts service", () => {
   let db: Database;
@@ -43,12 +37,12 @@ describe("accounts service", () => {
     const key = await services.accounts.authenticate(`Bearer ${secret}`);
     expect(key).toMatchObject({ kind: "user", via: "api_key", scopes: ["catalog:read"] });
 
-    expect(await failure(services.accounts.me(key))).toEqual({ code: "FORBIDDEN", message: "You are not allowed to do this." });
-    expect((await failure(services.accounts.createApiKey({ name: "x", scopes: [] }, key))).code).toBe("FORBIDDEN");
-    expect((await failure(services.accounts.logout(key))).message).toMatch(/revoke the key instead/);
-    expect(await failure(services.accounts.me(anonymous()))).toMatchObject({ code: "UNAUTHENTICATED", message: expect.stringMatching(/^Sign in first/) });
-    expect((await failure(services.accounts.me(systemActor("script")))).code).toBe("FORBIDDEN");
-    expect((await failure(services.accounts.authenticate("Bearer gpb_not-a-key"))).code).toBe("UNAUTHENTICATED");
+    expect(await rejection(services.accounts.me(key))).toMatchObject({ code: "FORBIDDEN", message: "You are not allowed to do this." });
+    expect((await rejection(services.accounts.createApiKey({ name: "x", scopes: [] }, key))).code).toBe("FORBIDDEN");
+    expect((await rejection(services.accounts.logout(key))).message).toMatch(/revoke the key instead/);
+    expect(await rejection(services.accounts.me(anonymous()))).toMatchObject({ code: "UNAUTHENTICATED", message: expect.stringMatching(/^Sign in first/) });
+    expect((await rejection(services.accounts.me(systemActor("script")))).code).toBe("FORBIDDEN");
+    expect((await rejection(services.accounts.authenticate("Bearer gpb_not-a-key"))).code).toBe("UNAUTHENTICATED");
   });
 
   it("rotates refresh tokens, renames, changes the password (ending other sessions) and logs out everywhere", async () => {
@@ -56,16 +50,16 @@ describe("accounts service", () => {
     const other = await services.accounts.login({ email: "grace@example.com", password: PASSWORD }, anonymous());
     const rotated = await services.accounts.refresh(first.refreshToken, anonymous());
     expect(rotated.refreshToken).not.toBe(first.refreshToken);
-    expect((await failure(services.accounts.refresh(first.refreshToken, anonymous()))).message).toMatch(/already used/);
+    expect((await rejection(services.accounts.refresh(first.refreshToken, anonymous()))).message).toMatch(/already used/);
     const session = await services.accounts.authenticate(`Bearer ${other.accessToken}`);
     expect((await services.accounts.updateMe({ name: " Grace H. " }, session)).name).toBe("Grace H.");
-    expect((await failure(services.accounts.updateMe({ name: " " }, session))).code).toBe("BAD_USER_INPUT");
-    expect((await failure(services.accounts.changePassword({ currentPassword: "wrong wrong wrong", newPassword: `${PASSWORD}!` }, session))).code).toBe("UNAUTHENTICATED");
+    expect((await rejection(services.accounts.updateMe({ name: " " }, session))).code).toBe("BAD_USER_INPUT");
+    expect((await rejection(services.accounts.changePassword({ currentPassword: "wrong wrong wrong", newPassword: `${PASSWORD}!` }, session))).code).toBe("UNAUTHENTICATED");
     expect(await services.accounts.changePassword({ currentPassword: PASSWORD, newPassword: `${PASSWORD}!` }, session)).toBeGreaterThan(0);
-    expect((await failure(services.accounts.authenticate(`Bearer ${rotated.accessToken}`))).message).toMatch(/session has ended/);
+    expect((await rejection(services.accounts.authenticate(`Bearer ${rotated.accessToken}`))).message).toMatch(/session has ended/);
     expect(await services.accounts.logoutEverywhere(session)).toBe(1);
-    expect((await failure(services.accounts.authenticate(`Bearer ${other.accessToken}`))).code).toBe("UNAUTHENTICATED");
-    expect((await failure(services.accounts.logoutEverywhere(anonymous()))).code).toBe("UNAUTHENTICATED");
+    expect((await rejection(services.accounts.authenticate(`Bearer ${other.accessToken}`))).code).toBe("UNAUTHENTICATED");
+    expect((await rejection(services.accounts.logoutEverywhere(anonymous()))).code).toBe("UNAUTHENTICATED");
     await services.accounts.changePassword({ currentPassword: `${PASSWORD}!`, newPassword: PASSWORD }, await services.accounts.authenticate(`Bearer ${(await services.accounts.login({ email: "grace@example.com", password: `${PASSWORD}!` }, anonymous())).accessToken}`));
   });
 
@@ -75,7 +69,7 @@ describe("accounts service", () => {
     const grace = await services.accounts.authenticate(`Bearer ${(await services.accounts.login({ email: "grace@example.com", password: PASSWORD }, anonymous())).accessToken}`);
     const [graceKey] = await services.accounts.apiKeys(grace);
     for (const id of [graceKey!.id, "2147483648", "9".repeat(40), "-1", "abc"]) {
-      expect(await failure(services.accounts.revokeApiKey(id, eve))).toEqual({ code: "NOT_FOUND", message: "You have no API key with this ID." });
+      expect(await rejection(services.accounts.revokeApiKey(id, eve))).toMatchObject({ code: "NOT_FOUND", message: "You have no API key with this ID." });
     }
     expect((await services.accounts.revokeApiKey(graceKey!.id, grace)).revokedAt).toBeInstanceOf(Date);
   });
@@ -103,8 +97,8 @@ describe("admin service", () => {
       [anonymous(), "UNAUTHENTICATED"],
     ];
     for (const [actor, code] of denied) {
-      expect((await failure(services.admin.setProviderEnabled({ slug: "lambda", enabled: false }, actor))).code).toBe(code);
-      expect((await failure(services.admin.refreshProvider({ slug: "lambda" }, actor))).code).toBe(code);
+      expect((await rejection(services.admin.setProviderEnabled({ slug: "lambda", enabled: false }, actor))).code).toBe(code);
+      expect((await rejection(services.admin.refreshProvider({ slug: "lambda" }, actor))).code).toBe(code);
     }
     expect(refreshed).toEqual([]);
     expect(await db.prisma.auditLogEntry.count()).toBe(0);
@@ -112,16 +106,16 @@ describe("admin service", () => {
     expect((await services.admin.setProviderEnabled({ slug: "lambda", enabled: false }, userActor(admin.id, "ADMIN"))).enabled).toBe(false);
     expect((await services.admin.refreshProvider({ slug: " LAMBDA " }, systemActor("ops-script"))).slug).toBe("lambda");
     expect(refreshed).toEqual(["lambda"]);
-    expect((await failure(services.admin.refreshProvider({ slug: "nope" }, systemActor("ops-script")))).code).toBe("NOT_FOUND");
-    expect((await failure(testServices(db).admin.refreshProvider({ slug: "lambda" }, systemActor("ops-script")))).code).toBe("SERVICE_UNAVAILABLE");
+    expect((await rejection(services.admin.refreshProvider({ slug: "nope" }, systemActor("ops-script")))).code).toBe("NOT_FOUND");
+    expect((await rejection(testServices(db).admin.refreshProvider({ slug: "lambda" }, systemActor("ops-script")))).code).toBe("SERVICE_UNAVAILABLE");
 
     const audit = await db.prisma.auditLogEntry.findMany({ orderBy: { id: "asc" }, select: { action: true, actorUserId: true } });
     expect(audit).toEqual([{ action: "provider.disable", actorUserId: admin.id }, { action: "provider.refresh", actorUserId: null }]);
     expect(await services.admin.verifyAuditLog(systemActor("ops-script"))).toMatchObject({ ok: true, entries: 2 });
 
     const user = await db.prisma.user.create({ data: { email: "ops@example.com", name: "Ops", passwordHash: "x" } });
-    expect((await failure(services.admin.setUserRole({ email: "ops@example.com", role: "ADMIN" }, userActor(user.id, "USER")))).code).toBe("FORBIDDEN");
+    expect((await rejection(services.admin.setUserRole({ email: "ops@example.com", role: "ADMIN" }, userActor(user.id, "USER")))).code).toBe("FORBIDDEN");
     expect((await services.admin.setUserRole({ email: " OPS@example.com ", role: "ADMIN" }, userActor(admin.id, "ADMIN"))).role).toBe("ADMIN");
-    expect((await failure(services.admin.setUserRole({ email: "nobody@example.com", role: "ADMIN" }, userActor(admin.id, "ADMIN")))).code).toBe("NOT_FOUND");
+    expect((await rejection(services.admin.setUserRole({ email: "nobody@example.com", role: "ADMIN" }, userActor(admin.id, "ADMIN")))).code).toBe("NOT_FOUND");
   });
 });

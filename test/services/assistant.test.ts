@@ -2,25 +2,16 @@
 // caller gets the same reading), keeps only GPU models the catalog lists in the filter, and rejects unreadable
 // text with BAD_USER_INPUT and a reason, never an internal error.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AppError } from "../../src/errors.ts";
 import type { Database } from "../../src/infra/db.ts";
 import { anonymous, systemActor, type Actor } from "../../src/services/actor.ts";
 import type { Services } from "../../src/services/index.ts";
 import { testServices, userActor } from "../support/app.ts";
 import { openTestDatabase } from "../support/db.ts";
+import { rejection } from "../support/errors.ts";
 import { seedMarket } from "../support/market.ts";
 
 const ACTORS: Actor[] = [anonymous(), userActor(1), userActor(2, "USER", { via: "api_key", scopes: [] }), systemActor("test")];
 
-async function rejection(call: () => Promise<unknown>): Promise<AppError> {
-  try {
-    await call();
-  } catch (error) {
-    expect(error).toBeInstanceOf(AppError);
-    return error as AppError;
-  }
-  throw new Error("expected the call to be rejected");
-}
 
 describe("assistant.parseWorkload", () => {
   let db: Database;

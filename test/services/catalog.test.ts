@@ -2,12 +2,12 @@
 // per call (anonymous visitors, users and API keys may all read), coded AppErrors for bad input.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openTestDatabase } from "../support/db.ts";
+import { rejection } from "../support/errors.ts";
 import { testServices, userActor } from "../support/app.ts";
 import { seedMarket, type MarketOffer } from "../support/market.ts";
 import { anonymous } from "../../src/services/actor.ts";
 import { matchesTick } from "../../src/services/events.ts";
 import { resolveOfferFilter } from "../../src/services/offers.ts";
-import { AppError } from "../../src/errors.ts";
 import { createPubSub } from "../../src/infra/pubsub.ts";
 import type { PriceTick } from "../../src/infra/pubsub-types.ts";
 import type { Database } from "../../src/infra/db.ts";
@@ -19,12 +19,6 @@ const visitor = anonymous();
 const user = userActor(1);
 const apiKey = userActor(2, "USER", { via: "api_key", scopes: ["alerts:write"] });
 
-/** The AppError a call rejects with (fails the test when it resolves or throws anything else). */
-async function rejection(call: Promise<unknown>): Promise<AppError> {
-  const err = await call.then(() => null, (e: unknown) => e);
-  expect(err).toBeInstanceOf(AppError);
-  return err as AppError;
-}
 
 beforeAll(async () => {
   db = await openTestDatabase();

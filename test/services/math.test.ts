@@ -2,7 +2,6 @@
 // LLM cost, workload estimation and market KPIs. All are public reads, so every kind of caller gets the same
 // answer; bad input is a BAD_USER_INPUT AppError carrying the domain's `reason`, never an internal error.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AppError } from "../../src/errors.ts";
 import { formatMoney } from "../../src/domain/money.ts";
 import { costPerMillionTokens, estimateInference, MODEL_PRESETS, pricePerMillionTokens } from "../../src/domain/math/llm.ts";
 import { topsis } from "../../src/domain/math/topsis.ts";
@@ -11,6 +10,7 @@ import { anonymous, systemActor, type Actor } from "../../src/services/actor.ts"
 import type { Services } from "../../src/services/index.ts";
 import { testServices, userActor } from "../support/app.ts";
 import { openTestDatabase } from "../support/db.ts";
+import { rejection } from "../support/errors.ts";
 import { MODELS, seedMarket, type MarketOffer } from "../support/market.ts";
 
 const ACTORS: [string, Actor][] = [
@@ -20,16 +20,6 @@ const ACTORS: [string, Actor][] = [
   ["the system", systemActor("test")],
 ];
 
-/** The AppError a call throws (the test fails if it resolves or throws anything else). */
-async function rejection(call: () => unknown): Promise<AppError> {
-  try {
-    await call();
-  } catch (error) {
-    expect(error).toBeInstanceOf(AppError);
-    return error as AppError;
-  }
-  throw new Error("expected the call to be rejected");
-}
 
 describe("math services", () => {
   let db: Database;
