@@ -53,7 +53,12 @@ async function main() {
   const pubsub = createPubSub({ redisUrl: config.REDIS_URL });
   const ingestion = config.INGESTION ? await startIngestion(config, db, pubsub) : undefined;
 
-  const yoga = createApp({ db, development: config.NODE_ENV === "development", tokens, rateLimiter, trustProxy: config.TRUST_PROXY, pubsub, ingestion });
+  const yoga = createApp({ db, development: config.NODE_ENV === "development", tokens, rateLimiter, trustProxy: config.TRUST_PROXY, pubsub, ingestion,
+    assistant: {
+      backend: config.ASSISTANT_BACKEND, openaiBaseUrl: config.OPENAI_BASE_URL, openaiApiKey: config.OPENAI_API_KEY, model: config.ASSISTANT_MODEL,
+      somaBase: config.SOMA_AGENT_BASE, somaTimeoutSeconds: config.SOMA_AGENT_TIMEOUT,
+    },
+  });
   const running = await startServer(yoga, { port: config.PORT, host: config.HOST });
   logger.info(`GPUBroker ready at ${running.url}${config.NODE_ENV === "development" ? " (GraphiQL)" : ""}`);
 

@@ -17,6 +17,7 @@ import { createLazyTokenSigner, type TokenSigner } from "./infra/auth/tokens.ts"
 import { createPubSub } from "./infra/pubsub.ts";
 import type { PubSub } from "./infra/pubsub-types.ts";
 import { createServices, type Services } from "./services/index.ts";
+import { createAssistant, type AssistantSettings } from "./assistant/index.ts";
 import type { IngestionControl } from "./services/admin.ts";
 
 export interface YogaOptions {
@@ -35,6 +36,8 @@ export interface YogaOptions {
   ingestion?: IngestionControl;
   /** The use-case layer; default: built from the options above. */
   services?: Services;
+  /** Which backend writes the assistant's answers; default: the built-in planner. */
+  assistant?: AssistantSettings;
 }
 
 export const JWT_ISSUER = "gpubroker";
@@ -69,6 +72,7 @@ export function createApp(opts: YogaOptions): YogaServerInstance<Record<string, 
   const rateLimiter = opts.rateLimiter ?? createRateLimiter({ prefix: "gpubroker" });
   const pubsub = opts.pubsub ?? createPubSub({});
   const services = opts.services ?? createServices({ prisma: db.prisma, pubsub, tokens, rateLimiter, ingestion: opts.ingestion, log: logger });
+  const assistant = createAssistant({ services, settings: opts.assistant ?? { backend: "builtin" }, log: logger.child({ component: "assistant" }) });
   return createYoga<Record<string, unknown>, Context>({
     schema,
     graphqlEndpoint: "/graphql",
@@ -96,7 +100,7 @@ export function createApp(opts: YogaOptions): YogaServerInstance<Record<string, 
       const meta = { ip: clientIp(initial as RequestSource, opts.trustProxy), userAgent: headers?.get("user-agent") ?? null };
       const actor = await services.accounts.authenticate(authorization, meta);
       return {
-        actor, services, prisma: db.prisma, loaders: createLoaders(db.prisma), requestId,
+        actor, services, assistant, prisma: db.prisma, loaders: createLoaders(db.prisma), requestId,
         log: logger.child({ requestId, userId: actor.kind === "user" ? actor.id : undefined }),
       };
     },

@@ -1,4 +1,4 @@
-// The assistant's parser as an API: the parseWorkload query and its result types. The resolver calls
+// The assistant as an API: the parseWorkload query and its result types, and assistantStatus. The resolver calls
 // src/services/assistant.ts; workloadInput and offerFilter are JSON strings a client passes unchanged as
 // the `input` and `filter` variables of estimateWorkload / offers.
 import {
@@ -6,6 +6,7 @@ import {
   TOKENS_PER_EXAMPLE, type ParsedKind, type QuantityPeriod, type QuantityUnit, type WorkloadHint,
 } from "../domain/assistant/workload-parser.ts";
 import type { ParseWorkloadResult } from "../services/assistant.ts";
+import type { AssistantBackend, AssistantStatus, UpstreamState } from "../assistant/index.ts";
 import { builder } from "./builder.ts";
 import { documentedEnum, PrecisionEnum } from "./enums.ts";
 import { IMAGE_MODEL_VALUES, ImageModelEnum } from "./workload.ts";
@@ -151,4 +152,49 @@ builder.queryField("parseWorkload", (t) => t.field({
     text: t.arg.string({ required: true, description: `What the person typed: at most ${MAX_WORKLOAD_TEXT_LENGTH.toLocaleString("en-US")} characters, no control characters except newline and tab.` }),
   },
   resolve: (_root, args, ctx) => ctx.services.assistant.parseWorkload(args, ctx.actor),
+}));
+
+// ---------------------------------------------------------------- assistantStatus
+
+const AssistantBackendEnum = builder.enumType("AssistantBackend", {
+  description: "Who writes the assistant's answers (ASSISTANT_BACKEND).",
+  values: {
+    BUILTIN: { value: "builtin", description: "The built-in rule-based planner: offline, no model." },
+    OPENAI: { value: "openai", description: "An OpenAI-compatible chat-completions server (OpenAI, vLLM, llama.cpp server, Ollama, LM Studio)." },
+    SOMA: { value: "soma", description: "SomaAgent, the replaced system's agent service." },
+  } satisfies Record<string, { value: AssistantBackend; description: string }>,
+});
+
+const UpstreamStateEnum = documentedEnum<UpstreamState>("AssistantUpstreamState", "Whether the backend's upstream service answers.", {
+  OK: { description: "It answered its health check with the JSON its protocol defines." },
+  UNAVAILABLE: { description: "It did not answer, answered an error, or answered something else (see upstreamDetail)." },
+  NOT_CONFIGURED: { description: "The backend needs an upstream URL that is not set." },
+  NOT_NEEDED: { description: "The built-in backend has no upstream." },
+});
+
+const AssistantToolRef = builder.simpleObject("AssistantTool", {
+  description: "A tool the assistant may call: one of the API's own capabilities, run as the caller.",
+  fields: (t) => ({
+    name: t.string({ description: "The tool's name, e.g. search_offers." }),
+    description: t.string({ description: "What it does, as the model is told." }),
+  }),
+});
+
+const AssistantStatusRef = builder.objectRef<AssistantStatus>("AssistantStatus").implement({
+  description: "Which backend answers, whether its upstream is reachable, and the tools it may call. The upstream is checked at most every 15 seconds.",
+  fields: (t) => ({
+    backend: t.field({ type: AssistantBackendEnum, description: "The configured backend.", resolve: (s) => s.backend }),
+    model: t.exposeString("model", { nullable: true, description: "The model answers come from (the built-in backend: \"rule-based planner\"); null when the backend does not say." }),
+    upstream: t.field({ type: UpstreamStateEnum, description: "Whether the upstream answers.", resolve: (s) => s.upstream }),
+    upstreamDetail: t.exposeString("upstreamDetail", { nullable: true, description: "Why the upstream is not OK; null when it is (or is not needed)." }),
+    latencyMs: t.exposeInt("latencyMs", { nullable: true, description: "How long the last health check took, in milliseconds." }),
+    checkedAt: t.expose("checkedAt", { type: "DateTime", description: "When the upstream was last checked." }),
+    tools: t.field({ type: [AssistantToolRef], description: "The tools the assistant may call.", resolve: (s) => s.tools }),
+  }),
+});
+
+builder.queryField("assistantStatus", (t) => t.field({
+  type: AssistantStatusRef,
+  description: "The assistant's backend, the state of its upstream service and its tools.",
+  resolve: (_root, _args, ctx) => ctx.assistant.status(ctx.actor),
 }));
