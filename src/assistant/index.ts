@@ -1,8 +1,22 @@
 // The assistant as the API reaches it: built once per app from the services and the configured
-// backend. Chat orchestration (send, stream, cancel) lands here next; for now it reports its status.
+// backend. It answers a message in one call (ask) and reports its status; streaming (send, events,
+// cancel) lands here next, on the same turn persistence (services/chat.ts startTurn / finishTurn).
 import type { Logger } from "pino";
+import type { ChatMessage, ChatSession } from "../generated/prisma/client.ts";
+import type { OfferFilterInput } from "../domain/offers/filter.ts";
+import { unavailable } from "../errors.ts";
 import type { Actor, Services } from "../services/index.ts";
+import type { TurnOutcome } from "../services/chat.ts";
+import { answerBuiltin, type BuiltinEvent } from "./builtin.ts";
 import { ASSISTANT_TOOLS } from "./tools.ts";
+
+export interface AskInput {
+  /** Continue this session of the caller's; a new one when omitted. */
+  sessionId?: string | number | null;
+  message: string;
+  /** What the client is looking at: a filter and a workload the answer should use. */
+  context?: { filter?: OfferFilterInput | null; workload?: unknown } | null;
+}
 
 export type AssistantBackend = "builtin" | "openai" | "soma";
 
@@ -45,7 +59,7 @@ export interface AssistantDeps {
   statusTimeoutMs?: number;
 }
 
-export function createAssistant({ settings, log, statusTimeoutMs = STATUS_TIMEOUT_MS }: AssistantDeps) {
+export function createAssistant({ services, settings, log, statusTimeoutMs = STATUS_TIMEOUT_MS }: AssistantDeps) {
   let cached: { at: number; status: Promise<Omit<AssistantStatus, "tools">> } | null = null;
 
   async function probe(): Promise<Omit<AssistantStatus, "tools">> {
@@ -74,7 +88,40 @@ export function createAssistant({ settings, log, statusTimeoutMs = STATUS_TIMEOU
     }
   }
 
+  /** Runs the built-in planner to its end and folds its events into the stored outcome. */
+  async function answerWithBuiltin(input: AskInput, actor: Actor): Promise<TurnOutcome> {
+    const outcome: TurnOutcome = { status: "COMPLETE", content: "", toolCalls: [], sources: [], recommendations: [] };
+    const context = input.context ? { filter: input.context.filter ?? undefined, workload: input.context.workload } : undefined;
+    for await (const event of answerBuiltin({ message: input.message, context }, { actor, services, log }) as AsyncGenerator<BuiltinEvent>) {
+      if (event.type === "sources") outcome.sources = event.sources;
+      else if (event.type === "recommendations") outcome.recommendations = event.offers;
+      else if (event.type === "done") { outcome.content = event.content; outcome.toolCalls = event.toolCalls; }
+    }
+    return outcome;
+  }
+
   return {
+    /**
+     * Answers one message in one call (for clients that do not stream): the user's message and the answer
+     * are stored in the caller's session; a failure is stored as a FAILED answer with its code, never half-written.
+     */
+    async ask(input: AskInput, actor: Actor): Promise<{ session: ChatSession; answer: ChatMessage }> {
+      if (settings.backend !== "builtin") {
+        throw unavailable(`The ${settings.backend} backend cannot answer in this version yet; set ASSISTANT_BACKEND=builtin.`, { reason: "ASSISTANT_UNAVAILABLE" });
+      }
+      const context = input.context ? JSON.parse(JSON.stringify(input.context)) : null;
+      const { session, answer } = await services.chat.startTurn({ sessionId: input.sessionId, message: input.message, context, backend: settings.backend, model: "rule-based planner" }, actor);
+      let outcome: TurnOutcome;
+      try {
+        outcome = await answerWithBuiltin(input, actor);
+      } catch (err) {
+        const errorId = crypto.randomUUID();
+        log.error({ err, errorId, answerId: answer.id }, "the built-in assistant failed");
+        outcome = { status: "FAILED", content: "", error: { code: "ASSISTANT_FAILED", message: `The assistant failed. Quote this errorId when you report it: ${errorId}.` } };
+      }
+      return { session, answer: await services.chat.finishTurn({ answerId: answer.id, outcome }, actor) };
+    },
+
     /** Which backend answers, whether its upstream is reachable (checked at most every 15 s), and the tools it may call. Public. */
     async status(_actor: Actor): Promise<AssistantStatus> {
       if (!cached || Date.now() - cached.at > STATUS_CACHE_MS) cached = { at: Date.now(), status: probe() };

@@ -2,7 +2,9 @@
 // Every field resolves through services/chat.ts, which checks the caller (chat:write) and ownership.
 import { builder } from "./builder.ts";
 import { documentedEnum } from "./enums.ts";
-import { CHAT_TITLE_MAX, chatTitleRule } from "../services/chat.ts";
+import { CHAT_MESSAGE_MAX, CHAT_TITLE_MAX, chatMessageRule, chatTitleRule } from "../services/chat.ts";
+import { OfferFilterInput } from "./offer.ts";
+import { WorkloadInputRef } from "./workload.ts";
 import { PAGE_SIZE } from "../services/paging.ts";
 
 // ---------------------------------------------------------------- Types
@@ -28,8 +30,46 @@ const ChatErrorRef = builder.simpleObject("ChatError", {
   }),
 });
 
+const ChatToolCallRef = builder.simpleObject("ChatToolCall", {
+  description: "A tool the assistant called while answering, run as you.",
+  fields: (t) => ({
+    id: t.string({ description: "The call's id within the answer." }),
+    name: t.string({ description: "The tool, e.g. search_offers." }),
+    arguments: t.string({ description: "The arguments as JSON." }),
+    ok: t.boolean({ description: "Whether the tool answered (false: it refused or failed; see summary)." }),
+    summary: t.string({ description: "The result in one line, or the error as CODE: message." }),
+  }),
+});
+
+const ChatSourceRef = builder.simpleObject("ChatSource", {
+  description: "Where figures in an answer came from.",
+  fields: (t) => ({
+    kind: t.string({ description: "\"tool\": a tool result." }),
+    tool: t.string({ description: "The tool whose result it is." }),
+    detail: t.string({ description: "What it answered, in words." }),
+  }),
+});
+
+const ChatRecommendationRef = builder.simpleObject("ChatRecommendation", {
+  description: "An offer the answer recommends, with the figures it quoted.",
+  fields: (t) => ({
+    offerId: t.int({ description: "The offer's database id (offer(id:) takes its global ID)." }),
+    gpuName: t.string({ description: "The GPU as the provider names it." }),
+    gpuCount: t.int({ description: "GPUs in the instance." }),
+    region: t.string({ description: "The provider's region." }),
+    pricePerHour: t.field({ type: "Money", description: "On-demand price per hour of the instance." }),
+    pricePerGpuHour: t.field({ type: "Money", description: "On-demand price per GPU-hour." }),
+    costPerMillionTokens: t.field({ type: "Money", nullable: true, description: "$ per 1M generated tokens, when the answer is about an LLM." }),
+    closeness: t.float({ nullable: true, description: "TOPSIS closeness, when the answer ranked offers." }),
+  }),
+});
+
+/** A stored JSON list, kept to the entries that have the fields a type needs. */
+const jsonList = <T>(value: unknown, keep: (v: Record<string, unknown>) => boolean): T[] =>
+  (Array.isArray(value) ? value : []).filter((v): v is Record<string, unknown> => typeof v === "object" && v !== null && keep(v)) as T[];
+
 // Not Relay nodes on purpose: `node(id:)` would bypass the owner check.
-builder.prismaObject("ChatMessage", {
+export const ChatMessageRef = builder.prismaObject("ChatMessage", {
   description: "One turn of a conversation: the user's message, or the assistant's answer with its usage and timings.",
   fields: (t) => ({
     id: t.exposeID("id", { description: "Message number." }),
@@ -46,6 +86,22 @@ builder.prismaObject("ChatMessage", {
         const e = m.error as { code?: unknown; message?: unknown } | null;
         return e && typeof e.code === "string" && typeof e.message === "string" ? { code: e.code, message: e.message } : null;
       },
+    }),
+    toolCalls: t.field({
+      type: [ChatToolCallRef], description: "Answers: the tools called, in order.",
+      resolve: (m) => jsonList<{ id: string; name: string; arguments: unknown; ok: boolean; summary: string }>(m.toolCalls, (v) => typeof v.name === "string")
+        .map((c) => ({ id: String(c.id), name: c.name, arguments: JSON.stringify(c.arguments ?? {}), ok: c.ok === true, summary: String(c.summary ?? "") })),
+    }),
+    sources: t.field({
+      type: [ChatSourceRef], description: "Answers: where its figures came from.",
+      resolve: (m) => jsonList<{ kind: string; tool: string; detail: string }>(m.sources, (v) => typeof v.tool === "string" && typeof v.detail === "string")
+        .map((x) => ({ kind: String(x.kind ?? "tool"), tool: x.tool, detail: x.detail })),
+    }),
+    recommendations: t.field({
+      type: [ChatRecommendationRef], description: "Answers: the offers it recommends.",
+      resolve: (m) => jsonList<{ offerId: number; gpuName: string; gpuCount: number; region: string; pricePerHour: string; pricePerGpuHour: string; costPerMillionTokens?: string; closeness?: number }>(
+        m.recommendations, (v) => typeof v.offerId === "number" && typeof v.pricePerHour === "string")
+        .map((r) => ({ ...r, costPerMillionTokens: r.costPerMillionTokens ?? null, closeness: r.closeness ?? null })),
     }),
     createdAt: t.expose("createdAt", { type: "DateTime", description: "When it was saved." }),
     finishedAt: t.expose("finishedAt", { type: "DateTime", nullable: true, description: "Answers: when it completed, failed or was cancelled." }),
@@ -95,7 +151,38 @@ builder.queryFields((t) => ({
 
 // ---------------------------------------------------------------- Mutations
 
+const ChatContextInput = builder.inputType("ChatContextInput", {
+  description: "What you are looking at, for the answer to use: the offers filter and a workload.",
+  fields: (t) => ({
+    filter: t.field({ type: OfferFilterInput, description: "Narrow the offers the answer considers, as in `offers`." }),
+    workload: t.field({ type: WorkloadInputRef, description: "A workload to cost, as in `estimateWorkload`." }),
+  }),
+});
+
+const AskAssistantInput = builder.inputType("AskAssistantInput", {
+  description: "A message to the assistant.",
+  fields: (t) => ({
+    sessionId: t.id({ description: "Continue this conversation of yours; a new one when omitted." }),
+    message: t.string({ required: true, description: `Your question (1–${CHAT_MESSAGE_MAX} characters).`, validate: chatMessageRule }),
+    context: t.field({ type: ChatContextInput, description: "What you are looking at." }),
+  }),
+});
+
+const AskAssistantPayload = builder.simpleObject("AskAssistantPayload", {
+  description: "The stored answer and its conversation.",
+  fields: (t) => ({
+    session: t.field({ type: ChatSessionRef, description: "The conversation (new when no sessionId was given)." }),
+    answer: t.field({ type: ChatMessageRef, description: "The assistant's answer, complete or failed (see status and error)." }),
+  }),
+});
+
 builder.mutationFields((t) => ({
+  askAssistant: t.field({
+    type: AskAssistantPayload,
+    description: "Asks the assistant and waits for the whole answer (for clients that do not stream). Your message and the answer are stored in the conversation. The built-in backend answers offline from fixed rules; its tools run as you. A signed-in user, or an API key with CHAT_WRITE.",
+    args: { input: t.arg({ type: AskAssistantInput, required: true, description: "The message." }) },
+    resolve: (_root, args, ctx) => ctx.assistant.ask(args.input, ctx.actor),
+  }),
   renameChatSession: t.prismaField({
     type: ChatSessionRef,
     description: `Gives one of your conversations a new title (1–${CHAT_TITLE_MAX} characters).`,

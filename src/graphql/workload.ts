@@ -82,7 +82,7 @@ const ImageWorkloadInput = builder.inputType("ImageWorkloadInput", {
   }),
 });
 
-const WorkloadInputRef = builder.inputType("WorkloadInput", {
+export const WorkloadInputRef = builder.inputType("WorkloadInput", {
   description: "A workload to cost: give exactly one of inference, training or image.",
   fields: (t) => ({
     inference: t.field({ type: InferenceWorkloadInput, description: "LLM inference." }),

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openTestDatabase } from "../support/db.ts";
 import { testClient } from "../support/app.ts";
 import type { Database } from "../../src/infra/db.ts";
+import { seedMarket } from "../support/market.ts";
 
 const PASSWORD = "a long and lovely passphrase";
 const REGISTER = `mutation ($email: String!) { register(email: $email, password: "${PASSWORD}", name: "Someone") { accessToken user { id } } }`;
@@ -92,5 +93,67 @@ describe("chat sessions", () => {
     const withChat = { authorization: `Bearer ${await key(["CHAT_WRITE"])}` };
     expect((await request(SESSIONS, {}, without)).errors![0]!.extensions!.code).toBe("FORBIDDEN");
     expect((await request(SESSIONS, {}, withChat)).data.chatSessions.edges).toHaveLength(2);
+  });
+});
+
+describe("askAssistant (built-in backend)", () => {
+  let db: Database;
+  let request: ReturnType<typeof testClient>["request"];
+  let ada: { authorization: string };
+  let bob: { authorization: string };
+  const ASK = `mutation ($input: AskAssistantInput!) {
+    askAssistant(input: $input) {
+      session { id title }
+      answer { role status content backend model elapsedMs error { code }
+        toolCalls { name arguments ok summary } sources { tool detail } recommendations { offerId pricePerGpuHour } }
+    }
+  }`;
+
+  beforeAll(async () => {
+    db = await openTestDatabase();
+    await seedMarket(db.prisma, 40);
+    request = testClient(db).request;
+    const token = async (email: string) => `Bearer ${(await request(REGISTER, { email })).data.register.accessToken}`;
+    ada = { authorization: await token("ada@example.com") };
+    bob = { authorization: await token("bob@example.com") };
+  });
+  afterAll(async () => { await db?.close(); });
+
+  it("answers from the catalog, stores both messages, and the figures are the API's own", async () => {
+    const res = await request(ASK, { input: { message: "What is the cheapest H100 in the US?" } }, ada);
+    expect(res.errors).toBeUndefined();
+    const { session, answer } = res.data.askAssistant;
+    expect(session.title).toBe("What is the cheapest H100 in the US?");
+    expect(answer).toMatchObject({ role: "ASSISTANT", status: "COMPLETE", backend: "builtin", model: "rule-based planner", error: null, elapsedMs: expect.any(Number) });
+    expect(answer.toolCalls.map((c: { name: string; ok: boolean }) => [c.name, c.ok])).toEqual([["search_offers", true]]);
+    const cheapest = (await request(`{ offers(filter: { gpuModels: ["H100"], countries: ["US"] }, first: 1) { edges { node { pricePerGpuHour } } } }`)).data.offers.edges[0].node.pricePerGpuHour;
+    expect(answer.content).toContain(cheapest);
+    expect(answer.recommendations[0].pricePerGpuHour).toBe(cheapest);
+    expect(answer.sources.length).toBeGreaterThan(0);
+
+    const again = await request(ASK, { input: { sessionId: session.id, message: "And compare H100 vs A100" } }, ada);
+    expect(again.data.askAssistant.session.id).toBe(session.id);
+    const stored = await request(SESSION, { id: session.id }, ada);
+    expect(stored.data.chatSession.messages.edges.map((e: { node: { role: string } }) => e.node.role)).toEqual(["USER", "ASSISTANT", "USER", "ASSISTANT"]);
+  });
+
+  it("refuses bad messages, other users' sessions and callers without chat access, writing nothing", async () => {
+    const before = await db.prisma.chatMessage.count();
+    const own = (await request(ASK, { input: { message: "market overview" } }, ada)).data.askAssistant.session.id;
+    const after = await db.prisma.chatMessage.count();
+    expect(after).toBe(before + 2);
+    const cases: [Record<string, unknown>, { authorization: string } | undefined, string][] = [
+      [{ message: "   " }, ada, "BAD_USER_INPUT"],
+      [{ message: "x".repeat(4001) }, ada, "BAD_USER_INPUT"],
+      [{ message: "hi\u0000there" }, ada, "BAD_USER_INPUT"],
+      [{ message: "hello", sessionId: own }, bob, "NOT_FOUND"],
+      [{ message: "hello", sessionId: "2147483648" }, ada, "NOT_FOUND"],
+      [{ message: "hello" }, undefined, "UNAUTHENTICATED"],
+    ];
+    for (const [input, who, code] of cases) {
+      const res = await request(ASK, { input }, who ?? {});
+      expect(res.errors![0]!.extensions!.code).toBe(code);
+    }
+    expect(await db.prisma.chatMessage.count()).toBe(after);
   });
 });

@@ -44,4 +44,17 @@ describe("chat service", () => {
     for (const [call, code] of refusals) await expect(call()).rejects.toMatchObject({ code }); // one at a time: none rejects unobserved
     expect((await db.prisma.chatSession.findUniqueOrThrow({ where: { id: other } })).title).toBe("Kept");
   });
+
+  it("starts a turn (user message and answer written together) and finishes it once, for the owner only", async () => {
+    const { session, userMessage, answer } = await chat.startTurn({ message: "  cheapest H100?  ", backend: "builtin" }, userActor(ada));
+    expect(session.title).toBe("cheapest H100?");
+    expect(userMessage).toMatchObject({ role: "USER", content: "cheapest H100?", status: "COMPLETE" });
+    expect(answer).toMatchObject({ role: "ASSISTANT", status: "STREAMING", backend: "builtin" });
+    await expect(chat.finishTurn({ answerId: answer.id, outcome: { status: "COMPLETE", content: "x" } }, userActor(bob))).rejects.toMatchObject({ code: "NOT_FOUND" });
+    const done = await chat.finishTurn({ answerId: answer.id, outcome: { status: "FAILED", content: "", error: { code: "ASSISTANT_TIMEOUT", message: "late" } } }, userActor(ada));
+    expect(done).toMatchObject({ status: "FAILED", error: { code: "ASSISTANT_TIMEOUT" }, elapsedMs: expect.any(Number), finishedAt: expect.any(Date) });
+    await expect(chat.startTurn({ sessionId: session.id, message: "mine?", backend: "builtin" }, userActor(bob))).rejects.toMatchObject({ code: "NOT_FOUND" });
+    await expect(chat.startTurn({ message: "\u0007", backend: "builtin" }, userActor(ada))).rejects.toMatchObject({ code: "BAD_USER_INPUT" });
+    expect(await db.prisma.chatMessage.count({ where: { sessionId: session.id } })).toBe(2);
+  });
 });
