@@ -4,7 +4,7 @@
 // model sees; nothing a tool is given can throw past runTool.
 import { z } from "zod";
 import { isAppError } from "../errors.ts";
-import { formatMoney } from "../domain/money.ts";
+import { formatMoney, MONEY_INPUT } from "../domain/money.ts";
 import type { Logger } from "pino";
 import type { Actor, Services } from "../services/index.ts";
 import { RANK_CRITERIA } from "../services/ranking.ts";
@@ -13,7 +13,7 @@ import { RANK_CRITERIA } from "../services/ranking.ts";
 export const TOOL_LIST_MAX = 10;
 
 const names = z.array(z.string().trim().min(1).max(100)).max(20);
-const money = z.union([z.string().regex(/^\d{1,8}(\.\d{1,4})?$/, "a decimal such as \"2.49\""), z.number().nonnegative().max(99_999_999)]).transform(String);
+const money = z.union([z.string().regex(MONEY_INPUT, "a decimal such as \"2.49\""), z.number().nonnegative().max(99_999_999)]).transform(String);
 const moneyRange = z.strictObject({ min: money.optional(), max: money.optional() });
 const intRange = z.strictObject({ min: z.number().int().min(0).max(1_000_000).optional(), max: z.number().int().min(0).max(1_000_000).optional() });
 const numberRange = z.strictObject({ min: z.number().min(0).max(1e9).optional(), max: z.number().min(0).max(1e9).optional() });

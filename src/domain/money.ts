@@ -9,7 +9,8 @@ export type MoneyValue = Decimal | string | number;
 
 /** Decimals kept at rest and in the API. */
 export const MONEY_SCALE = 4;
-const MONEY_INPUT = /^\d{1,8}(\.\d{1,4})?$/;
+/** What a money input may be: non-negative, at most 8 integer digits and 4 decimals. */
+export const MONEY_INPUT = /^\d{1,8}(\.\d{1,4})?$/;
 
 /** Parses a money input: non-negative, at most 8 integer digits and 4 decimals; returned as a canonical string. */
 export function parseMoney(value: unknown): string {

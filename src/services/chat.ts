@@ -4,6 +4,7 @@
 import { z } from "zod";
 import type { ChatMessage, ChatSession, Prisma, PrismaClient } from "../generated/prisma/client.ts";
 import { toRowId } from "../domain/ids.ts";
+import { TEXT_CONTROL_CHARACTER } from "../domain/assistant/workload-parser.ts";
 import { badInput, notFound } from "../errors.ts";
 import { requireScope, type Actor } from "./actor.ts";
 import { checkPageArgs, PAGE_SIZE } from "./paging.ts";
@@ -20,7 +21,7 @@ export const chatTitleRule = z.string().trim()
 export const chatMessageRule = z.string().trim()
   .min(1, "The message must not be empty.")
   .refine((t) => [...t].length <= CHAT_MESSAGE_MAX, `A message has at most ${CHAT_MESSAGE_MAX} characters.`)
-  .refine((t) => !/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]/.test(t), "A message must not contain control characters.");
+  .refine((t) => !TEXT_CONTROL_CHARACTER.test(t), "A message must not contain control characters.");
 
 /** What an answer ended with: its text, what it called and cited, or why it failed. */
 export interface TurnOutcome {

@@ -119,8 +119,9 @@ export class WorkloadTextError extends Error {
   }
 }
 
-// C0 and C1 controls and DEL, except tab, newline and carriage return (a Windows newline).
-const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]/u;
+// What a person's text may not hold: C0 and C1 controls and DEL, except tab, newline and carriage return
+// (a Windows newline). Chat messages use the same rule.
+export const TEXT_CONTROL_CHARACTER = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]/u;
 
 /** Why the text cannot be parsed, or null. Length counts characters (code points), not bytes. */
 export function workloadTextProblem(text: string): WorkloadTextError | null {
@@ -129,7 +130,7 @@ export function workloadTextProblem(text: string): WorkloadTextError | null {
   if (length > MAX_WORKLOAD_TEXT_LENGTH) {
     return new WorkloadTextError("TEXT_TOO_LONG", `text has ${length} characters; at most ${MAX_WORKLOAD_TEXT_LENGTH} are read.`);
   }
-  const control = CONTROL.exec(text);
+  const control = TEXT_CONTROL_CHARACTER.exec(text);
   if (control) {
     const code = control[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0");
     return new WorkloadTextError("CONTROL_CHARACTER", `text contains the control character U+${code} at position ${control.index}; only newlines and tabs are allowed.`);
