@@ -6,6 +6,7 @@ import type { Actor, Services } from "../services/index.ts";
 import type { OfferFilterInput } from "../domain/offers/filter.ts";
 import { workloadTextProblem } from "../domain/assistant/workload-parser.ts";
 import { runTool, type ToolOutcome } from "./tools.ts";
+import type { AnswerBackend, AnswerBudget, AnswerEvent, Source, ToolCallRecord } from "./backend.ts";
 import { detectIntent, type Question } from "./builtin/intents.ts";
 import { ANSWERS, HONEST } from "./builtin/answers.ts";
 import { toolFilter, type Reply } from "./builtin/format.ts";
@@ -14,24 +15,13 @@ import { summarise } from "./builtin/summaries.ts";
 /** Tool calls one answer may make; a step past it is refused as a TOOL_BUDGET tool error. */
 export const MAX_BUILTIN_TOOL_CALLS = 6;
 
-export interface Recommendation {
-  offerId: number; provider?: string; gpuName: string; gpuCount: number; region: string;
-  pricePerHour: string; pricePerGpuHour: string; costPerMillionTokens?: string; closeness?: number;
-}
-export interface Source { kind: "tool"; tool: string; detail: string }
-export interface ToolCallRecord { id: string; name: string; arguments: unknown; ok: boolean; summary: string }
+export type { Recommendation, Source, ToolCallRecord } from "./backend.ts";
+/** What the planner streams: the backend contract's events (it reports no token usage: there is no model). */
+export type BuiltinEvent = AnswerEvent;
 
-/** What the planner streams: the contract of the streaming layer (chatMessageEvents). */
-export type BuiltinEvent =
-  | { type: "tool_call"; id: string; name: string; arguments: unknown }
-  | { type: "tool_result"; id: string; name: string; ok: boolean; summary: string }
-  | { type: "text"; delta: string }
-  | { type: "recommendations"; offers: Recommendation[] }
-  | { type: "sources"; sources: Source[] }
-  | { type: "done"; content: string; toolCalls: ToolCallRecord[] };
-
-export interface BuiltinInput { message: string; context?: { filter?: OfferFilterInput; workload?: unknown } }
-export interface BuiltinDeps { actor: Actor; services: Services; log: Logger; signal?: AbortSignal }
+export interface BuiltinInput { message: string; context?: { filter?: OfferFilterInput; workload?: unknown } | undefined }
+/** The backend deps; the planner needs no output-token budget (it writes templates), and the tool-call budget defaults to MAX_BUILTIN_TOOL_CALLS. */
+export interface BuiltinDeps { actor: Actor; services: Services; log: Logger; signal?: AbortSignal; budget?: Partial<AnswerBudget> }
 
 /** One answer in progress: the tool-call budget, the abort signal and the sources collected. */
 export interface Turn {
@@ -48,8 +38,9 @@ function createTurn(deps: BuiltinDeps, calls: ToolCallRecord[], sources: Source[
     async *call(name, args) {
       if (deps.signal?.aborted) throw new Aborted();
       const id = `call_${calls.length + 1}`;
-      if (calls.length >= MAX_BUILTIN_TOOL_CALLS) {
-        return { ok: false, error: { code: "TOOL_BUDGET", message: `An answer makes at most ${MAX_BUILTIN_TOOL_CALLS} tool calls.` } };
+      const max = deps.budget?.maxToolCalls ?? MAX_BUILTIN_TOOL_CALLS;
+      if (calls.length >= max) {
+        return { ok: false, error: { code: "TOOL_BUDGET", message: `An answer makes at most ${max} tool calls.` } };
       }
       const record: ToolCallRecord = { id, name, arguments: args, ok: false, summary: "" };
       calls.push(record);
@@ -103,3 +94,6 @@ export async function* answerBuiltin(input: BuiltinInput, deps: BuiltinDeps): As
   if (sources.length) yield { type: "sources", sources };
   yield { type: "done", content: chunks(sentences).join(""), toolCalls: calls };
 }
+
+/** The planner as a backend: history is not needed (each message is read on its own). */
+export const builtinBackend: AnswerBackend = (request, deps) => answerBuiltin({ message: request.message, context: request.context }, deps);
