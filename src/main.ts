@@ -70,6 +70,7 @@ async function main() {
     const force = setTimeout(() => process.exit(1), 10_000).unref();
     try {
       await running.stop();
+      await yoga.dispose();
       await ingestion?.stop();
       await pubsub.close();
       await rateLimiter.close();

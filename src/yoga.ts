@@ -72,7 +72,7 @@ export function createApp(opts: YogaOptions): YogaServerInstance<Record<string, 
   const rateLimiter = opts.rateLimiter ?? createRateLimiter({ prefix: "gpubroker" });
   const pubsub = opts.pubsub ?? createPubSub({});
   const services = opts.services ?? createServices({ prisma: db.prisma, pubsub, tokens, rateLimiter, ingestion: opts.ingestion, log: logger });
-  const assistant = createAssistant({ services, settings: opts.assistant ?? { backend: "builtin" }, log: logger.child({ component: "assistant" }) });
+  const assistant = createAssistant({ services, pubsub, settings: opts.assistant ?? { backend: "builtin" }, log: logger.child({ component: "assistant" }) });
   return createYoga<Record<string, unknown>, Context>({
     schema,
     graphqlEndpoint: "/graphql",
@@ -84,6 +84,8 @@ export function createApp(opts: YogaOptions): YogaServerInstance<Record<string, 
     plugins: [
       ...limitPlugins({ development, rateLimiter, trustProxy: opts.trustProxy }),
       useCodedStreamEnd(),
+      // yoga.dispose() (shutdown) stops the answers this node writes, each stored as failed.
+      { onDispose: () => assistant.close() },
       useJwks(tokens),
       useReadinessCheck({
         endpoint: "/ready",

@@ -1,13 +1,15 @@
-// The assistant as the API reaches it: built once per app from the services and the configured
-// backend. It answers a message in one call (ask) and reports its status; streaming (send, events,
-// cancel) lands here next, on the same turn persistence (services/chat.ts startTurn / finishTurn).
+// The assistant as the API reaches it: built once per app from the services, the pub/sub and the
+// configured backend. send starts an answer in the background and returns at once; events streams it
+// (from any node, replaying from the start); ask waits for the whole answer; cancel stops one; status
+// reports the backend and its upstream. The answering itself (storage, budgets, control) is runs.ts.
 import type { Logger } from "pino";
 import type { ChatMessage, ChatSession } from "../generated/prisma/client.ts";
 import type { OfferFilterInput } from "../domain/offers/filter.ts";
-import { unavailable } from "../errors.ts";
+import type { ChatStreamEvent, PubSub } from "../infra/pubsub-types.ts";
 import type { Actor, Services } from "../services/index.ts";
-import type { TurnOutcome } from "../services/chat.ts";
-import { answerBuiltin, type BuiltinEvent } from "./builtin.ts";
+import { AnswerFailure, type AnswerBackend } from "./backend.ts";
+import { builtinBackend } from "./builtin.ts";
+import { createRunner, DEFAULT_RUN_LIMITS, type RunLimits } from "./runs.ts";
 import { ASSISTANT_TOOLS } from "./tools.ts";
 
 export interface AskInput {
@@ -30,6 +32,10 @@ export interface AssistantSettings {
   /** SomaAgent: base URL and timeout. */
   somaBase?: string | undefined;
   somaTimeoutSeconds?: number | undefined;
+  /** Earlier question–answer pairs shown to a model (AI_MAX_HISTORY_TURNS); default 10. */
+  historyTurns?: number | undefined;
+  /** Budgets per answer (wall time, output tokens, tool calls) and stream timings; defaults in runs.ts. */
+  limits?: Partial<RunLimits> | undefined;
 }
 
 /** OK: the upstream answered its health check; NOT_NEEDED: the built-in backend has none. */
@@ -53,13 +59,26 @@ export const STATUS_TIMEOUT_MS = 5_000;
 
 export interface AssistantDeps {
   services: Services;
+  /** Carries answer events and control messages between API nodes (the same pub/sub as ticks). */
+  pubsub: PubSub;
   settings: AssistantSettings;
   log: Logger;
   /** Health-check timeout; default STATUS_TIMEOUT_MS (tests shorten it). */
   statusTimeoutMs?: number;
 }
 
-export function createAssistant({ services, settings, log, statusTimeoutMs = STATUS_TIMEOUT_MS }: AssistantDeps) {
+/** The backend the settings name. */
+function chooseBackend(settings: AssistantSettings): { backend: AnswerBackend; model: string | null } {
+  if (settings.backend === "builtin") return { backend: builtinBackend, model: "rule-based planner" };
+  // eslint-disable-next-line require-yield
+  const missing: AnswerBackend = async function* () { throw new AnswerFailure("ASSISTANT_UNAVAILABLE", `The ${settings.backend} backend is not available in this build.`); };
+  return { backend: missing, model: settings.backend === "openai" ? settings.model ?? null : null };
+}
+
+export function createAssistant({ services, pubsub, settings, log, statusTimeoutMs = STATUS_TIMEOUT_MS }: AssistantDeps) {
+  const { backend, model } = chooseBackend(settings);
+  const runner = createRunner({ services, pubsub, log, limits: { ...DEFAULT_RUN_LIMITS, ...settings.limits } });
+  const historyTurns = settings.historyTurns ?? 10;
   let cached: { at: number; status: Promise<Omit<AssistantStatus, "tools">> } | null = null;
 
   async function probe(): Promise<Omit<AssistantStatus, "tools">> {
@@ -88,39 +107,50 @@ export function createAssistant({ services, settings, log, statusTimeoutMs = STA
     }
   }
 
-  /** Runs the built-in planner to its end and folds its events into the stored outcome. */
-  async function answerWithBuiltin(input: AskInput, actor: Actor): Promise<TurnOutcome> {
-    const outcome: TurnOutcome = { status: "COMPLETE", content: "", toolCalls: [], sources: [], recommendations: [] };
-    const context = input.context ? { filter: input.context.filter ?? undefined, workload: input.context.workload } : undefined;
-    for await (const event of answerBuiltin({ message: input.message, context }, { actor, services, log }) as AsyncGenerator<BuiltinEvent>) {
-      if (event.type === "sources") outcome.sources = event.sources;
-      else if (event.type === "recommendations") outcome.recommendations = event.offers;
-      else if (event.type === "done") { outcome.content = event.content; outcome.toolCalls = event.toolCalls; }
-    }
-    return outcome;
+  /** Stores the user's message and the pending answer, then starts answering in the background. */
+  async function send(input: AskInput, actor: Actor) {
+    const context = input.context ? JSON.parse(JSON.stringify(input.context)) : null;
+    const { session, userMessage, answer } = await services.chat.startTurn({ sessionId: input.sessionId, message: input.message, context, backend: settings.backend, model }, actor);
+    const history = historyTurns > 0 ? await services.chat.history({ answerId: answer.id, turns: historyTurns }, actor) : [];
+    const request = {
+      message: userMessage.content, history, sessionId: session.id,
+      context: input.context ? { filter: input.context.filter ?? undefined, workload: input.context.workload ?? undefined } : undefined,
+    };
+    const { finished } = runner.start(answer.id, backend, request, actor);
+    return { session, userMessage, answer, finished };
   }
 
   return {
+    /**
+     * Starts an answer and returns at once with the session, the stored user message and the pending (STREAMING)
+     * answer; follow it with `events`. A signed-in user, or an API key with chat:write.
+     */
+    async send(input: AskInput, actor: Actor): Promise<{ session: ChatSession; userMessage: ChatMessage; answer: ChatMessage }> {
+      const { finished: _background, ...started } = await send(input, actor);
+      return started;
+    },
+
     /**
      * Answers one message in one call (for clients that do not stream): the user's message and the answer
      * are stored in the caller's session; a failure is stored as a FAILED answer with its code, never half-written.
      */
     async ask(input: AskInput, actor: Actor): Promise<{ session: ChatSession; answer: ChatMessage }> {
-      if (settings.backend !== "builtin") {
-        throw unavailable(`The ${settings.backend} backend cannot answer in this version yet; set ASSISTANT_BACKEND=builtin.`, { reason: "ASSISTANT_UNAVAILABLE" });
-      }
-      const context = input.context ? JSON.parse(JSON.stringify(input.context)) : null;
-      const { session, answer } = await services.chat.startTurn({ sessionId: input.sessionId, message: input.message, context, backend: settings.backend, model: "rule-based planner" }, actor);
-      let outcome: TurnOutcome;
-      try {
-        outcome = await answerWithBuiltin(input, actor);
-      } catch (err) {
-        const errorId = crypto.randomUUID();
-        log.error({ err, errorId, answerId: answer.id }, "the built-in assistant failed");
-        outcome = { status: "FAILED", content: "", error: { code: "ASSISTANT_FAILED", message: `The assistant failed. Quote this errorId when you report it: ${errorId}.` } };
-      }
-      return { session, answer: await services.chat.finishTurn({ answerId: answer.id, outcome }, actor) };
+      const { session, finished } = await send(input, actor);
+      return { session, answer: await finished };
     },
+
+    /** The events of one of the caller's answers, replayed from the start (or after `afterSeq`), then live until the final one. */
+    events(input: { id: string | number; afterSeq?: number | null }, actor: Actor): Promise<AsyncIterableIterator<ChatStreamEvent>> {
+      return runner.follow(input, actor);
+    },
+
+    /** Stops one of the caller's answers in progress (on whichever node writes it) and aborts its upstream request. */
+    cancel(input: { id: string | number }, actor: Actor): Promise<ChatMessage> {
+      return runner.cancel(input, actor);
+    },
+
+    /** Stops every answer this node writes (stored as failed, ASSISTANT_UNAVAILABLE); for shutdown. */
+    close: () => runner.close(),
 
     /** Which backend answers, whether its upstream is reachable (checked at most every 15 s), and the tools it may call. Public. */
     async status(_actor: Actor): Promise<AssistantStatus> {

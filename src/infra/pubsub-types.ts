@@ -28,10 +28,30 @@ export interface NotificationEvent {
   createdAt: string;
 }
 
+/** One stored event of an assistant's answer (a ChatEvent row), as chatMessageEvents streams it. */
+export interface ChatStreamEvent {
+  messageId: number;
+  /** 1, 2, 3 … within the answer; a subscriber skips what it has and reads any gap from the database. */
+  seq: number;
+  /** text | tool_call | tool_result | recommendations | sources | completed | failed */
+  type: string;
+  payload: Record<string, unknown>;
+  /** ISO time it was stored. */
+  at: string;
+}
+
+/** Events of one answer, published after they are stored, in order. */
+export interface ChatEventBatch { messageId: number; events: ChatStreamEvent[] }
+
+/** Tells the node writing an answer that its reader came or went, or that the user cancelled it. */
+export interface ChatControl { messageId: number; action: "cancel" | "attach" | "detach" }
+
 export interface Topics {
   "price.tick": PriceTick;
   "offer.availability": PriceTick;
   notification: NotificationEvent;
+  "chat.event": ChatEventBatch;
+  "chat.control": ChatControl;
 }
 export type Topic = keyof Topics;
 

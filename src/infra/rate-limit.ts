@@ -6,7 +6,7 @@ import type { Redis } from "ioredis";
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from "rate-limiter-flexible";
 import { AppError } from "../errors.ts";
 
-export type RateBucket = "request:ip" | "request:user" | "auth:ip" | "login:email";
+export type RateBucket = "request:ip" | "request:user" | "auth:ip" | "login:email" | "chat:user";
 export interface BucketLimit { points: number; durationSeconds: number }
 
 export const DEFAULT_LIMITS: Record<RateBucket, BucketLimit> = {
@@ -18,6 +18,8 @@ export const DEFAULT_LIMITS: Record<RateBucket, BucketLimit> = {
   "auth:ip": { points: 20, durationSeconds: 15 * 60 },
   // Failed logins for one e-mail, from any address (the caller consumes only on failure): stops guessing one password.
   "login:email": { points: 5, durationSeconds: 15 * 60 },
+  // Messages to the assistant from one account: a person chatting (one every 10 s), not a script draining the model budget.
+  "chat:user": { points: 30, durationSeconds: 5 * 60 },
 };
 
 const MESSAGES: Record<RateBucket, string> = {
@@ -25,6 +27,7 @@ const MESSAGES: Record<RateBucket, string> = {
   "request:user": "Too many requests for this account.",
   "auth:ip": "Too many sign-in attempts from this address.",
   "login:email": "Too many failed logins for this e-mail address.",
+  "chat:user": "Too many messages to the assistant from this account.",
 };
 
 export interface RateLimiter {

@@ -1,11 +1,15 @@
 // Conversations with the assistant, per signed-in user (an access token, or an API key with
-// chat:write): list, read, rename and delete. Messages are written by the assistant's answering
-// (sendChatMessage); a user never reaches another user's session: every lookup is by (id, owner).
+// chat:write): list, read, rename and delete; and the persistence of an answer's life: the turn
+// started (with the per-user rate and concurrency limits), its streamed events appended in order,
+// its end or its cancellation written once with its final event. A user never reaches another
+// user's session: every lookup is by (id, owner). An answer's row is locked while its events and
+// outcome are written, so a cancel and the answer's own end never both win.
 import { z } from "zod";
-import type { ChatMessage, ChatSession, Prisma, PrismaClient } from "../generated/prisma/client.ts";
+import { Prisma, type ChatEvent, type ChatMessage, type ChatSession, type PrismaClient } from "../generated/prisma/client.ts";
 import { toRowId } from "../domain/ids.ts";
 import { TEXT_CONTROL_CHARACTER } from "../domain/assistant/workload-parser.ts";
-import { badInput, notFound } from "../errors.ts";
+import { AppError, badInput, notFound } from "../errors.ts";
+import type { RateLimiter } from "../infra/rate-limit.ts";
 import { requireScope, type Actor } from "./actor.ts";
 import { checkPageArgs, PAGE_SIZE } from "./paging.ts";
 
@@ -35,10 +39,89 @@ export interface TurnOutcome {
   error?: { code: string; message: string } | null;
 }
 
+/** An event as a backend streams it, before it has a place in the answer's sequence. */
+export interface AnswerEventInput { type: string; payload: Prisma.InputJsonObject }
+/** What the final event carries (type "completed" or "failed"); the message itself is read from its row. */
+export interface FinalEventPayload {
+  status: TurnOutcome["status"];
+  error: { code: string; message: string } | null;
+  promptTokens: number | null;
+  completionTokens: number | null;
+  elapsedMs: number | null;
+}
+/** The event types that end an answer's stream. */
+export const FINAL_EVENT_TYPES: ReadonlySet<string> = new Set(["completed", "failed"]);
+
+/** Per-user limits on answers. */
+export interface ChatLimits {
+  /** Answers one user may have in progress at once (across all API nodes); past it RATE_LIMITED, reason CONCURRENT_ANSWERS. */
+  maxConcurrentAnswers: number;
+  /**
+   * An answer still STREAMING this long after it started has lost its node (the runtime's wall-time budget
+   * ends every live answer well before): it no longer counts against the limit and is settled as failed when read.
+   */
+  staleAfterMs: number;
+}
+export const DEFAULT_CHAT_LIMITS: ChatLimits = { maxConcurrentAnswers: 3, staleAfterMs: 180_000 };
+
 /** The window of sessions a GraphQL connection asks for, plus the relations to load. */
 export type ChatSessionPage = Pick<Prisma.ChatSessionFindManyArgs, "take" | "skip" | "cursor" | "select" | "include">;
 
-export function createChatService({ prisma }: { prisma: PrismaClient }) {
+type Tx = Prisma.TransactionClient;
+/** The advisory-lock namespace of chat turns (pg_advisory_xact_lock(space, userId)). */
+const CHAT_LOCK_SPACE = 0x43686174; // "Chat"
+
+/** Locks an answer's row and reads its status and last event number: the one gate for appending and ending. */
+async function lockAnswer(tx: Tx, answerId: number): Promise<{ status: string; lastSeq: number } | null> {
+  const rows = await tx.$queryRaw<{ status: string; lastSeq: number }[]>`
+    SELECT m.status::text AS status, COALESCE((SELECT MAX(e.seq) FROM "ChatEvent" e WHERE e."messageId" = m.id), 0)::int AS "lastSeq"
+    FROM "ChatMessage" m WHERE m.id = ${answerId} FOR UPDATE`;
+  return rows[0] ?? null;
+}
+
+export function createChatService({ prisma, rateLimiter, chatLimits }: { prisma: PrismaClient; rateLimiter: RateLimiter; chatLimits?: Partial<ChatLimits> | undefined }) {
+  const limits: ChatLimits = { ...DEFAULT_CHAT_LIMITS, ...chatLimits };
+
+  /** The caller's answer (an ASSISTANT message in one of their sessions), or NOT_FOUND. */
+  async function ownAnswer(id: string | number, userId: number, argument = "id"): Promise<ChatMessage> {
+    const answerId = toRowId(id);
+    const answer = answerId === null ? null : await prisma.chatMessage.findFirst({ where: { id: answerId, role: "ASSISTANT", session: { userId } } });
+    if (!answer) throw notFound(`You have no answer with the ID "${id}".`, { argument });
+    return answer;
+  }
+
+  /** Ends a STREAMING answer with its outcome and final event, in one transaction; null when it had already ended. */
+  async function settle(answerId: number, outcome: TurnOutcome): Promise<{ answer: ChatMessage; event: ChatEvent } | null> {
+    return prisma.$transaction(async (tx) => {
+      const locked = await lockAnswer(tx, answerId);
+      if (!locked || locked.status !== "STREAMING") return null;
+      const current = await tx.chatMessage.findUniqueOrThrow({ where: { id: answerId } });
+      const finishedAt = new Date();
+      const elapsedMs = current.startedAt ? finishedAt.getTime() - current.startedAt.getTime() : null;
+      const answer = await tx.chatMessage.update({
+        where: { id: answerId },
+        data: {
+          status: outcome.status,
+          // A cancelled or failed answer keeps what was streamed; a complete one stores the backend's whole text.
+          ...(outcome.status === "COMPLETE" ? { content: outcome.content } : {}),
+          ...(outcome.toolCalls ? { toolCalls: outcome.toolCalls as Prisma.InputJsonValue } : {}),
+          ...(outcome.sources ? { sources: outcome.sources as Prisma.InputJsonValue } : {}),
+          ...(outcome.recommendations ? { recommendations: outcome.recommendations as Prisma.InputJsonValue } : {}),
+          promptTokens: outcome.promptTokens ?? null, completionTokens: outcome.completionTokens ?? null,
+          error: outcome.error ?? Prisma.DbNull, finishedAt, elapsedMs,
+        },
+      });
+      const payload: FinalEventPayload = {
+        status: outcome.status, error: outcome.error ?? null,
+        promptTokens: answer.promptTokens, completionTokens: answer.completionTokens, elapsedMs,
+      };
+      const event = await tx.chatEvent.create({
+        data: { messageId: answerId, seq: locked.lastSeq + 1, type: outcome.status === "COMPLETE" ? "completed" : "failed", payload: payload as unknown as Prisma.InputJsonObject },
+      });
+      return { answer, event };
+    });
+  }
+
   /** The caller's session, or NOT_FOUND: another user's session is indistinguishable from a missing one. */
   async function ownSession(id: string | number, userId: number): Promise<ChatSession> {
     const sessionId = toRowId(id);
@@ -77,7 +160,17 @@ export function createChatService({ prisma }: { prisma: PrismaClient }) {
       if (!parsed.success) throw badInput(parsed.error.issues[0]!.message, { argument: "message" });
       const message = parsed.data;
       const existing = input.sessionId == null ? null : await ownSession(input.sessionId, userId);
+      await rateLimiter.consume("chat:user", String(userId));
       return prisma.$transaction(async (tx) => {
+        // One user's turns start one at a time (a transaction-scoped advisory lock: no row lock to deadlock with),
+        // so the count of answers in progress is exact across API nodes.
+        await tx.$executeRaw`SELECT pg_advisory_xact_lock(${CHAT_LOCK_SPACE}::int, ${userId}::int)`;
+        const live = await tx.chatMessage.count({
+          where: { role: "ASSISTANT", status: "STREAMING", startedAt: { gt: new Date(Date.now() - limits.staleAfterMs) }, session: { userId } },
+        });
+        if (live >= limits.maxConcurrentAnswers) {
+          throw new AppError("RATE_LIMITED", `You have ${live} answers in progress; wait for one to finish or cancel it (at most ${limits.maxConcurrentAnswers} at once).`, { reason: "CONCURRENT_ANSWERS", limit: limits.maxConcurrentAnswers });
+        }
         const session = existing
           ? await tx.chatSession.update({ where: { id: existing.id }, data: { updatedAt: new Date() } })
           : await tx.chatSession.create({ data: { userId, title: [...message.replace(/\s+/g, " ")].slice(0, 60).join("") } });
@@ -89,26 +182,81 @@ export function createChatService({ prisma }: { prisma: PrismaClient }) {
       });
     },
 
-    /** Ends a turn: the answer's text, tool calls, sources and timings, or its error, written once. */
-    async finishTurn(input: { answerId: number; outcome: TurnOutcome }, actor: Actor): Promise<ChatMessage> {
-      const userId = requireScope(actor, "chat:write").id;
-      const { outcome } = input;
+    /**
+     * Appends streamed events to one of the caller's answers, numbered after the last, and the text deltas
+     * to its content, in one transaction. Null when the answer has ended (cancelled, failed): the writer stops.
+     */
+    async appendAnswerEvents(input: { answerId: number; events: AnswerEventInput[] }, actor: Actor): Promise<ChatEvent[] | null> {
+      const answer = await ownAnswer(input.answerId, requireScope(actor, "chat:write").id, "answerId");
+      if (input.events.length === 0) return [];
       return prisma.$transaction(async (tx) => {
-        const answer = await tx.chatMessage.findFirst({ where: { id: input.answerId, role: "ASSISTANT", session: { userId } } });
-        if (!answer) throw notFound("You have no answer with this ID.", { argument: "answerId" });
-        const finishedAt = new Date();
-        return tx.chatMessage.update({
-          where: { id: answer.id },
-          data: {
-            status: outcome.status, content: outcome.content,
-            toolCalls: (outcome.toolCalls ?? []) as Prisma.InputJsonValue, sources: (outcome.sources ?? []) as Prisma.InputJsonValue,
-            recommendations: (outcome.recommendations ?? []) as Prisma.InputJsonValue,
-            promptTokens: outcome.promptTokens ?? null, completionTokens: outcome.completionTokens ?? null,
-            error: outcome.error ?? undefined, finishedAt,
-            elapsedMs: answer.startedAt ? finishedAt.getTime() - answer.startedAt.getTime() : null,
-          },
-        });
+        const locked = await lockAnswer(tx, answer.id);
+        if (!locked || locked.status !== "STREAMING") return null;
+        const rows = input.events.map((e, i) => ({ messageId: answer.id, seq: locked.lastSeq + 1 + i, type: e.type, payload: e.payload }));
+        await tx.chatEvent.createMany({ data: rows });
+        const text = input.events.filter((e) => e.type === "text").map((e) => String(e.payload.delta ?? "")).join("");
+        if (text) await tx.$executeRaw`UPDATE "ChatMessage" SET content = content || ${text} WHERE id = ${answer.id}`;
+        const createdAt = new Date();
+        return rows.map((r) => ({ ...r, payload: r.payload as Prisma.JsonValue, createdAt }));
       });
+    },
+
+    /**
+     * Ends one of the caller's answers: its text, tool calls, sources and timings, or its error, with the final
+     * event, written once. `event` is null when the answer had already ended (e.g. cancelled first): nothing changes.
+     */
+    async finishTurn(input: { answerId: number; outcome: TurnOutcome }, actor: Actor): Promise<{ answer: ChatMessage; event: ChatEvent | null }> {
+      const answer = await ownAnswer(input.answerId, requireScope(actor, "chat:write").id, "answerId");
+      const settled = await settle(answer.id, input.outcome);
+      return settled ?? { answer: await prisma.chatMessage.findUniqueOrThrow({ where: { id: answer.id } }), event: null };
+    },
+
+    /**
+     * Cancels one of the caller's answers in progress: it ends CANCELLED with what was streamed so far and a final
+     * event. `event` is null when it had already ended (then nothing changes; cancelling twice is harmless).
+     */
+    async cancelAnswer(input: { id: string | number }, actor: Actor): Promise<{ answer: ChatMessage; event: ChatEvent | null }> {
+      const answer = await ownAnswer(input.id, requireScope(actor, "chat:write").id);
+      const settled = await settle(answer.id, { status: "CANCELLED", content: "", error: { code: "CANCELLED", message: "Stopped by the user." } });
+      return settled ?? { answer: await prisma.chatMessage.findUniqueOrThrow({ where: { id: answer.id } }), event: null };
+    },
+
+    /**
+     * One of the caller's answers with its stored events after `afterSeq` (all by default), in order. An answer
+     * still STREAMING past `staleAfterMs` lost the node writing it: it is settled as failed (ASSISTANT_TIMEOUT) first.
+     */
+    async answerEvents(input: { id: string | number; afterSeq?: number | null }, actor: Actor): Promise<{ answer: ChatMessage; events: ChatEvent[] }> {
+      let answer = await ownAnswer(input.id, requireScope(actor, "chat:write").id);
+      const afterSeq = input.afterSeq ?? 0;
+      if (!Number.isSafeInteger(afterSeq) || afterSeq < 0) throw badInput("afterSeq must be a whole number ≥ 0.", { argument: "afterSeq" });
+      if (answer.status === "STREAMING" && answer.startedAt && Date.now() - answer.startedAt.getTime() > limits.staleAfterMs) {
+        answer = (await settle(answer.id, { status: "FAILED", content: "", error: { code: "ASSISTANT_TIMEOUT", message: "The answer stopped before it was complete (the server writing it went away)." } }))?.answer ?? answer;
+      }
+      const events = await prisma.chatEvent.findMany({ where: { messageId: answer.id, seq: { gt: afterSeq } }, orderBy: { seq: "asc" } });
+      return { answer, events };
+    },
+
+    /**
+     * The conversation before one of the caller's answers, as a model is shown it: the last `turns` complete
+     * question–answer pairs, oldest first (failed and cancelled answers and their questions left out).
+     */
+    async history(input: { answerId: number; turns: number }, actor: Actor): Promise<{ role: "user" | "assistant"; content: string }[]> {
+      const answer = await ownAnswer(input.answerId, requireScope(actor, "chat:write").id, "answerId");
+      if (input.turns <= 0) return [];
+      const earlier = await prisma.chatMessage.findMany({
+        where: { sessionId: answer.sessionId, id: { lt: answer.id } }, orderBy: { id: "desc" }, take: input.turns * 2 + 2,
+        select: { role: true, content: true, status: true },
+      });
+      earlier.reverse();
+      const pairs: { role: "user" | "assistant"; content: string }[][] = [];
+      for (let i = 0; i + 1 < earlier.length; i++) {
+        const [q, a] = [earlier[i]!, earlier[i + 1]!];
+        if (q.role === "USER" && a.role === "ASSISTANT" && a.status === "COMPLETE") {
+          pairs.push([{ role: "user", content: q.content }, { role: "assistant", content: a.content }]);
+          i++;
+        }
+      }
+      return pairs.slice(-input.turns).flat();
     },
 
     /** Gives one of the caller's sessions a new title. */

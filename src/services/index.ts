@@ -12,7 +12,7 @@ import { createAdminService, type IngestionControl } from "./admin.ts";
 import { createAlertService } from "./alerts.ts";
 import { createAssistantService } from "./assistant.ts";
 import { createCatalogService } from "./catalog.ts";
-import { createChatService } from "./chat.ts";
+import { createChatService, type ChatLimits } from "./chat.ts";
 import { createEventService } from "./events.ts";
 import { createOfferService } from "./offers.ts";
 import { createPriceHistoryService } from "./price-history.ts";
@@ -30,6 +30,8 @@ export interface ServiceDeps {
   /** Provider polling, when this process runs it (admin refreshProvider). */
   ingestion?: IngestionControl | undefined;
   log: Logger;
+  /** Per-user answer limits (defaults in services/chat.ts). */
+  chatLimits?: Partial<ChatLimits> | undefined;
 }
 
 export function createServices(deps: ServiceDeps) {

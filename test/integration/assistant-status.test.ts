@@ -8,6 +8,7 @@ import { testClient, testServices } from "../support/app.ts";
 import type { Database } from "../../src/infra/db.ts";
 import { logger } from "../../src/infra/logger.ts";
 import { anonymous } from "../../src/services/actor.ts";
+import { createPubSub } from "../../src/infra/pubsub.ts";
 import { createAssistant, type AssistantSettings } from "../../src/assistant/index.ts";
 import { ASSISTANT_TOOLS } from "../../src/assistant/tools.ts";
 
@@ -32,7 +33,7 @@ const MODELS = JSON.stringify({ object: "list", data: [{ id: "llama3.1:8b", obje
 describe("assistantStatus", () => {
   let db: Database;
   let services: ReturnType<typeof testServices>;
-  const status = (settings: AssistantSettings) => createAssistant({ services, settings, log: logger, statusTimeoutMs: 300 }).status(anonymous());
+  const status = (settings: AssistantSettings) => createAssistant({ services, pubsub: createPubSub({}), settings, log: logger, statusTimeoutMs: 300 }).status(anonymous());
   beforeAll(async () => {
     db = await openTestDatabase();
     services = testServices(db);
@@ -49,7 +50,7 @@ describe("assistantStatus", () => {
   it("an OpenAI-compatible upstream is OK when GET /models lists models; the key is sent; the answer is cached", async () => {
     const server = await upstream({ "/v1/models": { status: 200, body: MODELS } });
     try {
-      const assistant = createAssistant({ services, settings: { backend: "openai", openaiBaseUrl: `${server.url}/v1/`, openaiApiKey: "sk-test", model: "llama3.1:8b" }, log: logger });
+      const assistant = createAssistant({ services, pubsub: createPubSub({}), settings: { backend: "openai", openaiBaseUrl: `${server.url}/v1/`, openaiApiKey: "sk-test", model: "llama3.1:8b" }, log: logger });
       const first = await assistant.status(anonymous());
       expect(first).toMatchObject({ backend: "openai", model: "llama3.1:8b", upstream: "OK", upstreamDetail: null, latencyMs: expect.any(Number) });
       await assistant.status(anonymous());
