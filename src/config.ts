@@ -49,6 +49,11 @@ const Env = z.object({
   SOMA_AGENT_TIMEOUT: z.coerce.number().min(1).max(600).default(30),
   /** Earlier turns of a conversation sent upstream with each question. */
   AI_MAX_HISTORY_TURNS: z.coerce.number().int().min(0).max(100).default(10),
+  /** Budgets per answer: wall time (seconds), generated tokens, tool calls; and answers in progress per user. */
+  ASSISTANT_TIMEOUT: z.coerce.number().int().min(1).max(600).default(120),
+  ASSISTANT_MAX_OUTPUT_TOKENS: z.coerce.number().int().min(16).max(32_768).default(1024),
+  ASSISTANT_MAX_TOOL_CALLS: z.coerce.number().int().min(0).max(20).default(6),
+  ASSISTANT_MAX_CONCURRENT: z.coerce.number().int().min(1).max(100).default(3),
 });
 
 export type Config = z.output<typeof Env> & {

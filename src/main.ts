@@ -56,8 +56,11 @@ async function main() {
   const yoga = createApp({ db, development: config.NODE_ENV === "development", tokens, rateLimiter, trustProxy: config.TRUST_PROXY, pubsub, ingestion,
     assistant: {
       backend: config.ASSISTANT_BACKEND, openaiBaseUrl: config.OPENAI_BASE_URL, openaiApiKey: config.OPENAI_API_KEY, model: config.ASSISTANT_MODEL,
-      somaBase: config.SOMA_AGENT_BASE, somaTimeoutSeconds: config.SOMA_AGENT_TIMEOUT,
+      somaBase: config.SOMA_AGENT_BASE, somaTimeoutSeconds: config.SOMA_AGENT_TIMEOUT, historyTurns: config.AI_MAX_HISTORY_TURNS,
+      limits: { wallTimeMs: config.ASSISTANT_TIMEOUT * 1000, maxOutputTokens: config.ASSISTANT_MAX_OUTPUT_TOKENS, maxToolCalls: config.ASSISTANT_MAX_TOOL_CALLS },
     },
+    // An answer still STREAMING a minute past its wall time was lost with its node: readers settle it as failed.
+    chatLimits: { maxConcurrentAnswers: config.ASSISTANT_MAX_CONCURRENT, staleAfterMs: (config.ASSISTANT_TIMEOUT + 60) * 1000 },
   });
   const running = await startServer(yoga, { port: config.PORT, host: config.HOST });
   logger.info(`GPUBroker ready at ${running.url}${config.NODE_ENV === "development" ? " (GraphiQL)" : ""}`);

@@ -19,6 +19,7 @@ import type { PubSub } from "./infra/pubsub-types.ts";
 import { createServices, type Services } from "./services/index.ts";
 import { createAssistant, type AssistantSettings } from "./assistant/index.ts";
 import type { IngestionControl } from "./services/admin.ts";
+import type { ChatLimits } from "./services/chat.ts";
 
 export interface YogaOptions {
   db: Database;
@@ -36,6 +37,8 @@ export interface YogaOptions {
   ingestion?: IngestionControl;
   /** The use-case layer; default: built from the options above. */
   services?: Services;
+  /** Answers in progress per user and when a silent one counts as lost; defaults in services/chat.ts. */
+  chatLimits?: Partial<ChatLimits>;
   /** Which backend writes the assistant's answers; default: the built-in planner. */
   assistant?: AssistantSettings;
 }
@@ -71,7 +74,7 @@ export function createApp(opts: YogaOptions): YogaServerInstance<Record<string, 
   const tokens = opts.tokens ?? createLazyTokenSigner({ issuer: JWT_ISSUER, audience: JWT_AUDIENCE });
   const rateLimiter = opts.rateLimiter ?? createRateLimiter({ prefix: "gpubroker" });
   const pubsub = opts.pubsub ?? createPubSub({});
-  const services = opts.services ?? createServices({ prisma: db.prisma, pubsub, tokens, rateLimiter, ingestion: opts.ingestion, log: logger });
+  const services = opts.services ?? createServices({ prisma: db.prisma, pubsub, tokens, rateLimiter, ingestion: opts.ingestion, chatLimits: opts.chatLimits, log: logger });
   const assistant = createAssistant({ services, pubsub, settings: opts.assistant ?? { backend: "builtin" }, log: logger.child({ component: "assistant" }) });
   return createYoga<Record<string, unknown>, Context>({
     schema,

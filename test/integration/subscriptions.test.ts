@@ -3,12 +3,11 @@ import { once } from "node:events";
 import { randomUUID } from "node:crypto";
 import { createServer as createNetServer, type AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import WebSocket from "ws";
-import { createClient } from "graphql-ws";
 import { Redis } from "ioredis";
 import { openTestDatabase } from "../support/db.ts";
 import { dbId, globalId, seedMarket } from "../support/market.ts";
 import { relaxedRateLimiter } from "../support/app.ts";
+import { subscribeSse, subscribeWs, until } from "../support/subscribe.ts";
 import { createApp } from "../../src/yoga.ts";
 import { startServer, type RunningServer } from "../../src/server.ts";
 import { createPubSub } from "../../src/infra/pubsub.ts";
@@ -23,62 +22,6 @@ const AT = new Date("2026-11-26T10:00:00.000Z");
 const TICK_FIELDS = "offerId provider gpuModel region gpuCount kind oldOnDemandPrice newOnDemandPrice oldSpotPrice newSpotPrice oldAvailability newAvailability pricePerGpuHour changePercent at";
 const PRICE_TICKS = `subscription ($filter: PriceTickFilter) { priceTicks(filter: $filter) { ${TICK_FIELDS} } }`;
 const AVAILABILITY = `subscription ($filter: OfferAvailabilityFilter) { offerAvailabilityChanged(filter: $filter) { offerId kind oldAvailability newAvailability } }`;
-
-async function until(condition: () => boolean, what: string, ms = 10_000) {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-/** A graphql-ws subscription that collects what it receives. */
-function subscribeWs(server: RunningServer, query: string, variables: Record<string, unknown> = {}, connectionParams?: Record<string, unknown>) {
-  const client = createClient({ url: `ws://127.0.0.1:${server.port}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0, connectionParams });
-  const sub = { events: [] as any[], error: undefined as unknown, completed: false };
-  client.subscribe({ query, variables }, {
-    next: (v) => { sub.events.push(v); },
-    error: (e) => { sub.error = e; },
-    complete: () => { sub.completed = true; },
-  });
-  return Object.assign(sub, {
-    take: async (n: number) => { await until(() => sub.events.length >= n || sub.completed || !!sub.error, `${n} events`); return sub.events; },
-    ended: () => until(() => sub.completed || !!sub.error, "the subscription to end"),
-    close: () => client.dispose(),
-  });
-}
-
-/** A Server-Sent Events subscription (Yoga's text/event-stream) that collects the `next` payloads. */
-function subscribeSse(server: RunningServer, query: string, variables: Record<string, unknown> = {}) {
-  const abort = new AbortController();
-  const sub = { events: [] as any[], completed: false };
-  const reading = (async () => {
-    const res = await fetch(`http://127.0.0.1:${server.port}/graphql`, {
-      method: "POST", signal: abort.signal,
-      headers: { "content-type": "application/json", accept: "text/event-stream" },
-      body: JSON.stringify({ query, variables }),
-    });
-    expect(res.headers.get("content-type")).toContain("text/event-stream");
-    const decoder = new TextDecoder();
-    let buffer = "";
-    for await (const chunk of res.body!) {
-      buffer += decoder.decode(chunk as Uint8Array, { stream: true });
-      let end;
-      while ((end = buffer.indexOf("\n\n")) >= 0) {
-        const lines = buffer.slice(0, end).split("\n");
-        buffer = buffer.slice(end + 2);
-        const data = lines.find((l) => l.startsWith("data:"))?.slice(5).trim();
-        if (lines.includes("event: next") && data) sub.events.push(JSON.parse(data));
-        if (lines.includes("event: complete")) sub.completed = true;
-      }
-    }
-  })().catch((err: Error) => { if (err.name !== "AbortError") throw err; });
-  return Object.assign(sub, {
-    take: async (n: number) => { await until(() => sub.events.length >= n, `${n} SSE events`); return sub.events; },
-    ended: () => until(() => sub.completed, "the SSE stream to complete"),
-    close: async () => { abort.abort(); await reading; },
-  });
-}
 
 const live = (pubsub: PubSub, topic: Topic, n: number) => until(() => pubsub.subscriberCount(topic) === n, `${n} live ${topic} subscriptions`);
 
