@@ -6,7 +6,7 @@ import type { Context } from "./context.ts";
 import type { ChatStreamEvent } from "../infra/pubsub-types.ts";
 import { documentedEnum } from "./enums.ts";
 import { CHAT_MESSAGE_MAX, CHAT_TITLE_MAX, chatMessageRule, chatTitleRule } from "../services/chat.ts";
-import { OfferFilterInput } from "./offer.ts";
+import { GpuOfferRef, OfferFilterInput } from "./offer.ts";
 import { WorkloadInputRef } from "./workload.ts";
 import { PAGE_SIZE } from "../services/paging.ts";
 
@@ -54,7 +54,7 @@ const ChatSourceRef = builder.simpleObject("ChatSource", {
 });
 
 const ChatRecommendationRef = builder.simpleObject("ChatRecommendation", {
-  description: "An offer the answer recommends, with the figures it quoted.",
+  description: "An offer the answer recommends, with the figures it quoted (offer has its provider and today's prices).",
   fields: (t) => ({
       offerId: t.int({ description: "The offer's database id (offer(id:) takes its global ID)." }),
       gpuName: t.string({ description: "The GPU as the provider names it." }),
@@ -65,7 +65,9 @@ const ChatRecommendationRef = builder.simpleObject("ChatRecommendation", {
       costPerMillionTokens: t.field({ type: "Money", nullable: true, description: "$ per 1M generated tokens, when the answer is about an LLM." }),
       closeness: t.float({ nullable: true, description: "TOPSIS closeness, when the answer ranked offers." }),
   }),
-});
+}, (t) => ({
+  offer: t.field({ type: GpuOfferRef, nullable: true, description: "The offer as it is now (null if it has since been removed from the catalog).", resolve: (r, _a, ctx) => ctx.loaders.offer.load(r.offerId) }),
+}));
 
 /** A stored JSON list, kept to the entries that have the fields a type needs. */
 const jsonList = <T>(value: unknown, keep: (v: Record<string, unknown>) => boolean): T[] =>

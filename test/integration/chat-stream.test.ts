@@ -23,7 +23,7 @@ const EVENTS = `subscription ($id: ID!, $afterSeq: Int) {
     ... on ChatTextDelta { delta }
     ... on ChatToolCallStarted { toolCallId name arguments }
     ... on ChatToolResult { toolCallId name ok summary }
-    ... on ChatRecommendations { offers { offerId gpuName pricePerGpuHour } }
+    ... on ChatRecommendations { offers { offerId gpuName pricePerGpuHour offer { gpuName provider { slug } } } }
     ... on ChatSources { sources { tool detail } }
     ... on ChatMessageCompleted { elapsedMs promptTokens completionTokens message { id status content toolCalls { name } } }
     ... on ChatMessageFailed { elapsedMs error { code message } message { id status content } }
@@ -81,6 +81,13 @@ describe("streamed answers (built-in backend)", () => {
       // The deltas, concatenated, are the stored answer; the tool call comes before any text.
       expect(got.filter((e) => e.delta !== undefined).map((e) => e.delta).join("")).toBe(final.message!.content);
       expect(got.findIndex((e) => e.__typename === "ChatToolCallStarted")).toBeLessThan(got.findIndex((e) => e.__typename === "ChatTextDelta"));
+      // Each recommendation links to the offer as it is now, with its provider.
+      const offers = (got.find((e) => e.__typename === "ChatRecommendations") as unknown as { offers: { offerId: number; gpuName: string; offer: { gpuName: string; provider: { slug: string } } }[] }).offers;
+      expect(offers.length).toBeGreaterThan(0);
+      for (const o of offers) {
+        const row = await db.prisma.gpuOffer.findUniqueOrThrow({ where: { id: o.offerId }, include: { provider: true } });
+        expect(o.offer).toEqual({ gpuName: row.gpuName, provider: { slug: row.provider.slug } });
+      }
       const stored = await db.prisma.chatMessage.findUniqueOrThrow({ where: { id: Number(answer.id) } });
       expect(stored).toMatchObject({ status: "COMPLETE", content: final.message!.content });
     } finally { await sub.close(); }
