@@ -192,12 +192,13 @@ export function createChatService({ prisma, rateLimiter, chatLimits }: { prisma:
       return prisma.$transaction(async (tx) => {
         const locked = await lockAnswer(tx, answer.id);
         if (!locked || locked.status !== "STREAMING") return null;
-        const rows = input.events.map((e, i) => ({ messageId: answer.id, seq: locked.lastSeq + 1 + i, type: e.type, payload: e.payload }));
+        // The time is set here, not by the column default, so the live event and its stored replay carry the same `at`.
+        const createdAt = new Date();
+        const rows = input.events.map((e, i) => ({ messageId: answer.id, seq: locked.lastSeq + 1 + i, type: e.type, payload: e.payload, createdAt }));
         await tx.chatEvent.createMany({ data: rows });
         const text = input.events.filter((e) => e.type === "text").map((e) => String(e.payload.delta ?? "")).join("");
         if (text) await tx.$executeRaw`UPDATE "ChatMessage" SET content = content || ${text} WHERE id = ${answer.id}`;
-        const createdAt = new Date();
-        return rows.map((r) => ({ ...r, payload: r.payload as Prisma.JsonValue, createdAt }));
+        return rows.map((r) => ({ ...r, payload: r.payload as Prisma.JsonValue }));
       });
     },
 
