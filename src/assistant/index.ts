@@ -9,6 +9,7 @@ import type { ChatStreamEvent, PubSub } from "../infra/pubsub-types.ts";
 import type { Actor, Services } from "../services/index.ts";
 import { AnswerFailure, type AnswerBackend } from "./backend.ts";
 import { builtinBackend } from "./builtin.ts";
+import { createOpenAIBackend } from "./openai.ts";
 import { createRunner, DEFAULT_RUN_LIMITS, type RunLimits } from "./runs.ts";
 import { ASSISTANT_TOOLS } from "./tools.ts";
 
@@ -70,6 +71,9 @@ export interface AssistantDeps {
 /** The backend the settings name. */
 function chooseBackend(settings: AssistantSettings): { backend: AnswerBackend; model: string | null } {
   if (settings.backend === "builtin") return { backend: builtinBackend, model: "rule-based planner" };
+  if (settings.backend === "openai" && settings.openaiBaseUrl && settings.model) {
+    return { backend: createOpenAIBackend({ baseUrl: settings.openaiBaseUrl, apiKey: settings.openaiApiKey, model: settings.model }), model: settings.model };
+  }
   // eslint-disable-next-line require-yield
   const missing: AnswerBackend = async function* () { throw new AnswerFailure("ASSISTANT_UNAVAILABLE", `The ${settings.backend} backend is not available in this build.`); };
   return { backend: missing, model: settings.backend === "openai" ? settings.model ?? null : null };
