@@ -87,7 +87,9 @@ export function createOpenAIBackend(options: OpenAIBackendOptions): AnswerBacken
       },
     })]));
 
-    // Stop after the tool-call budget's worth of steps, or once the answer has used its output tokens.
+    // Once the answer has made its tool calls (valid or not), the next step is shown no tools, so the model
+    // answers with what it has; stop after that step, or once the answer has used its output tokens.
+    const callsIn = (steps: { toolCalls: readonly unknown[] }[]) => steps.reduce((n, s) => n + s.toolCalls.length, 0);
     const outputSpent: StopCondition<ToolSet> = ({ steps }) =>
       steps.reduce((n, s) => n + (s.usage.outputTokens ?? 0), 0) >= deps.budget.maxOutputTokens;
 
@@ -96,7 +98,8 @@ export function createOpenAIBackend(options: OpenAIBackendOptions): AnswerBacken
       system: systemFor(request),
       messages: messagesFor(request),
       tools,
-      stopWhen: [stepCountIs(deps.budget.maxToolCalls + 1), outputSpent],
+      stopWhen: [stepCountIs(deps.budget.maxToolCalls + 1), outputSpent, ({ steps }) => callsIn(steps.slice(0, -1)) >= deps.budget.maxToolCalls],
+      prepareStep: ({ steps }) => (callsIn(steps) >= deps.budget.maxToolCalls ? { activeTools: [] } : undefined),
       maxOutputTokens: deps.budget.maxOutputTokens,
       maxRetries: 0,
       abortSignal: deps.signal,
@@ -104,6 +107,7 @@ export function createOpenAIBackend(options: OpenAIBackendOptions): AnswerBacken
     });
 
     let text = "";
+    let upstreamError: unknown;
     let usage: { promptTokens: number | null; completionTokens: number | null } = { promptTokens: null, completionTokens: null };
     try {
       for await (const part of result.fullStream) {
@@ -129,7 +133,9 @@ export function createOpenAIBackend(options: OpenAIBackendOptions): AnswerBacken
           }
           case "tool-error": {
             // A call the SDK could not run: an unknown tool or arguments that are not JSON. The model is told the same.
-            const summary = `BAD_TOOL_CALL: ${part.error instanceof Error ? part.error.message.slice(0, 300) : "the call could not be run"}`;
+            // The SDK reports an invalid call's reason as a string (an Error only when execute throws).
+            const reason = part.error instanceof Error ? part.error.message : typeof part.error === "string" ? part.error : "";
+            const summary = `BAD_TOOL_CALL: ${reason ? reason.slice(0, 300) : "the call could not be run"}`;
             const record = calls.find((c) => c.id === part.toolCallId);
             if (record) Object.assign(record, { ok: false, summary });
             yield { type: "tool_result", id: part.toolCallId, name: part.toolName, ok: false, summary };
@@ -140,6 +146,7 @@ export function createOpenAIBackend(options: OpenAIBackendOptions): AnswerBacken
             break;
           case "error":
             if (deps.signal.aborted) return;
+            upstreamError = part.error;
             throw failureOf(part.error);
           case "abort":
             return;
@@ -149,7 +156,10 @@ export function createOpenAIBackend(options: OpenAIBackendOptions): AnswerBacken
       }
     } catch (err) {
       if (deps.signal.aborted) return;
-      deps.log.warn({ err: err instanceof AnswerFailure ? undefined : err, code: failureOf(err).code }, "openai-compatible answer failed");
+      // Status and error name only: the SDK's errors carry the URL, the request body and the response.
+      const cause = upstreamError ?? err;
+      const status = APICallError.isInstance(cause) ? cause.statusCode : undefined;
+      deps.log.warn({ code: failureOf(err).code, status, error: cause instanceof Error ? cause.name : typeof cause }, "openai-compatible answer failed");
       throw failureOf(err);
     }
     if (deps.signal.aborted) return;
