@@ -46,6 +46,17 @@ function toStored(e: AnswerEvent): AnswerEventInput | null {
   }
 }
 
+/** Adjacent text deltas as one; other events as they are. */
+function joinTextDeltas(events: AnswerEventInput[]): AnswerEventInput[] {
+  const joined: AnswerEventInput[] = [];
+  for (const e of events) {
+    const prev = joined.at(-1);
+    if (e.type === "text" && prev?.type === "text") joined[joined.length - 1] = { type: "text", payload: { delta: `${String(prev.payload.delta)}${String(e.payload.delta)}` } };
+    else joined.push(e);
+  }
+  return joined;
+}
+
 interface Run {
   answerId: number;
   controller: AbortController;
@@ -95,14 +106,17 @@ export function createRunner({ services, pubsub, log, limits }: RunnerDeps) {
     }
   })();
 
-  /** Stores and publishes a run's events in order; batches whatever arrives while a write is in flight. */
+  /**
+   * Stores and publishes a run's events in order; batches whatever arrives while a write is in flight, and joins
+   * the batch's adjacent text deltas into one (so a busy node sends fewer, longer deltas instead of falling behind).
+   */
   function createWriter(answerId: number, actor: Actor, onEnded: () => void) {
     const queue: AnswerEventInput[] = [];
     let writing: Promise<void> | null = null;
     let ended = false;
     async function write() {
       while (queue.length && !ended) {
-        const batch = queue.splice(0);
+        const batch = joinTextDeltas(queue.splice(0));
         const stored = await services.chat.appendAnswerEvents({ answerId, events: batch }, actor);
         if (stored === null) { ended = true; onEnded(); break; } // cancelled (or settled) elsewhere: stop writing
         // Not awaited: the events are stored, so a reader catches up from the database if Redis is slow or down.

@@ -71,12 +71,28 @@ type Tx = Prisma.TransactionClient;
 /** The advisory-lock namespace of chat turns (pg_advisory_xact_lock(space, userId)). */
 const CHAT_LOCK_SPACE = 0x43686174; // "Chat"
 
-/** Locks an answer's row and reads its status and last event number: the one gate for appending and ending. */
+/** A time as Prisma stores DateTime (timestamp(3) in UTC), whatever the session's time zone. */
+const utc = (d: Date) => Prisma.sql`(${d.toISOString()}::timestamptz AT TIME ZONE 'UTC')`;
+
+/** Lone UTF-16 surrogates, which PostgreSQL's jsonb refuses. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+/** Text as PostgreSQL stores it: no NUL (refused in text and jsonb), lone surrogates replaced. A model may send either. */
+export const storableText = (s: string) => s.replace(/\u0000/g, "").replace(LONE_SURROGATE, "\uFFFD");
+/** A JSON value with every string in it made storable. */
+function storable<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value, (_k, v: unknown) => (typeof v === "string" ? storableText(v) : v))) as T;
+}
+
+/**
+ * Locks an answer's row and reads its status and last event number: the one gate for ending an answer. Two
+ * statements on purpose: under READ COMMITTED a statement that waited for the lock still reads other tables as
+ * of its start, so the last number is read by a second statement, once the lock is held.
+ */
 async function lockAnswer(tx: Tx, answerId: number): Promise<{ status: string; lastSeq: number } | null> {
-  const rows = await tx.$queryRaw<{ status: string; lastSeq: number }[]>`
-    SELECT m.status::text AS status, COALESCE((SELECT MAX(e.seq) FROM "ChatEvent" e WHERE e."messageId" = m.id), 0)::int AS "lastSeq"
-    FROM "ChatMessage" m WHERE m.id = ${answerId} FOR UPDATE`;
-  return rows[0] ?? null;
+  const [row] = await tx.$queryRaw<{ status: string }[]>`SELECT status::text AS status FROM "ChatMessage" WHERE id = ${answerId} FOR UPDATE`;
+  if (!row) return null;
+  const [last] = await tx.$queryRaw<{ lastSeq: number }[]>`SELECT COALESCE(MAX(seq), 0)::int AS "lastSeq" FROM "ChatEvent" WHERE "messageId" = ${answerId}`;
+  return { status: row.status, lastSeq: last!.lastSeq };
 }
 
 export function createChatService({ prisma, rateLimiter, chatLimits }: { prisma: PrismaClient; rateLimiter: RateLimiter; chatLimits?: Partial<ChatLimits> | undefined }) {
@@ -103,10 +119,10 @@ export function createChatService({ prisma, rateLimiter, chatLimits }: { prisma:
         data: {
           status: outcome.status,
           // A cancelled or failed answer keeps what was streamed; a complete one stores the backend's whole text.
-          ...(outcome.status === "COMPLETE" ? { content: outcome.content } : {}),
-          ...(outcome.toolCalls ? { toolCalls: outcome.toolCalls as Prisma.InputJsonValue } : {}),
-          ...(outcome.sources ? { sources: outcome.sources as Prisma.InputJsonValue } : {}),
-          ...(outcome.recommendations ? { recommendations: outcome.recommendations as Prisma.InputJsonValue } : {}),
+          ...(outcome.status === "COMPLETE" ? { content: storableText(outcome.content) } : {}),
+          ...(outcome.toolCalls ? { toolCalls: storable(outcome.toolCalls) as Prisma.InputJsonValue } : {}),
+          ...(outcome.sources ? { sources: storable(outcome.sources) as Prisma.InputJsonValue } : {}),
+          ...(outcome.recommendations ? { recommendations: storable(outcome.recommendations) as Prisma.InputJsonValue } : {}),
           promptTokens: outcome.promptTokens ?? null, completionTokens: outcome.completionTokens ?? null,
           error: outcome.error ?? Prisma.DbNull, finishedAt, elapsedMs,
         },
@@ -161,23 +177,45 @@ export function createChatService({ prisma, rateLimiter, chatLimits }: { prisma:
       const message = parsed.data;
       const existing = input.sessionId == null ? null : await ownSession(input.sessionId, userId);
       await rateLimiter.consume("chat:user", String(userId));
+      const title = [...message.replace(/\s+/g, " ")].slice(0, 60).join("");
+      const context = input.context == null ? null : JSON.stringify(storable(input.context));
+      const now = new Date();
+      const since = new Date(now.getTime() - limits.staleAfterMs);
+      // Raw SQL, three statements in all: this runs for every question asked, and each ORM statement costs more
+      // CPU than the database spends on it.
       return prisma.$transaction(async (tx) => {
         // One user's turns start one at a time (a transaction-scoped advisory lock: no row lock to deadlock with),
-        // so the count of answers in progress is exact across API nodes.
+        // so the count of answers in progress is exact across API nodes. The count is read by the next statement,
+        // taken once the lock is held.
         await tx.$executeRaw`SELECT pg_advisory_xact_lock(${CHAT_LOCK_SPACE}::int, ${userId}::int)`;
-        const live = await tx.chatMessage.count({
-          where: { role: "ASSISTANT", status: "STREAMING", startedAt: { gt: new Date(Date.now() - limits.staleAfterMs) }, session: { userId } },
-        });
+        const [row] = await tx.$queryRaw<(ChatSession & { live: number })[]>`
+          WITH live AS (
+            SELECT count(*)::int AS n FROM "ChatMessage" m JOIN "ChatSession" s ON s.id = m."sessionId"
+            WHERE s."userId" = ${userId} AND m.role = 'ASSISTANT' AND m.status = 'STREAMING' AND m."startedAt" > ${utc(since)}
+          ), created AS (
+            INSERT INTO "ChatSession" ("userId", title, "createdAt", "updatedAt")
+            SELECT ${userId}, ${title}, ${utc(now)}, ${utc(now)} FROM live WHERE live.n < ${limits.maxConcurrentAnswers} AND ${existing?.id ?? null}::int IS NULL
+            RETURNING *
+          ), touched AS (
+            UPDATE "ChatSession" SET "updatedAt" = ${utc(now)}
+            WHERE id = ${existing?.id ?? null}::int AND "userId" = ${userId} AND (SELECT n FROM live) < ${limits.maxConcurrentAnswers}
+            RETURNING *
+          )
+          SELECT live.n AS live, x.id, x."userId", x.title, x."createdAt", x."updatedAt"
+          FROM live LEFT JOIN (SELECT * FROM created UNION ALL SELECT * FROM touched) x ON true`;
+        const live = row!.live;
         if (live >= limits.maxConcurrentAnswers) {
           throw new AppError("RATE_LIMITED", `You have ${live} answers in progress; wait for one to finish or cancel it (at most ${limits.maxConcurrentAnswers} at once).`, { reason: "CONCURRENT_ANSWERS", limit: limits.maxConcurrentAnswers });
         }
-        const session = existing
-          ? await tx.chatSession.update({ where: { id: existing.id }, data: { updatedAt: new Date() } })
-          : await tx.chatSession.create({ data: { userId, title: [...message.replace(/\s+/g, " ")].slice(0, 60).join("") } });
-        const userMessage = await tx.chatMessage.create({ data: { sessionId: session.id, role: "USER", content: message, context: input.context ?? undefined } });
-        const answer = await tx.chatMessage.create({
-          data: { sessionId: session.id, role: "ASSISTANT", status: "STREAMING", backend: input.backend, model: input.model ?? null, startedAt: new Date() },
-        });
+        if (row!.id === null) throw notFound(`You have no chat session with the ID "${input.sessionId}".`, { argument: "id" }); // deleted meanwhile
+        const { live: _live, ...session } = row!;
+        const messages = await tx.$queryRaw<ChatMessage[]>`
+          INSERT INTO "ChatMessage" ("sessionId", role, content, status, context, backend, model, "startedAt", "createdAt")
+          VALUES (${session.id}, 'USER', ${message}, 'COMPLETE', ${context}::jsonb, NULL, NULL, NULL, ${utc(now)}),
+                 (${session.id}, 'ASSISTANT', '', 'STREAMING', NULL, ${input.backend}, ${input.model ?? null}, ${utc(now)}, ${utc(now)})
+          RETURNING *`;
+        const userMessage = messages.find((m) => m.role === "USER")!;
+        const answer = messages.find((m) => m.role === "ASSISTANT")!;
         return { session, userMessage, answer };
       });
     },
@@ -187,19 +225,36 @@ export function createChatService({ prisma, rateLimiter, chatLimits }: { prisma:
      * to its content, in one transaction. Null when the answer has ended (cancelled, failed): the writer stops.
      */
     async appendAnswerEvents(input: { answerId: number; events: AnswerEventInput[] }, actor: Actor): Promise<ChatEvent[] | null> {
-      const answer = await ownAnswer(input.answerId, requireScope(actor, "chat:write").id, "answerId");
-      if (input.events.length === 0) return [];
-      return prisma.$transaction(async (tx) => {
-        const locked = await lockAnswer(tx, answer.id);
-        if (!locked || locked.status !== "STREAMING") return null;
-        // The time is set here, not by the column default, so the live event and its stored replay carry the same `at`.
-        const createdAt = new Date();
-        const rows = input.events.map((e, i) => ({ messageId: answer.id, seq: locked.lastSeq + 1 + i, type: e.type, payload: e.payload, createdAt }));
-        await tx.chatEvent.createMany({ data: rows });
-        const text = input.events.filter((e) => e.type === "text").map((e) => String(e.payload.delta ?? "")).join("");
-        if (text) await tx.$executeRaw`UPDATE "ChatMessage" SET content = content || ${text} WHERE id = ${answer.id}`;
-        return rows.map((r) => ({ ...r, payload: r.payload as Prisma.JsonValue }));
-      });
+      const userId = requireScope(actor, "chat:write").id;
+      const answerId = toRowId(input.answerId);
+      if (answerId === null) throw notFound(`You have no answer with the ID "${input.answerId}".`, { argument: "answerId" });
+      const events = input.events.map((e) => ({ type: e.type, payload: storable(e.payload) }));
+      const text = events.filter((e) => e.type === "text").map((e) => String(e.payload.delta ?? "")).join("");
+      // The time is set here, not by the column default, so the live event and its stored replay carry the same `at`.
+      const createdAt = new Date();
+      // One statement (this runs for every batch of deltas of every answer): lock the caller's answer, number the
+      // events after its last, store them and append the text — only while it is STREAMING. The last number may be
+      // read as of before a wait for the lock; that is safe because the only other writer of events (lockAnswer,
+      // ending the answer) also ends its STREAMING status, which the locked row is re-read for.
+      const [target] = await prisma.$queryRaw<{ streaming: boolean; last: number }[]>`
+        WITH target AS (
+          SELECT m.id, m.status = 'STREAMING' AS streaming,
+                 COALESCE((SELECT MAX(e.seq) FROM "ChatEvent" e WHERE e."messageId" = m.id), 0) AS last
+          FROM "ChatMessage" m JOIN "ChatSession" s ON s.id = m."sessionId"
+          WHERE m.id = ${answerId} AND m.role = 'ASSISTANT' AND s."userId" = ${userId}
+          FOR UPDATE OF m
+        ), stored AS (
+          INSERT INTO "ChatEvent" ("messageId", seq, type, payload, "createdAt")
+          SELECT t.id, t.last + x.n, x.e->>'type', x.e->'payload', ${utc(createdAt)}
+          FROM target t, jsonb_array_elements(${JSON.stringify(events)}::jsonb) WITH ORDINALITY AS x(e, n)
+          WHERE t.streaming
+        ), appended AS (
+          UPDATE "ChatMessage" m SET content = m.content || ${text} FROM target t WHERE m.id = t.id AND t.streaming AND ${text} <> ''
+        )
+        SELECT streaming, last::int AS last FROM target`;
+      if (!target) throw notFound(`You have no answer with the ID "${input.answerId}".`, { argument: "answerId" });
+      if (!target.streaming) return null;
+      return events.map((e, i) => ({ messageId: answerId, seq: target.last + 1 + i, type: e.type, payload: e.payload as Prisma.JsonValue, createdAt }));
     },
 
     /**

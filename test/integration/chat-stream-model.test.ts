@@ -128,6 +128,31 @@ describe("streamed answers from a model", () => {
     expect(JSON.stringify(toolMessage.content)).toContain(`\\"offerId\\":${cheapest.id}`);
   });
 
+  it("text PostgreSQL cannot store (NUL, lone surrogates) from the model is cleaned, not a failed answer; stream and row agree", async () => {
+    fake.script = () => textReply("Nul\u0000here, lone \uD800 high and \uDC00 low.", { chunks: 3 });
+    const id = await send(node, "say something odd");
+    const sub = follow(node, id);
+    await sub.ended();
+    const got = eventsOf(sub.events);
+    const clean = "Nulhere, lone \uFFFD high and \uFFFD low.";
+    expect(got.at(-1)).toMatchObject({ __typename: "ChatMessageCompleted", message: { status: "COMPLETE", content: clean } });
+    expect(deltas(got)).toBe(clean);
+    expect((await stored(id)).content).toBe(clean);
+  });
+
+  it("deltas that arrive while the previous ones are being stored are joined: fewer, longer deltas, the same text, no gap in seq", async () => {
+    const text = Array.from({ length: 200 }, (_, i) => `w${i} `).join("");
+    fake.script = () => textReply(text, { chunks: 200 });
+    const id = await send(node, "a burst");
+    const sub = follow(node, id);
+    await sub.ended();
+    const got = eventsOf(sub.events);
+    expect(deltas(got)).toBe(text);
+    expect(got.map((e) => e.seq)).toEqual(got.map((_, i) => i + 1));
+    expect(got.filter((e) => e.__typename === "ChatTextDelta").length).toBeLessThan(200);
+    expect((await stored(id)).content).toBe(text);
+  });
+
   it("cancelChatMessage stops the answer and aborts the upstream request; the stream ends CANCELLED with what was written", async () => {
     fake.script = () => paced(1000, 30);
     const id = await send(node, "tell me a long story");
