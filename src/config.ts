@@ -47,6 +47,8 @@ const Env = z.object({
   /** SomaAgent, the replaced system's agent service. */
   SOMA_AGENT_BASE: url(["http:", "https:"]).optional(),
   SOMA_AGENT_TIMEOUT: z.coerce.number().min(1).max(600).default(30),
+  /** Sent as `tenant` with every SomaAgent request when set (the replaced system's tenant id). */
+  SOMA_AGENT_TENANT: z.string().trim().min(1).max(200).regex(/^[^\u0000-\u001F\u007F-\u009F]*$/u, "must not contain control characters").optional(),
   /** Earlier turns of a conversation sent upstream with each question. */
   AI_MAX_HISTORY_TURNS: z.coerce.number().int().min(0).max(100).default(10),
   /** Budgets per answer: wall time (seconds), generated tokens, tool calls; and answers in progress per user. */

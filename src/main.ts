@@ -56,7 +56,7 @@ async function main() {
   const yoga = createApp({ db, development: config.NODE_ENV === "development", tokens, rateLimiter, trustProxy: config.TRUST_PROXY, pubsub, ingestion,
     assistant: {
       backend: config.ASSISTANT_BACKEND, openaiBaseUrl: config.OPENAI_BASE_URL, openaiApiKey: config.OPENAI_API_KEY, model: config.ASSISTANT_MODEL,
-      somaBase: config.SOMA_AGENT_BASE, somaTimeoutSeconds: config.SOMA_AGENT_TIMEOUT, historyTurns: config.AI_MAX_HISTORY_TURNS,
+      somaBase: config.SOMA_AGENT_BASE, somaTimeoutSeconds: config.SOMA_AGENT_TIMEOUT, somaTenant: config.SOMA_AGENT_TENANT, historyTurns: config.AI_MAX_HISTORY_TURNS,
       limits: { wallTimeMs: config.ASSISTANT_TIMEOUT * 1000, maxOutputTokens: config.ASSISTANT_MAX_OUTPUT_TOKENS, maxToolCalls: config.ASSISTANT_MAX_TOOL_CALLS },
     },
     // An answer still STREAMING a minute past its wall time was lost with its node: readers settle it as failed.

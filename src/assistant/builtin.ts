@@ -7,6 +7,7 @@ import type { OfferFilterInput } from "../domain/offers/filter.ts";
 import { workloadTextProblem } from "../domain/assistant/workload-parser.ts";
 import { runTool, type ToolOutcome } from "./tools.ts";
 import type { AnswerBackend, AnswerBudget, AnswerEvent, Source, ToolCallRecord } from "./backend.ts";
+import type { CompletedCall } from "./grounding.ts";
 import { detectIntent, type Question } from "./builtin/intents.ts";
 import { ANSWERS, HONEST } from "./builtin/answers.ts";
 import { toolFilter, type Reply } from "./builtin/format.ts";
@@ -23,6 +24,9 @@ export interface BuiltinInput { message: string; context?: { filter?: OfferFilte
 /** The backend deps; the planner needs no output-token budget (it writes templates), and the tool-call budget defaults to MAX_BUILTIN_TOOL_CALLS. */
 export interface BuiltinDeps { actor: Actor; services: Services; log: Logger; signal?: AbortSignal; budget?: Partial<AnswerBudget> }
 
+/** A tool call that ran: its id and arguments as streamed, and its outcome. */
+export interface PlannedCall extends CompletedCall { id: string; arguments: unknown }
+
 /** One answer in progress: the tool-call budget, the abort signal and the sources collected. */
 export interface Turn {
   /** Runs a tool as the caller, streaming its call and result; stops the answer when aborted. */
@@ -33,7 +37,7 @@ export interface Turn {
 /** Thrown between steps when the signal aborts: the answer ends without further events. */
 class Aborted extends Error {}
 
-function createTurn(deps: BuiltinDeps, calls: ToolCallRecord[], sources: Source[]): Turn {
+function createTurn(deps: BuiltinDeps, calls: ToolCallRecord[], completed: PlannedCall[], sources: Source[]): Turn {
   return {
     async *call(name, args) {
       if (deps.signal?.aborted) throw new Aborted();
@@ -48,6 +52,7 @@ function createTurn(deps: BuiltinDeps, calls: ToolCallRecord[], sources: Source[
       const outcome = await runTool(name, args, deps.actor, deps.services, deps.log);
       record.ok = outcome.ok;
       record.summary = outcome.ok ? summarise(name, outcome.result) : `${outcome.error.code}: ${outcome.error.message}`;
+      completed.push({ id, name, arguments: args, outcome, summary: record.summary });
       yield { type: "tool_result", id, name, ok: outcome.ok, summary: record.summary };
       if (deps.signal?.aborted) throw new Aborted();
       return outcome;
@@ -73,21 +78,41 @@ function problemSentence(code: string, message: string): string {
 /** Splits the answer into sentence-sized deltas. */
 const chunks = (sentences: string[]) => sentences.map((s, i) => (i < sentences.length - 1 ? `${s} ` : s));
 
-/** Answers one message: tool calls and results as they happen, then the text, recommendations, sources and done. */
-export async function* answerBuiltin(input: BuiltinInput, deps: BuiltinDeps): AsyncGenerator<BuiltinEvent, void> {
+/** What the planner found for one message: its tool calls (and their outcomes), the sources, and its templated reply. */
+export interface Gathered {
+  calls: ToolCallRecord[];
+  /** Every call that ran, in order, with its outcome (what a model is shown as facts). */
+  completed: PlannedCall[];
+  sources: Source[];
+  reply: Reply;
+}
+
+/**
+ * The planner's first half: reads the message into an intent and runs its tool calls as the caller, streaming
+ * each call and result; returns what they found, or null when the signal aborted (then nothing more is to be sent).
+ */
+export async function* gatherBuiltin(input: BuiltinInput, deps: BuiltinDeps): AsyncGenerator<BuiltinEvent, Gathered | null> {
   const calls: ToolCallRecord[] = [];
+  const completed: PlannedCall[] = [];
   const sources: Source[] = [];
-  const turn = createTurn(deps, calls, sources);
-  let reply: Reply;
+  const turn = createTurn(deps, calls, completed, sources);
   try {
-    if (deps.signal?.aborted) return;
+    if (deps.signal?.aborted) return null;
     const question = await readQuestion(input, deps);
-    reply = "sentences" in question ? question : yield* ANSWERS[detectIntent(question)](turn, question);
-    if (deps.signal?.aborted) return;
+    const reply = "sentences" in question ? question : yield* ANSWERS[detectIntent(question)](turn, question);
+    if (deps.signal?.aborted) return null;
+    return { calls, completed, sources, reply };
   } catch (err) {
-    if (err instanceof Aborted) return;
+    if (err instanceof Aborted) return null;
     throw err;
   }
+}
+
+/** Answers one message: tool calls and results as they happen, then the text, recommendations, sources and done. */
+export async function* answerBuiltin(input: BuiltinInput, deps: BuiltinDeps): AsyncGenerator<BuiltinEvent, void> {
+  const gathered = yield* gatherBuiltin(input, deps);
+  if (!gathered) return;
+  const { calls, sources, reply } = gathered;
   const sentences = [HONEST, ...reply.sentences];
   for (const delta of chunks(sentences)) yield { type: "text", delta };
   if (reply.recommendations?.length) yield { type: "recommendations", offers: reply.recommendations };

@@ -10,6 +10,7 @@ import type { Actor, Services } from "../services/index.ts";
 import { AnswerFailure, type AnswerBackend } from "./backend.ts";
 import { builtinBackend } from "./builtin.ts";
 import { createOpenAIBackend } from "./openai.ts";
+import { createSomaBackend } from "./soma.ts";
 import { createRunner, DEFAULT_RUN_LIMITS, type RunLimits } from "./runs.ts";
 import { ASSISTANT_TOOLS } from "./tools.ts";
 
@@ -30,9 +31,10 @@ export interface AssistantSettings {
   openaiBaseUrl?: string | undefined;
   openaiApiKey?: string | undefined;
   model?: string | undefined;
-  /** SomaAgent: base URL and timeout. */
+  /** SomaAgent: base URL, timeout (seconds, default 30) and the tenant sent with each request. */
   somaBase?: string | undefined;
   somaTimeoutSeconds?: number | undefined;
+  somaTenant?: string | undefined;
   /** Earlier question–answer pairs shown to a model (AI_MAX_HISTORY_TURNS); default 10. */
   historyTurns?: number | undefined;
   /** Budgets per answer (wall time, output tokens, tool calls) and stream timings; defaults in runs.ts. */
@@ -68,15 +70,28 @@ export interface AssistantDeps {
   statusTimeoutMs?: number;
 }
 
-/** The backend the settings name. */
+/**
+ * The backend the settings name, and the model it reports (SomaAgent does not say which it runs). Config
+ * guarantees each backend its upstream; settings built without one (tests, embedding) still give a status
+ * (NOT_CONFIGURED) and answers that fail as ASSISTANT_UNAVAILABLE, naming what is missing.
+ */
 function chooseBackend(settings: AssistantSettings): { backend: AnswerBackend; model: string | null } {
-  if (settings.backend === "builtin") return { backend: builtinBackend, model: "rule-based planner" };
-  if (settings.backend === "openai" && settings.openaiBaseUrl && settings.model) {
-    return { backend: createOpenAIBackend({ baseUrl: settings.openaiBaseUrl, apiKey: settings.openaiApiKey, model: settings.model }), model: settings.model };
+  switch (settings.backend) {
+    case "builtin":
+      return { backend: builtinBackend, model: "rule-based planner" };
+    case "openai":
+      if (!settings.openaiBaseUrl || !settings.model) return unconfigured("openai", "OPENAI_BASE_URL and ASSISTANT_MODEL", settings.model ?? null);
+      return { backend: createOpenAIBackend({ baseUrl: settings.openaiBaseUrl, apiKey: settings.openaiApiKey, model: settings.model }), model: settings.model };
+    case "soma":
+      if (!settings.somaBase) return unconfigured("soma", "SOMA_AGENT_BASE", null);
+      return { backend: createSomaBackend({ base: settings.somaBase, timeoutSeconds: settings.somaTimeoutSeconds ?? 30, tenant: settings.somaTenant }), model: null };
   }
+}
+
+function unconfigured(name: AssistantBackend, needs: string, model: string | null): { backend: AnswerBackend; model: string | null } {
   // eslint-disable-next-line require-yield
-  const missing: AnswerBackend = async function* () { throw new AnswerFailure("ASSISTANT_UNAVAILABLE", `The ${settings.backend} backend is not available in this build.`); };
-  return { backend: missing, model: settings.backend === "openai" ? settings.model ?? null : null };
+  const backend: AnswerBackend = async function* () { throw new AnswerFailure("ASSISTANT_UNAVAILABLE", `The ${name} backend is not configured: it needs ${needs}.`); };
+  return { backend, model };
 }
 
 export function createAssistant({ services, pubsub, settings, log, statusTimeoutMs = STATUS_TIMEOUT_MS }: AssistantDeps) {

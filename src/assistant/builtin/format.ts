@@ -75,8 +75,11 @@ export function recommendation(o: ToolOffer, extra: { costPerMillionTokens?: str
 /** A closeness as the answer prints it (the API's Float, to 3 decimals). */
 export const closeness = (c: number) => c.toFixed(3);
 
-/** "1 offer" / "3 offers". */
-export const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? "" : "s"}`;
+/** A noun's regular plural: "offer" → "offers", "match" → "matches" (s, x, z, ch and sh take -es). */
+export const plural = (noun: string) => (/(s|x|z|ch|sh)$/i.test(noun) ? `${noun}es` : `${noun}s`);
+
+/** "1 offer" / "3 offers", "5 matches". */
+export const count = (n: number, noun: string) => `${n} ${n === 1 ? noun : plural(noun)}`;
 
 /** An intent's answer: its sentences and the offers it recommends. */
 export interface Reply { sentences: string[]; recommendations?: Recommendation[] }
