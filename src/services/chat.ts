@@ -84,16 +84,19 @@ function storable<T>(value: T): T {
 }
 
 /**
- * Locks an answer's row and reads its status and last event number: the one gate for ending an answer. Two
+ * Locks an answer's row and reads it with its last event number: the one gate for ending an answer. Two
  * statements on purpose: under READ COMMITTED a statement that waited for the lock still reads other tables as
  * of its start, so the last number is read by a second statement, once the lock is held.
  */
-async function lockAnswer(tx: Tx, answerId: number): Promise<{ status: string; lastSeq: number } | null> {
-  const [row] = await tx.$queryRaw<{ status: string }[]>`SELECT status::text AS status FROM "ChatMessage" WHERE id = ${answerId} FOR UPDATE`;
-  if (!row) return null;
+async function lockAnswer(tx: Tx, answerId: number): Promise<{ answer: ChatMessage; lastSeq: number } | null> {
+  const [answer] = await tx.$queryRaw<ChatMessage[]>`SELECT * FROM "ChatMessage" WHERE id = ${answerId} FOR UPDATE`;
+  if (!answer) return null;
   const [last] = await tx.$queryRaw<{ lastSeq: number }[]>`SELECT COALESCE(MAX(seq), 0)::int AS "lastSeq" FROM "ChatEvent" WHERE "messageId" = ${answerId}`;
-  return { status: row.status, lastSeq: last!.lastSeq };
+  return { answer, lastSeq: last!.lastSeq };
 }
+
+/** A JSON value for a jsonb parameter, or SQL NULL. */
+const jsonOrNull = (value: unknown) => (value == null ? null : JSON.stringify(storable(value)));
 
 export function createChatService({ prisma, rateLimiter, chatLimits }: { prisma: PrismaClient; rateLimiter: RateLimiter; chatLimits?: Partial<ChatLimits> | undefined }) {
   const limits: ChatLimits = { ...DEFAULT_CHAT_LIMITS, ...chatLimits };
@@ -101,7 +104,9 @@ export function createChatService({ prisma, rateLimiter, chatLimits }: { prisma:
   /** The caller's answer (an ASSISTANT message in one of their sessions), or NOT_FOUND. */
   async function ownAnswer(id: string | number, userId: number, argument = "id"): Promise<ChatMessage> {
     const answerId = toRowId(id);
-    const answer = answerId === null ? null : await prisma.chatMessage.findFirst({ where: { id: answerId, role: "ASSISTANT", session: { userId } } });
+    const [answer] = answerId === null ? [] : await prisma.$queryRaw<ChatMessage[]>`
+      SELECT m.* FROM "ChatMessage" m JOIN "ChatSession" s ON s.id = m."sessionId"
+      WHERE m.id = ${answerId} AND m.role = 'ASSISTANT' AND s."userId" = ${userId}`;
     if (!answer) throw notFound(`You have no answer with the ID "${id}".`, { argument });
     return answer;
   }
@@ -110,31 +115,32 @@ export function createChatService({ prisma, rateLimiter, chatLimits }: { prisma:
   async function settle(answerId: number, outcome: TurnOutcome): Promise<{ answer: ChatMessage; event: ChatEvent } | null> {
     return prisma.$transaction(async (tx) => {
       const locked = await lockAnswer(tx, answerId);
-      if (!locked || locked.status !== "STREAMING") return null;
-      const current = await tx.chatMessage.findUniqueOrThrow({ where: { id: answerId } });
+      if (!locked || locked.answer.status !== "STREAMING") return null;
       const finishedAt = new Date();
-      const elapsedMs = current.startedAt ? finishedAt.getTime() - current.startedAt.getTime() : null;
-      const answer = await tx.chatMessage.update({
-        where: { id: answerId },
-        data: {
-          status: outcome.status,
-          // A cancelled or failed answer keeps what was streamed; a complete one stores the backend's whole text.
-          ...(outcome.status === "COMPLETE" ? { content: storableText(outcome.content) } : {}),
-          ...(outcome.toolCalls ? { toolCalls: storable(outcome.toolCalls) as Prisma.InputJsonValue } : {}),
-          ...(outcome.sources ? { sources: storable(outcome.sources) as Prisma.InputJsonValue } : {}),
-          ...(outcome.recommendations ? { recommendations: storable(outcome.recommendations) as Prisma.InputJsonValue } : {}),
-          promptTokens: outcome.promptTokens ?? null, completionTokens: outcome.completionTokens ?? null,
-          error: outcome.error ?? Prisma.DbNull, finishedAt, elapsedMs,
-        },
-      });
+      const startedAt = locked.answer.startedAt;
+      const elapsedMs = startedAt ? finishedAt.getTime() - startedAt.getTime() : null;
       const payload: FinalEventPayload = {
         status: outcome.status, error: outcome.error ?? null,
-        promptTokens: answer.promptTokens, completionTokens: answer.completionTokens, elapsedMs,
+        promptTokens: outcome.promptTokens ?? null, completionTokens: outcome.completionTokens ?? null, elapsedMs,
       };
-      const event = await tx.chatEvent.create({
-        data: { messageId: answerId, seq: locked.lastSeq + 1, type: outcome.status === "COMPLETE" ? "completed" : "failed", payload: payload as unknown as Prisma.InputJsonObject },
-      });
-      return { answer, event };
+      const event = { messageId: answerId, seq: locked.lastSeq + 1, type: outcome.status === "COMPLETE" ? "completed" : "failed", payload: storable(payload) as unknown as Prisma.JsonValue, createdAt: finishedAt };
+      // A cancelled or failed answer keeps what was streamed; a complete one stores the backend's whole text.
+      const [answer] = await tx.$queryRaw<ChatMessage[]>`
+        WITH final AS (
+          INSERT INTO "ChatEvent" ("messageId", seq, type, payload, "createdAt")
+          VALUES (${answerId}, ${event.seq}, ${event.type}, ${JSON.stringify(event.payload)}::jsonb, ${utc(finishedAt)})
+        )
+        UPDATE "ChatMessage" SET
+          status = ${outcome.status}::"ChatMessageStatus",
+          content = CASE WHEN ${outcome.status === "COMPLETE"} THEN ${storableText(outcome.content)} ELSE content END,
+          "toolCalls" = COALESCE(${jsonOrNull(outcome.toolCalls)}::jsonb, "toolCalls"),
+          sources = COALESCE(${jsonOrNull(outcome.sources)}::jsonb, sources),
+          recommendations = COALESCE(${jsonOrNull(outcome.recommendations)}::jsonb, recommendations),
+          "promptTokens" = ${outcome.promptTokens ?? null}::int, "completionTokens" = ${outcome.completionTokens ?? null}::int,
+          error = ${jsonOrNull(outcome.error)}::jsonb, "finishedAt" = ${utc(finishedAt)}, "elapsedMs" = ${elapsedMs}::int
+        WHERE id = ${answerId}
+        RETURNING *`;
+      return { answer: answer!, event };
     });
   }
 
@@ -262,9 +268,10 @@ export function createChatService({ prisma, rateLimiter, chatLimits }: { prisma:
      * event, written once. `event` is null when the answer had already ended (e.g. cancelled first): nothing changes.
      */
     async finishTurn(input: { answerId: number; outcome: TurnOutcome }, actor: Actor): Promise<{ answer: ChatMessage; event: ChatEvent | null }> {
-      const answer = await ownAnswer(input.answerId, requireScope(actor, "chat:write").id, "answerId");
+      const userId = requireScope(actor, "chat:write").id;
+      const answer = await ownAnswer(input.answerId, userId, "answerId");
       const settled = await settle(answer.id, input.outcome);
-      return settled ?? { answer: await prisma.chatMessage.findUniqueOrThrow({ where: { id: answer.id } }), event: null };
+      return settled ?? { answer: await ownAnswer(answer.id, userId, "answerId"), event: null };
     },
 
     /**
@@ -272,9 +279,10 @@ export function createChatService({ prisma, rateLimiter, chatLimits }: { prisma:
      * event. `event` is null when it had already ended (then nothing changes; cancelling twice is harmless).
      */
     async cancelAnswer(input: { id: string | number }, actor: Actor): Promise<{ answer: ChatMessage; event: ChatEvent | null }> {
-      const answer = await ownAnswer(input.id, requireScope(actor, "chat:write").id);
+      const userId = requireScope(actor, "chat:write").id;
+      const answer = await ownAnswer(input.id, userId);
       const settled = await settle(answer.id, { status: "CANCELLED", content: "", error: { code: "CANCELLED", message: "Stopped by the user." } });
-      return settled ?? { answer: await prisma.chatMessage.findUniqueOrThrow({ where: { id: answer.id } }), event: null };
+      return settled ?? { answer: await ownAnswer(answer.id, userId), event: null };
     },
 
     /**
@@ -288,7 +296,7 @@ export function createChatService({ prisma, rateLimiter, chatLimits }: { prisma:
       if (answer.status === "STREAMING" && answer.startedAt && Date.now() - answer.startedAt.getTime() > limits.staleAfterMs) {
         answer = (await settle(answer.id, { status: "FAILED", content: "", error: { code: "ASSISTANT_TIMEOUT", message: "The answer stopped before it was complete (the server writing it went away)." } }))?.answer ?? answer;
       }
-      const events = await prisma.chatEvent.findMany({ where: { messageId: answer.id, seq: { gt: afterSeq } }, orderBy: { seq: "asc" } });
+      const events = await prisma.$queryRaw<ChatEvent[]>`SELECT * FROM "ChatEvent" WHERE "messageId" = ${answer.id} AND seq > ${afterSeq} ORDER BY seq`;
       return { answer, events };
     },
 
