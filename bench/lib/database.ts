@@ -48,7 +48,7 @@ export async function withBenchDatabase<T>(prefix: string, fn: (bench: BenchData
   const onCrash = (err: unknown) => bail(String((err as Error)?.stack ?? err), 1);
   process.on("SIGINT", onSignal).on("SIGTERM", onSignal).on("uncaughtException", onCrash);
   try {
-    const db = await openDatabase({ databaseUrl: url.toString(), migrate: true, poolSize: 10 });
+    const db = await openDatabase({ databaseUrl: url.toString(), migrate: true, poolSize: Number(process.env.BENCH_POOL_SIZE ?? 10) });
     // Same session settings as the API's pool, so the baseline measures the SQL, not a configuration.
     const pool = new pg.Pool({ connectionString: url.toString(), max: 10, options: PG_SESSION_OPTIONS });
     pool.on("error", () => {}); // idle clients die when the database is force-dropped
