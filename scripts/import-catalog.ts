@@ -3,6 +3,7 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { openDatabase } from "../src/infra/db.ts";
+import { DataDirLockedError } from "../src/infra/data-dir-lock.ts";
 import { parseSkypilotVms, SkypilotFormatError } from "../src/domain/catalog/skypilot.ts";
 import { syncGpuModels } from "../src/ingestion/gpu-models.ts";
 import { applyCatalog, CatalogSyncError } from "../src/ingestion/catalog-sync.ts";
@@ -51,6 +52,13 @@ const db = await openDatabase({
   databaseUrl: process.env.DATABASE_URL,
   dataDir: process.env.PGLITE_DATA_DIR ?? ".data/pglite",
   migrate: !process.env.DATABASE_URL,
+}).catch((err: unknown) => {
+  // A running server holds the embedded folder: say so in one line (import through it, or stop it first).
+  if (err instanceof DataDirLockedError) {
+    console.error(err.message);
+    process.exit(1);
+  }
+  throw err;
 });
 try {
   const t0 = performance.now();

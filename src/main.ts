@@ -1,6 +1,7 @@
 // Process entry: config → database (+ first-start seed) → server; graceful stop on SIGTERM/SIGINT.
 import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { openDatabase, type Database } from "./infra/db.ts";
+import { DataDirLockedError } from "./infra/data-dir-lock.ts";
 import type { PubSub } from "./infra/pubsub-types.ts";
 import { createVault } from "./infra/vault.ts";
 import { configuredAdapters } from "./ingestion/configured.ts";
@@ -106,6 +107,11 @@ async function startIngestion(config: Config, db: Database, pubsub: PubSub): Pro
 }
 
 main().catch((err) => {
+  // Expected at start: one clear line, no stack.
+  if (err instanceof DataDirLockedError) {
+    console.error(err.message);
+    process.exit(1);
+  }
   logger.fatal({ err }, "failed to start");
   process.exit(1);
 });

@@ -1,12 +1,12 @@
 // The one database client. PostgreSQL through @prisma/adapter-pg when DATABASE_URL is set,
 // otherwise embedded PGlite (Postgres compiled to WASM) in a local folder, migrated in-process.
-import { mkdirSync } from "node:fs";
 import pg from "pg";
 import { PGlite } from "@electric-sql/pglite";
 import { PrismaPGlite } from "pglite-prisma-adapter";
 import { PrismaPg } from "@prisma/adapter-pg";
 import { PrismaClient, type Prisma } from "../generated/prisma/client.ts";
 import { applyMigrations, type ScriptRunner } from "./migrate.ts";
+import { lockDataDir } from "./data-dir-lock.ts";
 import { logger } from "./logger.ts";
 
 export { Prisma };
@@ -96,12 +96,20 @@ export async function openDatabase(opts: OpenOptions): Promise<Database> {
       close: async () => { await prisma.$disconnect(); await pool.end(); },
     };
   }
-  if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
-  const lite = new PGlite(opts.dataDir);
-  const applied = await applyMigrations(pgliteRunner(lite));
-  const prisma = createClient(new PrismaPGlite(lite), stats);
-  return {
-    prisma, kind: "pglite", stats, applied,
-    close: async () => { await prisma.$disconnect(); await lite.close(); },
-  };
+  // One process per data folder (a second one stops here with DataDirLockedError); in memory needs no lock.
+  const lock = opts.dataDir ? lockDataDir(opts.dataDir) : null;
+  try {
+    const lite = new PGlite(opts.dataDir);
+    const applied = await applyMigrations(pgliteRunner(lite));
+    const prisma = createClient(new PrismaPGlite(lite), stats);
+    return {
+      prisma, kind: "pglite", stats, applied,
+      close: async () => {
+        try { await prisma.$disconnect(); await lite.close(); } finally { lock?.release(); }
+      },
+    };
+  } catch (err) {
+    lock?.release();
+    throw err;
+  }
 }

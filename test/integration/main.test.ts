@@ -69,4 +69,23 @@ describe("npm start with nothing configured", () => {
       expect.stringMatching(/^ {2}- PORT: .*\(got "eighty"\)$/),
     ]);
   });
+
+  it("a second process on the same data folder stops at start with one clear line; after a SIGKILL the next start takes the lock over", async () => {
+    const first = start({});
+    await first.ready;
+    const second = start({});
+    expect(await second.exited).toBe(1);
+    const { stderr, stdout } = second.output();
+    expect(stderr.trim().split("\n")).toEqual([expect.stringMatching(new RegExp(`^The embedded database in .+ is in use by another GPUBroker process \\(pid ${first.child.pid}\\)\\.`))]);
+    expect(stderr + stdout).not.toMatch(/\n\s+at /); // no stack trace
+    // The first one still serves.
+    expect((await query(await first.ready, "{ offers { totalCount } }")).errors).toBeUndefined();
+
+    first.child.kill("SIGKILL"); // leaves its lock behind
+    await first.exited;
+    const third = start({});
+    const body = await query(await third.ready, "{ offers { totalCount } }");
+    expect(body.data.offers.totalCount).toBeGreaterThan(0);
+    expect(await stopped(third.child, third.exited)).toBe(0);
+  });
 });
