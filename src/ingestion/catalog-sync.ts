@@ -1,11 +1,17 @@
 // Applies one provider's full catalog to the database: set-based upserts in batches, all inside
 // one transaction, so a failure anywhere leaves the previous state untouched.
+//
+// Every applied catalog bumps Provider.catalogVersion. A poll reads the version before it fetches and
+// passes it as basedOnVersion: if anything was applied meanwhile (an operator's import, another node's
+// poll), its snapshot is older than the catalog and is refused (STALE_SNAPSHOT), writing nothing. A
+// version, not a timestamp: it needs no agreement between the clocks of the processes that import.
 import { roundMoney } from "../domain/money.ts";
 import { Prisma } from "../generated/prisma/client.ts";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import type { CatalogOffer, OfferChange } from "../domain/catalog/types.ts";
 import { GPU_SPECS } from "../domain/gpu/specs.ts";
 import { normalizeGpuName } from "../domain/gpu/normalize.ts";
+import { withTxRetry } from "../infra/transactions.ts";
 import { providerInfo } from "./registry.ts";
 
 export interface CatalogSyncSummary {
@@ -30,9 +36,14 @@ export interface ApplyCatalogOptions {
   onChanges?: (tx: Prisma.TransactionClient, changes: OfferChange[]) => Promise<void>;
   /** Offers per SQL statement. Default 1000. */
   batchSize?: number;
+  /**
+   * The provider's catalogVersion when this snapshot's fetch began (catalogVersion()). When another
+   * catalog was applied since, nothing is written and STALE_SNAPSHOT is thrown. Absent: applied as is.
+   */
+  basedOnVersion?: number;
 }
 
-export type CatalogSyncErrorCode = "UNKNOWN_PROVIDER" | "INVALID_OFFER" | "DUPLICATE_OFFER";
+export type CatalogSyncErrorCode = "UNKNOWN_PROVIDER" | "INVALID_OFFER" | "DUPLICATE_OFFER" | "STALE_SNAPSHOT";
 
 export class CatalogSyncError extends Error {
   constructor(readonly code: CatalogSyncErrorCode, message: string) {
@@ -194,6 +205,11 @@ RETURNING id AS "offerId", "gpuModelId", region, "gpuCount", "pricePerGpuHour"::
 
 export type { OfferChange };
 
+/** The provider's catalog version now (0 before its first catalog): read it before fetching, pass it as basedOnVersion. */
+export async function catalogVersion(prisma: PrismaClient, providerSlug: string): Promise<number> {
+  return (await prisma.provider.findUnique({ where: { slug: providerSlug }, select: { catalogVersion: true } }))?.catalogVersion ?? 0;
+}
+
 /** Applies `offers` as the complete current catalog of `providerSlug`. */
 export async function applyCatalog(
   prisma: PrismaClient,
@@ -210,7 +226,7 @@ export async function applyCatalog(
   }
   const info = providerInfo(providerSlug);
 
-  return prisma.$transaction(async (tx) => {
+  return withTxRetry(prisma, async (tx) => {
     let provider = await tx.provider.findUnique({ where: { slug: providerSlug }, select: { id: true } });
     if (!provider) {
       if (!info) throw new CatalogSyncError("UNKNOWN_PROVIDER", `unknown provider "${providerSlug}": not in the database nor in src/ingestion/registry.ts`);
@@ -219,8 +235,12 @@ export async function applyCatalog(
         select: { id: true },
       });
     }
-    // Serialises concurrent imports of the same provider.
-    await tx.$queryRawUnsafe(`SELECT id FROM "Provider" WHERE id = $1::int FOR UPDATE`, provider.id);
+    // Serialises concurrent imports of the same provider (step 1 of the lock order, src/services/alerts.ts).
+    const [{ version }] = await tx.$queryRawUnsafe<[{ version: number }]>(
+      `UPDATE "Provider" SET "catalogVersion" = "catalogVersion" + 1 WHERE id = $1::int RETURNING "catalogVersion" - 1 AS version`, provider.id);
+    if (opts.basedOnVersion !== undefined && version !== opts.basedOnVersion) {
+      throw new CatalogSyncError("STALE_SNAPSHOT", `${providerSlug}: the snapshot was fetched from catalog version ${opts.basedOnVersion}, but version ${version} was applied meanwhile`);
+    }
     const models = new Map(
       (await tx.gpuModel.findMany({ select: { id: true, name: true } })).map((m) => [m.name, m.id]),
     );
@@ -246,5 +266,5 @@ export async function applyCatalog(
     for (const w of withdrawn) changes.push({ ...w, providerId: provider.id, kind: "deactivated", newOnDemandPrice: null, newSpotPrice: null, newAvailability: null });
     if (opts.onChanges && changes.length) await opts.onChanges(tx, changes);
     return summary;
-  }, { maxWait: 30_000, timeout: 300_000 });
+  }, { maxWait: 30_000, timeout: 300_000, what: `importing the ${providerSlug} catalog` });
 }

@@ -3,6 +3,8 @@
 // Leadership is a PostgreSQL session advisory lock held on a dedicated connection: it is released
 // by the server the moment that connection (or the process) dies, so a follower can take over.
 // The leader also rolls the KPI price windows forward once a minute (src/infra/price-windows.ts).
+// A poll applies its snapshot only if no catalog was applied while it was fetching (catalog-sync.ts,
+// basedOnVersion): otherwise it is stale, discarded, logged and counted in Provider.staleSnapshots.
 import pg from "pg";
 import type { Logger } from "pino";
 import type { Notification, PrismaClient } from "../generated/prisma/client.ts";
@@ -10,7 +12,7 @@ import { rollPriceWindows } from "../infra/price-windows.ts";
 import type { PubSub } from "../infra/pubsub-types.ts";
 import { evaluateAlerts, publishNotifications } from "../services/alerts.ts";
 import type { ProviderAdapter } from "./adapter.ts";
-import { applyCatalog, type CatalogSyncSummary, type OfferChange } from "./catalog-sync.ts";
+import { applyCatalog, catalogVersion, CatalogSyncError, type CatalogSyncSummary, type OfferChange } from "./catalog-sync.ts";
 import { publishChanges } from "./change-publishing.ts";
 import { providerInfo } from "./registry.ts";
 
@@ -51,6 +53,8 @@ export interface ProviderRun {
   notifications: number;
   skipped: number;
   error: string | null;
+  /** The provider answered, but a catalog was applied while it did: its snapshot was discarded (ok, no summary). */
+  stale: boolean;
 }
 
 export interface Ingestion {
@@ -94,10 +98,12 @@ export function createIngestion(opts: IngestionOptions): Ingestion {
     const startedAt = new Date();
     const abort = new AbortController();
     aborts.add(abort);
-    const t0 = performance.now();
+    let t0 = performance.now();
     let latencyMs = 0;
     let run: ProviderRun;
     try {
+      const basedOnVersion = await catalogVersion(prisma, slug);
+      t0 = performance.now();
       const report = await adapter.fetchOffers({ signal: abort.signal });
       latencyMs = Math.round(performance.now() - t0);
       // An empty answer is far likelier a provider glitch than a sold-out cloud: keep the catalog.
@@ -106,24 +112,31 @@ export function createIngestion(opts: IngestionOptions): Ingestion {
       let notifications: Notification[] = [];
       const summary = await applyCatalog(prisma, slug, report.offers, {
         now: startedAt,
+        basedOnVersion,
         onChanges: async (tx, c) => { changes = c; notifications = await evaluateAlerts(tx, c, startedAt); },
+      }).catch((err: unknown) => {
+        if (!(err instanceof CatalogSyncError && err.code === "STALE_SNAPSHOT")) throw err;
+        changes = [];
+        notifications = []; // an earlier run of the transaction, rolled back, may have set them
+        return null;
       });
-      await publishCommitted(slug, changes, notifications, startedAt);
+      if (summary) await publishCommitted(slug, changes, notifications, startedAt);
+      else log.warn({ provider: slug, basedOnVersion, latencyMs }, "stale provider snapshot discarded: a catalog was applied while it was fetched");
       const partial = report.skipped > SKIPPED_DEGRADED * (report.offers.length + report.skipped);
       run = {
         slug, ok: true, startedAt, latencyMs, healthStatus: partial || latencyMs > slowMs ? "DEGRADED" : "HEALTHY",
-        summary, changes: changes.length, notifications: notifications.length, skipped: report.skipped, error: null,
+        summary, changes: changes.length, notifications: notifications.length, skipped: report.skipped, error: null, stale: !summary,
       };
     } catch (err) {
       latencyMs ||= Math.round(performance.now() - t0);
       const error = (err instanceof Error ? err.message : String(err)).slice(0, 500);
-      run = { slug, ok: false, startedAt, latencyMs, healthStatus: "DOWN", summary: null, changes: 0, notifications: 0, skipped: 0, error };
+      run = { slug, ok: false, startedAt, latencyMs, healthStatus: "DOWN", summary: null, changes: 0, notifications: 0, skipped: 0, error, stale: false };
       log.warn({ provider: slug, err: error, latencyMs }, "provider poll failed");
     } finally {
       aborts.delete(abort);
     }
     await recordHealth(run).catch((err: unknown) => log.error({ provider: slug, err }, "could not record provider health"));
-    if (run.ok) log.info({ provider: slug, latencyMs, ...run.summary, notifications: run.notifications }, "provider polled");
+    if (run.ok && !run.stale) log.info({ provider: slug, latencyMs, ...run.summary, notifications: run.notifications }, "provider polled");
     return run;
   }
 
@@ -145,7 +158,7 @@ export function createIngestion(opts: IngestionOptions): Ingestion {
       : { ...common, lastErrorAt: now, lastError: run.error };
     const updated = await prisma.provider.updateMany({
       where: { slug: run.slug },
-      data: run.ok ? data : { ...data, consecutiveFailures: { increment: 1 } },
+      data: run.ok ? { ...data, ...(run.stale ? { staleSnapshots: { increment: 1 } } : {}) } : { ...data, consecutiveFailures: { increment: 1 } },
     });
     const info = providerInfo(run.slug);
     // A provider that failed before its first import has no row yet: create it to hold the health.

@@ -13,6 +13,7 @@ import { Prisma, type Notification, type PriceAlert, type PrismaClient } from ".
 import { formatMoney, parseMoney } from "../domain/money.ts";
 import { badInput, notFound } from "../errors.ts";
 import { canonicalGpuName } from "../infra/names.ts";
+import { retryOnLockConflict, withTxRetry } from "../infra/transactions.ts";
 import type { OfferChange } from "../domain/catalog/types.ts";
 import type { OfferFilter, OfferFilterInput } from "../domain/offers/filter.ts";
 import { toRowId } from "../domain/ids.ts";
@@ -73,8 +74,9 @@ export function createAlertService({ prisma, pubsub, log }: AlertDeps) {
       const name = valid(alertNameRule, input.name, "name");
       const threshold = parseMoney(input.threshold);
       await resolveOfferFilter(prisma, input.filter); // unknown names → BAD_USER_INPUT, as in `offers`
-      const { id, notifications } = await prisma.$transaction(async (tx) => {
-        await tx.$queryRaw`SELECT id FROM "User" WHERE id = ${userId} FOR UPDATE`; // serialises the per-user limit
+      const { id, notifications } = await withTxRetry(prisma, async (tx) => {
+        await lockAlertEvaluation(tx); // the lock order (see ALERT_LOCK_KEY): evaluation, then the user
+        await tx.$queryRaw`SELECT id FROM "User" WHERE id = ${userId} FOR NO KEY UPDATE`; // serialises the per-user limit
         if (await tx.priceAlert.count({ where: { userId } }) >= MAX_ALERTS_PER_USER) {
           throw badInput(`You already have ${MAX_ALERTS_PER_USER} price alerts, the most an account may have. Delete one first.`, { limit: MAX_ALERTS_PER_USER });
         }
@@ -83,7 +85,7 @@ export function createAlertService({ prisma, pubsub, log }: AlertDeps) {
           select: { id: true },
         });
         return { id: alert.id, notifications: await checkAlerts(tx, [alert.id], new Date()) };
-      });
+      }, { what: "creating the price alert" });
       await publish(notifications);
       return prisma.priceAlert.findUniqueOrThrow({ where: { id } });
     },
@@ -97,10 +99,12 @@ export function createAlertService({ prisma, pubsub, log }: AlertDeps) {
       const name = input.name == null ? undefined : valid(alertNameRule, input.name, "name");
       const threshold = input.threshold == null ? undefined : parseMoney(input.threshold);
       const id = await ownAlert(input.id, userId);
-      const notifications = await prisma.$transaction(async (tx) => {
+      const notifications = await withTxRetry(prisma, async (tx) => {
+        await lockAlertEvaluation(tx);
+        await lockUsers(tx, [userId]);
         await tx.priceAlert.update({ where: { id }, data: { name, threshold, paused: input.paused ?? undefined } });
         return checkAlerts(tx, [id], new Date());
-      });
+      }, { what: "changing the price alert" });
       await publish(notifications);
       return prisma.priceAlert.findUniqueOrThrow({ where: { id } });
     },
@@ -138,9 +142,11 @@ export function createAlertService({ prisma, pubsub, log }: AlertDeps) {
       const userId = requireScope(actor, "alerts:write").id;
       const now = new Date();
       if ((input.ids != null) === !!input.all) throw badInput("Give either ids or all: true.");
-      if (input.all) return (await prisma.notification.updateMany({ where: { userId, readAt: null }, data: { readAt: now } })).count;
+      if (input.all) {
+        return retryOnLockConflict(async () => (await prisma.notification.updateMany({ where: { userId, readAt: null }, data: { readAt: now } })).count, { what: "marking the notifications read" });
+      }
       const ids = [...new Set(valid(notificationIdsRule, input.ids, "ids").map((id) => rowId(id, "notification")))];
-      return prisma.$transaction(async (tx) => {
+      return withTxRetry(prisma, async (tx) => {
         const own = await tx.notification.findMany({ where: { id: { in: ids }, userId }, select: { id: true } });
         if (own.length !== ids.length) {
           const found = new Set(own.map((n) => n.id));
@@ -148,7 +154,7 @@ export function createAlertService({ prisma, pubsub, log }: AlertDeps) {
           throw notFound(`You have no notification with the ID${missing.length > 1 ? "s" : ""} ${missing.map((m) => `"${m}"`).join(", ")}.`, { argument: "ids" });
         }
         return (await tx.notification.updateMany({ where: { id: { in: ids }, userId, readAt: null }, data: { readAt: now } })).count;
-      });
+      }, { what: "marking the notifications read" });
     },
   };
 }
@@ -193,9 +199,31 @@ const UNIT = { PRICE_PER_GPU: "/GPU-h", PRICE: "/h" } as const;
 
 // "gpbalert" as a 64-bit key: concurrent imports evaluate alerts one after the other, each seeing
 // the other's committed prices, so two imports can neither double-fire nor wrongly re-arm an alert.
+//
+// THE LOCK ORDER of offer-, alert- and user-level work. A transaction takes these in this order and
+// never waits for an earlier one while it holds a later one:
+//   1. the Provider row, by the import's catalogVersion bump (one import per provider: src/ingestion/catalog-sync.ts)
+//   2. that provider's GpuOffer and PricePoint rows (the import's upserts)
+//   3. ALERT_LOCK_KEY, transaction-scoped (lockAlertEvaluation: evaluation, alert creation and changes)
+//   4. User rows, in id order (FOR NO KEY UPDATE for the per-user alert limit; FOR KEY SHARE before
+//      evaluation writes, which a notification's foreign key would otherwise take after step 5)
+//   5. PriceAlert rows, then Notification rows
+// Creating an alert once took 4 before 3 while an import held 3 and wanted 4 for a notification's
+// foreign key: a deadlock. What still collides (40P01, 40001) is run again by withTxRetry.
 const ALERT_LOCK_KEY = "7453565553868108404";
 // Alerts per statement: each adds one small ORDER BY … LIMIT 1 sub-select and a few parameters.
 const BATCH = 100;
+
+/** Step 3 of the lock order: the alert-evaluation lock, until the transaction ends (taking it again is a no-op). */
+export async function lockAlertEvaluation(tx: Tx): Promise<void> {
+  await tx.$queryRawUnsafe(`SELECT 1 AS locked FROM pg_advisory_xact_lock(${ALERT_LOCK_KEY})`);
+}
+
+// Step 4: the owners' rows as a notification's foreign key check would lock them, but in id order and before step 5.
+async function lockUsers(tx: Tx, userIds: readonly number[]): Promise<void> {
+  const ids = [...new Set(userIds)];
+  if (ids.length) await tx.$queryRaw`SELECT id FROM "User" WHERE id = ANY(${ids}::int[]) ORDER BY id FOR KEY SHARE`;
+}
 
 /**
  * The form an alert's filter is saved in: GPU model spellings → canonical names, slugs lower-cased,
@@ -227,7 +255,7 @@ export function toSavedFilter(input: AlertFilterInput | Record<string, unknown> 
  */
 export async function evaluateAlerts(tx: Tx, changes: readonly ChangedOffer[], now: Date): Promise<Notification[]> {
   if (!changes.length) return [];
-  await tx.$queryRawUnsafe(`SELECT 1 AS locked FROM pg_advisory_xact_lock(${ALERT_LOCK_KEY})`);
+  await lockAlertEvaluation(tx);
   const keys = new Map(changes.map((c) => [`${c.gpuModelId}|${c.providerId}|${c.region}`, { m: c.gpuModelId, p: c.providerId, r: c.region }]));
   const rows = await tx.$queryRaw<{ id: number }[]>`
     WITH changed AS (SELECT * FROM jsonb_to_recordset(${JSON.stringify([...keys.values()])}::jsonb) AS c(m int, p int, r text)),
@@ -240,7 +268,7 @@ export async function evaluateAlerts(tx: Tx, changes: readonly ChangedOffer[], n
       AND (a.filter->'providers' IS NULL OR EXISTS (SELECT 1 FROM jsonb_array_elements_text(a.filter->'providers') v WHERE v IN (SELECT slug FROM slugs)))
       AND (a.filter->'regions' IS NULL OR EXISTS (SELECT 1 FROM jsonb_array_elements_text(a.filter->'regions') v WHERE v IN (SELECT r FROM changed)))
     ORDER BY a.id`;
-  return checkAlerts(tx, rows.map((r) => r.id), now, { locked: true });
+  return checkAlerts(tx, rows.map((r) => r.id), now);
 }
 
 interface Fired {
@@ -252,15 +280,16 @@ interface Fired {
 /**
  * Evaluates the given alerts now (paused ones are left alone): fires those whose cheapest match
  * is at or below the threshold and were not below yet, re-arms those that were below and no
- * longer are. Used after imports and when an alert is created or changed.
+ * longer are. Used after imports and when an alert is created or changed; the caller holds the
+ * alert-evaluation lock (lock order step 3).
  */
-async function checkAlerts(tx: Tx, alertIds: readonly number[], now: Date, opts: { locked?: boolean } = {}): Promise<Notification[]> {
+async function checkAlerts(tx: Tx, alertIds: readonly number[], now: Date): Promise<Notification[]> {
   if (!alertIds.length) return [];
-  if (!opts.locked) await tx.$queryRawUnsafe(`SELECT 1 AS locked FROM pg_advisory_xact_lock(${ALERT_LOCK_KEY})`);
   const alerts = await tx.priceAlert.findMany({
-    where: { id: { in: [...alertIds] }, paused: false }, select: { id: true, filter: true, priceField: true }, orderBy: { id: "asc" },
+    where: { id: { in: [...alertIds] }, paused: false }, select: { id: true, userId: true, filter: true, priceField: true }, orderBy: { id: "asc" },
   });
   if (!alerts.length) return [];
+  await lockUsers(tx, alerts.map((a) => a.userId));
   const names = await nameIds(tx, alerts.map((a) => a.filter as SavedAlertFilter));
   const at = now.toISOString();
   const fired: Fired[] = [];
