@@ -24,6 +24,8 @@ const Env = z.object({
   JWT_KEY_DIR: z.string().min(1).default(".data/keys"),
   /** Proxies in front of the API that append X-Forwarded-For (0 = use the socket address). */
   TRUST_PROXY: z.coerce.number().int().min(0).max(10).default(0),
+  /** How often each node checks again the credentials of its open subscriptions, for revocations its pub/sub missed. */
+  STREAM_AUTH_RECHECK_SECONDS: z.coerce.number().int().min(1).max(3_600).default(30),
   VAULT_ADDR: url(["http:", "https:"]).optional(),
   /** Vault auth: a token, or an AppRole (role and secret id). */
   VAULT_TOKEN: z.string().min(1).optional(),

@@ -55,6 +55,7 @@ async function main() {
   const ingestion = config.INGESTION ? await startIngestion(config, db, pubsub) : undefined;
 
   const yoga = createApp({ db, development: config.NODE_ENV === "development", tokens, rateLimiter, trustProxy: config.TRUST_PROXY, pubsub, ingestion,
+    authorityRecheckMs: config.STREAM_AUTH_RECHECK_SECONDS * 1000,
     assistant: {
       backend: config.ASSISTANT_BACKEND, openaiBaseUrl: config.OPENAI_BASE_URL, openaiApiKey: config.OPENAI_API_KEY, model: config.ASSISTANT_MODEL,
       somaBase: config.SOMA_AGENT_BASE, somaTimeoutSeconds: config.SOMA_AGENT_TIMEOUT, somaTenant: config.SOMA_AGENT_TENANT, historyTurns: config.AI_MAX_HISTORY_TURNS,

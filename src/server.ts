@@ -7,6 +7,8 @@ import { useServer } from "graphql-ws/use/ws";
 import type { ExecutionArgs } from "graphql";
 import type { createApp } from "./yoga.ts";
 import { createSharedSubscriptions, shareKey } from "./graphql/shared-subscriptions.ts";
+import { closeWhenAuthorityEnds } from "./graphql/stream-authority.ts";
+import type { Context } from "./graphql/context.ts";
 
 type App = ReturnType<typeof createApp>;
 type EnvelopedRoot = { execute: (args: ExecutionArgs) => unknown; subscribe: (args: ExecutionArgs) => unknown };
@@ -31,16 +33,18 @@ export async function startServer(yoga: App, opts: ServerOptions): Promise<Runni
   const shared = createSharedSubscriptions({ bufferLimit: opts.subscriberBufferLimit });
   const ws = useServer(
     {
-      // Credentials travel in connection_init ({ authorization: "Bearer …" }); bad ones close with 4403.
+      // Credentials travel in connection_init ({ authorization: "Bearer …" }); bad ones close with 4403,
+      // and so does the connection when they stop being valid (expiry, logout, revocation).
       onConnect: async (ctx) => {
         if (ctx.connectionParams?.authorization == null) return true;
         const { contextFactory } = yoga.getEnveloped({ connectionParams: ctx.connectionParams, req: ctx.extra.request, socket: ctx.extra.socket });
+        let context: Context;
         try {
-          await contextFactory();
-          return true;
+          context = (await contextFactory()) as unknown as Context;
         } catch {
           return false;
         }
+        return closeWhenAuthorityEnds(ctx.extra.socket, context);
       },
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
       subscribe: (args) => shared(shareKey(args.document, args.variableValues), () => (args.rootValue as EnvelopedRoot).subscribe(args)) as never,

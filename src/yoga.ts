@@ -13,10 +13,12 @@ import { logger } from "./infra/logger.ts";
 import { createRateLimiter, type RateLimiter } from "./infra/rate-limit.ts";
 import { clientIp, limitPlugins, type RequestSource } from "./graphql/limits.ts";
 import { useCodedStreamEnd } from "./graphql/shared-subscriptions.ts";
+import { useStreamAuthority } from "./graphql/stream-authority.ts";
 import { createLazyTokenSigner, type TokenSigner } from "./infra/auth/tokens.ts";
 import { createPubSub } from "./infra/pubsub.ts";
 import type { PubSub } from "./infra/pubsub-types.ts";
 import { createServices, type Services } from "./services/index.ts";
+import { createStreamAuthority } from "./services/stream-authority.ts";
 import { createAssistant, type AssistantSettings } from "./assistant/index.ts";
 import type { IngestionControl } from "./services/admin.ts";
 import type { ChatLimits } from "./services/chat.ts";
@@ -41,6 +43,8 @@ export interface YogaOptions {
   chatLimits?: Partial<ChatLimits>;
   /** Which backend writes the assistant's answers; default: the built-in planner. */
   assistant?: AssistantSettings;
+  /** How often the credentials of every open stream are checked again, for revocations this node missed; default 30 000 ms. */
+  authorityRecheckMs?: number;
 }
 
 export const JWT_ISSUER = "gpubroker";
@@ -75,6 +79,7 @@ export function createApp(opts: YogaOptions): YogaServerInstance<Record<string, 
   const rateLimiter = opts.rateLimiter ?? createRateLimiter({ prefix: "gpubroker" });
   const pubsub = opts.pubsub ?? createPubSub({});
   const services = opts.services ?? createServices({ prisma: db.prisma, pubsub, tokens, rateLimiter, ingestion: opts.ingestion, chatLimits: opts.chatLimits, log: logger });
+  const streamAuthority = createStreamAuthority({ prisma: db.prisma, pubsub, log: logger.child({ component: "stream-authority" }), authorityRecheckMs: opts.authorityRecheckMs });
   const assistant = createAssistant({ services, pubsub, settings: opts.assistant ?? { backend: "builtin" }, log: logger.child({ component: "assistant" }) });
   return createYoga<Record<string, unknown>, Context>({
     schema,
@@ -87,6 +92,7 @@ export function createApp(opts: YogaOptions): YogaServerInstance<Record<string, 
     plugins: [
       ...limitPlugins({ development, rateLimiter, trustProxy: opts.trustProxy }),
       useCodedStreamEnd(),
+      useStreamAuthority(),
       // yoga.dispose() (shutdown) stops the answers this node writes, each stored as failed.
       { onDispose: () => assistant.close() },
       useJwks(tokens),
@@ -105,7 +111,7 @@ export function createApp(opts: YogaOptions): YogaServerInstance<Record<string, 
       const meta = { ip: clientIp(initial as RequestSource, opts.trustProxy), userAgent: headers?.get("user-agent") ?? null };
       const actor = await services.accounts.authenticate(authorization, meta);
       return {
-        actor, services, assistant, prisma: db.prisma, loaders: createLoaders(db.prisma), requestId,
+        actor, services, assistant, prisma: db.prisma, loaders: createLoaders(db.prisma), streamAuthority, requestId,
         log: logger.child({ requestId, userId: actor.kind === "user" ? actor.id : undefined }),
       };
     },

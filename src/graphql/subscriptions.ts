@@ -71,7 +71,9 @@ const OfferAvailabilityFilterInput = builder.inputType("OfferAvailabilityFilter"
 
 // ---------------------------------------------------------------- Subscriptions
 
-builder.subscriptionType({ description: "Live events over WebSocket (graphql-ws) or Server-Sent Events, filtered on the server." });
+builder.subscriptionType({
+  description: "Live events over WebSocket (graphql-ws) or Server-Sent Events, filtered on the server. A stream opened with an access token or API key ends when that credential does (expiry, logout, a password change, revocation): over SSE with a last result carrying an UNAUTHENTICATED error, over graphql-ws by closing the connection with 4403; reconnect with a fresh token.",
+});
 
 builder.subscriptionFields((t) => ({
   priceTicks: t.field({

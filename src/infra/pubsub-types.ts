@@ -46,12 +46,26 @@ export interface ChatEventBatch { messageId: number; events: ChatStreamEvent[] }
 /** Tells the node writing an answer that its reader came or went, or that the user cancelled it. */
 export interface ChatControl { messageId: number; action: "cancel" | "attach" | "detach" }
 
+/**
+ * Credentials that stopped being valid, published after the change is committed; every API node ends
+ * the open streams opened with them. With neither `sessionFamilies` nor `apiKeyId`: every credential
+ * of the account (a disabled or deleted user).
+ */
+export interface AuthRevocation {
+  userId: number;
+  /** Sessions (refresh-token families) that ended: logout, logoutEverywhere, a password change, refresh-token reuse. */
+  sessionFamilies?: string[];
+  /** An API key that was revoked. */
+  apiKeyId?: number;
+}
+
 export interface Topics {
   "price.tick": PriceTick;
   "offer.availability": PriceTick;
   notification: NotificationEvent;
   "chat.event": ChatEventBatch;
   "chat.control": ChatControl;
+  "auth.revoked": AuthRevocation;
 }
 export type Topic = keyof Topics;
 

@@ -1,6 +1,7 @@
 // Accounts, sessions and API keys: everything that reads or writes credentials lives here, and
 // every security event is appended to the audit log in the same transaction as its change.
 import { createHash, randomBytes, randomUUID } from "node:crypto";
+import type { Logger } from "pino";
 import type { ApiKey, Prisma, PrismaClient, User } from "../generated/prisma/client.ts";
 import { emailProblem, nameProblem, normalizeEmail, passwordProblems } from "../domain/auth/policy.ts";
 import { toRowId } from "../domain/ids.ts";
@@ -8,6 +9,7 @@ import { AppError, badInput, notFound, unauthenticated } from "../errors.ts";
 import { appendAudit } from "../infra/audit.ts";
 import { hashPassword, verifyPassword } from "../infra/auth/passwords.ts";
 import { InvalidTokenError, type TokenSigner } from "../infra/auth/tokens.ts";
+import type { AuthRevocation, PubSub } from "../infra/pubsub-types.ts";
 import { anonymous, requireScope, requireSession, type Actor, type RequestMeta, type UserActor } from "./actor.ts";
 
 export const REFRESH_TOKEN_TTL_DAYS = 30;
@@ -28,9 +30,14 @@ export interface AuthRateLimiter {
   reset(bucket: "login:email", key: string): Promise<unknown>;
 }
 
-export interface AccountsDeps { prisma: PrismaClient; tokens: TokenSigner; rateLimiter: AuthRateLimiter }
+export interface AccountsDeps {
+  prisma: PrismaClient; tokens: TokenSigner; rateLimiter: AuthRateLimiter;
+  /** Carries revocations to every API node, which end the open streams opened with them. */
+  pubsub: Pick<PubSub, "publish">;
+  log: Pick<Logger, "warn">;
+}
 
-export function createAccountService({ prisma, tokens, rateLimiter }: AccountsDeps) {
+export function createAccountService({ prisma, tokens, rateLimiter, pubsub, log }: AccountsDeps) {
   /** Starts a new refresh family (a login) or continues one (a rotation) and signs an access token. */
   async function issue(tx: Prisma.TransactionClient, user: User, meta: RequestMeta, familyId: string = randomUUID()): Promise<TokenPair> {
     const refreshToken = opaque(REFRESH_PREFIX);
@@ -45,8 +52,16 @@ export function createAccountService({ prisma, tokens, rateLimiter }: AccountsDe
     return { accessToken: access.token, accessTokenExpiresAt: access.expiresAt, refreshToken, refreshTokenExpiresAt, user };
   }
 
+  /** Revokes the matching refresh tokens; returns how many and the sessions (families) they belonged to. */
   async function revokeFamilies(tx: Prisma.TransactionClient, where: Prisma.SessionWhereInput, reason: string) {
-    return (await tx.session.updateMany({ where: { ...where, revokedAt: null }, data: { revokedAt: new Date(), revokedReason: reason } })).count;
+    const rows = await tx.session.updateManyAndReturn({ where: { ...where, revokedAt: null }, data: { revokedAt: new Date(), revokedReason: reason }, select: { familyId: true } });
+    return { count: rows.length, families: [...new Set(rows.map((r) => r.familyId))] };
+  }
+
+  /** Tells every node, after the commit; not awaited (Redis may be restarting): the periodic re-check of open streams is the fallback. */
+  function announce(revocation: AuthRevocation) {
+    if (revocation.sessionFamilies?.length === 0) return;
+    pubsub.publish("auth.revoked", revocation).catch((err: unknown) => log.warn({ err, revocation }, "could not publish a revocation; open streams end at the next re-check"));
   }
 
   async function checkNewPassword(password: string, email: string) {
@@ -107,12 +122,16 @@ export function createAccountService({ prisma, tokens, rateLimiter }: AccountsDe
         const won = await tx.session.updateMany({ where: { id: session.id, rotatedAt: null, revokedAt: null }, data: { rotatedAt: new Date() } });
         if (won.count === 0) {
           const revoked = await revokeFamilies(tx, { familyId: session.familyId }, "refresh token reuse");
-          await appendAudit(tx, { action: "session.refresh_reuse", actorUserId: session.userId, targetType: "SessionFamily", targetId: session.familyId, ip: meta.ip, details: { revoked } });
-          return { error: "This refresh token was already used, so every session of this sign-in has been ended. Sign in again." } as const;
+          await appendAudit(tx, { action: "session.refresh_reuse", actorUserId: session.userId, targetType: "SessionFamily", targetId: session.familyId, ip: meta.ip, details: { revoked: revoked.count } });
+          return {
+            error: "This refresh token was already used, so every session of this sign-in has been ended. Sign in again.",
+            revoked: { userId: session.userId, sessionFamilies: revoked.families },
+          } as const;
         }
         await appendAudit(tx, { action: "session.refresh", actorUserId: session.userId, targetType: "SessionFamily", targetId: session.familyId, ip: meta.ip });
         return { pair: await issue(tx, session.user, meta, session.familyId) } as const;
       });
+      if ("revoked" in outcome && outcome.revoked) announce(outcome.revoked);
       if ("error" in outcome) throw unauthenticated(outcome.error!);
       return outcome.pair;
     },
@@ -121,21 +140,25 @@ export function createAccountService({ prisma, tokens, rateLimiter }: AccountsDe
       if (actor.kind === "user" && actor.via === "api_key") throw new AppError("FORBIDDEN", "API keys have no session to end; revoke the key instead.");
       const viewer = requireSession(actor);
       const meta = actor.meta ?? {};
-      return prisma.$transaction(async (tx) => {
+      const revoked = await prisma.$transaction(async (tx) => {
         const revoked = await revokeFamilies(tx, { familyId: viewer.sessionFamily }, "logout");
         await appendAudit(tx, { action: "session.logout", actorUserId: viewer.id, targetType: "SessionFamily", targetId: viewer.sessionFamily, ip: meta.ip });
         return revoked;
       });
+      announce({ userId: viewer.id, sessionFamilies: revoked.families });
+      return revoked.count;
     },
 
     async logoutEverywhere(actor: Actor): Promise<number> {
       const viewer = requireSession(actor);
       const meta = actor.meta ?? {};
-      return prisma.$transaction(async (tx) => {
+      const revoked = await prisma.$transaction(async (tx) => {
         const revoked = await revokeFamilies(tx, { userId: viewer.id }, "logout everywhere");
-        await appendAudit(tx, { action: "session.logout_all", actorUserId: viewer.id, ip: meta.ip, details: { revoked } });
+        await appendAudit(tx, { action: "session.logout_all", actorUserId: viewer.id, ip: meta.ip, details: { revoked: revoked.count } });
         return revoked;
       });
+      announce({ userId: viewer.id, sessionFamilies: revoked.families });
+      return revoked.count;
     },
 
     async updateMe(input: { name?: string | null }, actor: Actor): Promise<User> {
@@ -160,12 +183,14 @@ export function createAccountService({ prisma, tokens, rateLimiter }: AccountsDe
       if (!(await verifyPassword(user.passwordHash, input.currentPassword.slice(0, 1024)))) throw unauthenticated("The current password is wrong.");
       await checkNewPassword(input.newPassword, user.email);
       const passwordHash = await hashPassword(input.newPassword);
-      return prisma.$transaction(async (tx) => {
+      const revoked = await prisma.$transaction(async (tx) => {
         await tx.user.update({ where: { id: user.id }, data: { passwordHash, passwordChangedAt: new Date() } });
         const revoked = await revokeFamilies(tx, { userId: user.id, NOT: { familyId: viewer.sessionFamily ?? "" } }, "password change");
-        await appendAudit(tx, { action: "user.password_change", actorUserId: user.id, targetType: "User", targetId: user.id, ip: meta.ip, details: { revokedSessions: revoked } });
+        await appendAudit(tx, { action: "user.password_change", actorUserId: user.id, targetType: "User", targetId: user.id, ip: meta.ip, details: { revokedSessions: revoked.count } });
         return revoked;
       });
+      announce({ userId: user.id, sessionFamilies: revoked.families });
+      return revoked.count;
     },
 
     async createApiKey(input: { name: string; scopes: string[]; expiresAt?: Date | null }, actor: Actor) {
@@ -189,13 +214,15 @@ export function createAccountService({ prisma, tokens, rateLimiter }: AccountsDe
       const meta = actor.meta ?? {};
       const keyId = toRowId(id);
       if (keyId === null) throw notFound("You have no API key with this ID.");
-      return prisma.$transaction(async (tx) => {
+      const { key, revoked } = await prisma.$transaction(async (tx) => {
         const key = await tx.apiKey.findFirst({ where: { id: keyId, userId: viewer.id } });
         if (!key) throw notFound("You have no API key with this ID.");
         const revoked = key.revokedAt ? key : await tx.apiKey.update({ where: { id: keyId }, data: { revokedAt: new Date() } });
         if (!key.revokedAt) await appendAudit(tx, { action: "api_key.revoke", actorUserId: viewer.id, targetType: "ApiKey", targetId: keyId, ip: meta.ip });
-        return revoked;
+        return { key, revoked };
       });
+      if (!key.revokedAt) announce({ userId: viewer.id, apiKeyId: keyId });
+      return revoked;
     },
 
     /** The signed-in account (an access token, or an API key with account:read). */
@@ -224,7 +251,7 @@ export function createAccountService({ prisma, tokens, rateLimiter }: AccountsDe
         if (!key.lastUsedAt || Date.now() - key.lastUsedAt.getTime() > 60_000) {
           await prisma.apiKey.update({ where: { id: key.id }, data: { lastUsedAt: new Date() } });
         }
-        return { kind: "user", id: key.userId, role: key.user.role, via: "api_key", scopes: key.scopes, apiKeyId: key.id, meta } satisfies UserActor;
+        return { kind: "user", id: key.userId, role: key.user.role, via: "api_key", scopes: key.scopes, apiKeyId: key.id, expiresAt: key.expiresAt, meta } satisfies UserActor;
       }
       let claims;
       try {
@@ -242,12 +269,39 @@ export function createAccountService({ prisma, tokens, rateLimiter }: AccountsDe
         select: { user: { select: { role: true } } },
       });
       if (!live) throw unauthenticated("This session has ended. Sign in again.");
-      return { kind: "user", id: claims.userId, role: live.user.role, via: "jwt", sessionFamily: claims.sessionFamily, meta } satisfies UserActor;
+      return { kind: "user", id: claims.userId, role: live.user.role, via: "jwt", sessionFamily: claims.sessionFamily, expiresAt: claims.expiresAt, meta } satisfies UserActor;
     },
   };
 }
 
 export type AccountService = ReturnType<typeof createAccountService>;
+
+/** What the periodic re-check of open streams reads: which of these credentials are still valid, as `authenticate` decides. */
+export interface LiveCredentials { sessionFamilies: Set<string>; apiKeys: Set<number> }
+
+const CHECK_CHUNK = 5_000;
+
+/**
+ * Of the given sessions (refresh-token families) and API keys, the ones still valid: a family with
+ * an unrevoked token, an unrevoked, unexpired key. One indexed query per kind (per 5 000); a deleted
+ * user's sessions and keys are gone with it.
+ */
+export async function liveCredentials(prisma: PrismaClient, ask: { sessionFamilies: Iterable<string>; apiKeys: Iterable<number> }): Promise<LiveCredentials> {
+  const families = [...new Set(ask.sessionFamilies)];
+  const keys = [...new Set(ask.apiKeys)];
+  const live: LiveCredentials = { sessionFamilies: new Set(), apiKeys: new Set() };
+  const now = new Date();
+  for (let i = 0; i < families.length; i += CHECK_CHUNK) {
+    // GROUP BY in SQL: a family keeps a row per rotation, and only whether one is unrevoked matters
+    const rows = await prisma.session.groupBy({ by: ["familyId"], where: { familyId: { in: families.slice(i, i + CHECK_CHUNK) }, revokedAt: null } });
+    for (const r of rows) live.sessionFamilies.add(r.familyId);
+  }
+  for (let i = 0; i < keys.length; i += CHECK_CHUNK) {
+    const rows = await prisma.apiKey.findMany({ where: { id: { in: keys.slice(i, i + CHECK_CHUNK) }, revokedAt: null, OR: [{ expiresAt: null }, { expiresAt: { gt: now } }] }, select: { id: true } });
+    for (const r of rows) live.apiKeys.add(r.id);
+  }
+  return live;
+}
 
 function isUniqueViolation(err: unknown): boolean {
   const e = err as { code?: string; message?: string; cause?: { code?: string } };

@@ -23,6 +23,8 @@ export interface UserActor extends Base {
   /** API key: what it may do. */
   scopes?: readonly string[];
   apiKeyId?: number;
+  /** When the credential stops being valid by itself: the access token's `exp`, an API key's expiry (none: never). */
+  expiresAt?: Date | null;
 }
 export interface AnonymousActor extends Base { kind: "anonymous" }
 /** Trusted code of our own (ingestion, scripts, tests); never the result of a request. */

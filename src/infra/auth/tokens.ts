@@ -58,13 +58,21 @@ export async function loadKeys(opts: KeyOptions): Promise<{ privateKey: CryptoKe
   };
 }
 
-export async function createTokenSigner(keys: { privateKey: CryptoKey; publicKey: CryptoKey }, opts: { issuer: string; audience: string }): Promise<TokenSigner> {
+export interface SignerOptions {
+  issuer: string;
+  audience: string;
+  /** Access token lifetime; default ACCESS_TOKEN_TTL_SECONDS (tests shorten it). */
+  ttlSeconds?: number | undefined;
+}
+
+export async function createTokenSigner(keys: { privateKey: CryptoKey; publicKey: CryptoKey }, opts: SignerOptions): Promise<TokenSigner> {
+  const ttlSeconds = opts.ttlSeconds ?? ACCESS_TOKEN_TTL_SECONDS;
   const publicJwk = await exportJWK(keys.publicKey);
   const kid = createHash("sha256").update(JSON.stringify({ e: publicJwk.e, kty: publicJwk.kty, n: publicJwk.n })).digest("base64url").slice(0, 16);
   return {
     jwks: async () => ({ keys: [{ ...publicJwk, kid, alg: ALG, use: "sig" }] }),
     async issue(user, sessionFamily) {
-      const expiresAt = new Date((Math.floor(Date.now() / 1000) + ACCESS_TOKEN_TTL_SECONDS) * 1000);
+      const expiresAt = new Date((Math.floor(Date.now() / 1000) + ttlSeconds) * 1000);
       const token = await new SignJWT({ role: user.role, sid: sessionFamily })
         .setProtectedHeader({ alg: ALG, kid, typ: "JWT" })
         .setIssuer(opts.issuer).setAudience(opts.audience).setSubject(String(user.id))
@@ -96,7 +104,7 @@ export async function createTokenSigner(keys: { privateKey: CryptoKey; publicKey
 }
 
 /** A signer whose keys are loaded (or generated) on first use, so building the app stays synchronous. */
-export function createLazyTokenSigner(opts: KeyOptions & { issuer: string; audience: string }): TokenSigner {
+export function createLazyTokenSigner(opts: KeyOptions & SignerOptions): TokenSigner {
   let signer: Promise<TokenSigner> | undefined;
   const get = () => (signer ??= loadKeys(opts).then((keys) => createTokenSigner(keys, opts)));
   return {
