@@ -1,11 +1,15 @@
 import { builder } from "./builder.ts";
 import { GpuVendorEnum } from "./enums.ts";
 import { GpuOfferRef } from "./offer.ts";
+import { toRowId } from "../domain/ids.ts";
 
 // ---------------------------------------------------------------- Types
 
 export const GpuModelRef = builder.prismaNode("GpuModel", {
   id: { field: "id" },
+  // A malformed or out-of-range id names no row (0 never does): `node` answers null, as for a missing one.
+  findUnique: (id) => ({ id: toRowId(id) ?? 0 }),
+  nullable: true,
   description: "A GPU model with its datasheet figures. Offers from every provider are normalised to these canonical models.",
   fields: (t) => ({
     name: t.exposeString("name", { description: "Canonical name, e.g. \"H100-SXM-80GB\", \"A100-PCIE-80GB\", \"RTX-4090\"." }),

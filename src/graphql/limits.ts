@@ -3,9 +3,9 @@
 import { isIP } from "node:net";
 import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
 import { useCSRFPrevention } from "@graphql-yoga/plugin-csrf-prevention";
-import { GraphQLError, type ValidationContext } from "graphql";
+import { BREAK, GraphQLError, visit, type DocumentNode, type ValidationContext } from "graphql";
 import type { Plugin } from "graphql-yoga";
-import type { AppError } from "../errors.ts";
+import { badInput, type AppError } from "../errors.ts";
 import { isRateLimited, type RateLimiter } from "../infra/rate-limit.ts";
 import { toGraphQLError } from "./errors.ts";
 
@@ -38,7 +38,60 @@ export interface LimitOptions {
 }
 
 export function limitPlugins({ development, rateLimiter, trustProxy = false }: LimitOptions): Plugin[] {
-  return [useRateLimits(rateLimiter, trustProxy), useCsrfPrevention(), useQueryLimits(), ...(development ? [] : [useHideSuggestions()])];
+  return [useRateLimits(rateLimiter, trustProxy), useCsrfPrevention(), useQueryLimits(), useStorableText(), ...(development ? [] : [useHideSuggestions()])];
+}
+
+/** NUL (which PostgreSQL refuses in text) or a UTF-16 surrogate without its pair (not text at all). */
+const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Where in the variables (or the document) the first unstorable string is, or null. */
+export function unstorableTextAt(value: unknown, path: string): string | null {
+  if (typeof value === "string") return UNSTORABLE.test(value) ? path : null;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const at = unstorableTextAt(value[i], `${path}[${i}]`);
+      if (at) return at;
+    }
+  } else if (value && typeof value === "object") {
+    for (const [k, v] of Object.entries(value)) {
+      const at = unstorableTextAt(v, `${path}.${k}`) ?? (UNSTORABLE.test(k) ? `${path}.${k}` : null);
+      if (at) return at;
+    }
+  }
+  return null;
+}
+
+/**
+ * One rule for every text argument, over HTTP and WebSocket alike: no NUL and no unpaired surrogate, in
+ * variables or in the document's string literals — BAD_USER_INPUT before anything runs.
+ */
+function useStorableText(): Plugin {
+  const check = (document: DocumentNode, variables: Record<string, unknown> | null | undefined): GraphQLError | null => {
+    let at: string | null = null;
+    for (const [name, value] of Object.entries(variables ?? {})) {
+      at = unstorableTextAt(value, `$${name}`);
+      if (at) break;
+    }
+    if (!at) {
+      visit(document, {
+        StringValue(node) {
+          if (UNSTORABLE.test(node.value)) { at = "a string in the document"; return BREAK; }
+          return undefined;
+        },
+      });
+    }
+    return at ? toGraphQLError(badInput(`Text must not contain NUL characters or unpaired UTF-16 surrogates (${at}).`, { argument: at })) : null;
+  };
+  return {
+    onExecute({ args, setResultAndStopExecution }) {
+      const error = check(args.document, args.variableValues as Record<string, unknown> | undefined);
+      if (error) setResultAndStopExecution({ errors: [error] });
+    },
+    onSubscribe({ args, setResultAndStopExecution }) {
+      const error = check(args.document, args.variableValues as Record<string, unknown> | undefined);
+      if (error) setResultAndStopExecution({ errors: [error] });
+    },
+  };
 }
 
 /** Where a request came from: Yoga's Fetch Request (HTTP) and/or Node's IncomingMessage (HTTP on Node, WebSocket upgrade). */

@@ -5,6 +5,7 @@ import type { OfferFilter, OfferSortField } from "../services/offers.ts";
 import { PAGE_SIZE } from "../services/paging.ts";
 import { builder } from "./builder.ts";
 import { AvailabilityEnum, DeploymentEnum, GpuVendorEnum, InterconnectEnum, PrecisionEnum, SortDirectionEnum } from "./enums.ts";
+import { toRowId } from "../domain/ids.ts";
 
 
 // ---------------------------------------------------------------- Types
@@ -13,6 +14,9 @@ const num = (v: Prisma.Decimal | string | number | null) => (v == null ? null : 
 
 export const GpuOfferRef = builder.prismaNode("GpuOffer", {
   id: { field: "id" },
+  // A malformed or out-of-range id names no row (0 never does): `node` answers null, as for a missing one.
+  findUnique: (id) => ({ id: toRowId(id) ?? 0 }),
+  nullable: true,
   description: "One rentable GPU configuration: a provider's instance type in one region (or zone) at one price.",
   fields: (t) => ({
     externalId: t.exposeString("externalId", { description: "The provider's own identifier for this offer (unique per provider)." }),

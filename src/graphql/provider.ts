@@ -1,6 +1,7 @@
 import { builder } from "./builder.ts";
 import { HealthStatusEnum, ProviderKindEnum } from "./enums.ts";
 import { GpuOfferRef } from "./offer.ts";
+import { toRowId } from "../domain/ids.ts";
 
 // ---------------------------------------------------------------- Types
 
@@ -17,6 +18,9 @@ const ProviderHealth = builder.simpleObject("ProviderHealth", {
 
 export const ProviderRef = builder.prismaNode("Provider", {
   id: { field: "id" },
+  // A malformed or out-of-range id names no row (0 never does): `node` answers null, as for a missing one.
+  findUnique: (id) => ({ id: toRowId(id) ?? 0 }),
+  nullable: true,
   description: "A GPU cloud whose offers we list: a marketplace, a neocloud or a hyperscaler.",
   fields: (t) => ({
     slug: t.exposeString("slug", { description: "Stable short name used in filters, e.g. \"runpod\", \"lambda\"." }),

@@ -66,7 +66,7 @@ const TrainingWorkloadInput = builder.inputType("TrainingWorkloadInput", {
     tokens: t.float({ required: true, description: "Training tokens, e.g. 2e9.", validate: positiveFloat }),
     precision: t.field({ type: TrainingPrecisionEnum, required: true, defaultValue: "BF16", description: "Training number format." }),
     targetHours: t.float({ description: "Finish within this many hours: instances are added (linear scaling assumed).", validate: positiveFloat }),
-    utilisation: t.float({ description: "Model FLOPs utilisation in (0, 1]; default 0.4 (Llama 3 pre-training reached 38–43 %)." }),
+    utilisation: t.float({ description: "Model FLOPs utilisation in [0.01, 1]; default 0.4 (Llama 3 pre-training reached 38–43 %)." }),
   }),
 });
 
@@ -78,7 +78,7 @@ const ImageWorkloadInput = builder.inputType("ImageWorkloadInput", {
     period: t.field({ type: WorkloadPeriodEnum, required: true, defaultValue: "MONTH", description: "The period the volume is given for." }),
     steps: t.int({ description: "Denoising steps (default 30)." }),
     guidance: t.boolean({ description: "Classifier-free guidance, two U-Net passes per step (default true)." }),
-    utilisation: t.float({ description: `Fraction of the FP16 peak reached, (0, 1]; default ${DEFAULT_COMPUTE_EFFICIENCY}.` }),
+    utilisation: t.float({ description: `Fraction of the FP16 peak reached, [0.01, 1]; default ${DEFAULT_COMPUTE_EFFICIENCY}.` }),
   }),
 });
 

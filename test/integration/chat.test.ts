@@ -71,7 +71,7 @@ describe("chat sessions", () => {
   it("renames with a valid title only", async () => {
     const ok = await request(RENAME, { id: String(sessionIds[1]), title: "  H100 vs A100  " }, ada);
     expect(ok.data.renameChatSession).toEqual({ id: String(sessionIds[1]), title: "H100 vs A100" });
-    for (const [title, message] of [[" ", /must not be empty/], ["x".repeat(101), /at most 100 characters/], ["tab\u0000nul", /control characters/]] as const) {
+    for (const [title, message] of [[" ", /must not be empty/], ["x".repeat(101), /at most 100 characters/], ["bell\u0007here", /control characters/], ["tab\u0000nul", /NUL characters/]] as const) {
       const bad = await request(RENAME, { id: String(sessionIds[1]), title }, ada);
       expect(bad.errors![0]!.extensions!.code).toBe("BAD_USER_INPUT");
       expect(bad.errors![0]!.message).toMatch(message);

@@ -372,7 +372,8 @@ describe("math queries", () => {
       ["two workloads at once", { training: { parameters: 1e9, tokens: 1e9 }, image: { imagesPerPeriod: 1 } }, undefined, /exactly one of inference, training or image/],
       ["no volume", { inference: { model: "llama-3-8b" } }, "MISSING_FIELD", /either requestsPerPeriod .* or tokensPerPeriod/],
       ["an unknown model", { inference: { model: "gpt-9", tokensPerPeriod: 1 } }, "UNKNOWN_MODEL", /Unknown model preset "gpt-9"/],
-      ["a utilisation above 1", { image: { imagesPerPeriod: 1, utilisation: 2 } }, "OUT_OF_RANGE", /utilisation .* must be in \(0, 1\]/],
+      ["a utilisation above 1", { image: { imagesPerPeriod: 1, utilisation: 2 } }, "OUT_OF_RANGE", /utilisation .* must be between 0\.01 and 1/],
+      ["a utilisation too small to run (its hours overflow)", { image: { imagesPerPeriod: 1, utilisation: 5e-324 } }, "OUT_OF_RANGE", /utilisation .* must be between 0\.01 and 1 \(got 5e-324\)/],
     ])("rejects %s with BAD_USER_INPUT", async (_name, input, reason, message) => {
       const res = await request(ESTIMATE, { input });
       expect(res.errors![0]!.extensions).toMatchObject({ code: "BAD_USER_INPUT", ...(reason ? { reason } : {}) });

@@ -164,7 +164,7 @@ describe("parseWorkload over GraphQL", () => {
       ["empty", "", "EMPTY_TEXT", /^text is empty/],
       ["blank", " \n ", "EMPTY_TEXT", /^text is empty/],
       ["2,001 characters", "x".repeat(2001), "TEXT_TOO_LONG", /^text has 2001 characters; at most 2000 are read\.$/],
-      ["a NUL byte", "serve llama\u0000", "CONTROL_CHARACTER", /^text contains the control character U\+0000 at position 11/],
+      ["a bell character", "serve llama\u0007", "CONTROL_CHARACTER", /^text contains the control character U\+0007 at position 11/],
       ["an escape character", "\u001b[31mred", "CONTROL_CHARACTER", /U\+001B at position 0/],
     ];
     it.each(cases)("%s", async (_name, text, reason, message) => {
@@ -173,6 +173,16 @@ describe("parseWorkload over GraphQL", () => {
       expect(res.errors).toHaveLength(1);
       expect(res.errors![0]!.extensions).toEqual({ code: "BAD_USER_INPUT", reason, argument: "text" });
       expect(res.errors![0]!.message).toMatch(message);
+    });
+
+    it("NUL and unpaired surrogates are refused at the edge, before the parser runs (the rule for every text argument)", async () => {
+      for (const text of ["serve llama\u0000", "lone \uD800 high"]) {
+        const res = await request(PARSE, { text });
+        expect(res.data ?? null).toBeNull();
+        expect(res.errors).toHaveLength(1);
+        expect(res.errors![0]!.extensions).toEqual({ code: "BAD_USER_INPUT", argument: "$text" });
+        expect(res.errors![0]!.message).toBe("Text must not contain NUL characters or unpaired UTF-16 surrogates ($text).");
+      }
     });
 
     it("reads hostile but valid text without an error", async () => {

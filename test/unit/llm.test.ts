@@ -233,7 +233,7 @@ describe("trainingEstimate", () => {
   it("uses the 8-bit peak for FP8 and rejects inference-only formats", () => {
     expect(trainingEstimate({ parameters: 1e9, tokens: 1e9, gpu: H100, gpuCount: 1, precision: "FP8" }).assumptions.peakTflops).toBe(1979);
     expectError(() => trainingEstimate({ parameters: 1e9, tokens: 1e9, gpu: H100, gpuCount: 1, precision: "INT4" as "FP8" }), "INVALID_PRECISION", "precision", /inference formats/);
-    expectError(() => trainingEstimate({ parameters: 1e9, tokens: 1e9, gpu: H100, gpuCount: 1, precision: "BF16", utilisation: 1.2 }), "OUT_OF_RANGE", "utilisation", /\(0, 1\]/);
+    expectError(() => trainingEstimate({ parameters: 1e9, tokens: 1e9, gpu: H100, gpuCount: 1, precision: "BF16", utilisation: 1.2 }), "OUT_OF_RANGE", "utilisation", /between 0\.01 and 1/);
   });
 });
 
@@ -253,13 +253,14 @@ describe("input errors", () => {
     expectError(() => estimateInference({ ...ok, promptTokens: 5, contextTokens: 4 }), "OUT_OF_RANGE", "promptTokens", /cannot exceed contextTokens/);
   });
 
-  it("rejects non-finite numbers, bad precisions and efficiencies outside (0, 1]", () => {
+  it("rejects non-finite numbers, bad precisions and efficiencies outside [0.01, 1]", () => {
     expectError(() => estimateInference({ ...ok, batch: Number.NaN }), "INVALID_NUMBER", "batch", /finite/);
     expectError(() => estimateInference({ ...ok, gpu: { ...A100_80, memoryBandwidthGbps: Infinity } }), "INVALID_NUMBER", "gpu.memoryBandwidthGbps", /finite/);
     expectError(() => estimateInference({ ...ok, precision: "FP4" as "FP8" }), "INVALID_PRECISION", "precision", /FP16, BF16, FP8, INT8, INT4/);
     expectError(() => estimateInference({ ...ok, kvPrecision: "fp8" as "FP8" }), "INVALID_PRECISION", "kvPrecision", /"fp8"/);
-    expectError(() => estimateInference({ ...ok, efficiencies: { memory: 0 } }), "OUT_OF_RANGE", "efficiencies.memory", /\(0, 1\]/);
-    expectError(() => estimateInference({ ...ok, efficiencies: { compute: 1.5 } }), "OUT_OF_RANGE", "efficiencies.compute", /\(0, 1\]/);
+    expectError(() => estimateInference({ ...ok, efficiencies: { memory: 0 } }), "OUT_OF_RANGE", "efficiencies.memory", /between 0\.01 and 1/);
+    expectError(() => estimateInference({ ...ok, efficiencies: { memory: 5e-324 } }), "OUT_OF_RANGE", "efficiencies.memory", /between 0\.01 and 1/);
+    expectError(() => estimateInference({ ...ok, efficiencies: { compute: 1.5 } }), "OUT_OF_RANGE", "efficiencies.compute", /between 0\.01 and 1/);
     expectError(() => estimateInference({ ...ok, overheadGb: -1 }), "OUT_OF_RANGE", "overheadGb", /negative/);
   });
 

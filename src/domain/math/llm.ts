@@ -352,7 +352,7 @@ export interface TrainingInput {
   gpuCount: number;
   /** FP8 uses the GPU's 8-bit peak, which is INT8 on GPUs without FP8: only ask for FP8 where it exists. */
   precision: TrainingPrecision;
-  /** Model FLOPs utilisation, (0, 1]; the cited default is a BF16 figure, FP8 runs usually reach less. */
+  /** Model FLOPs utilisation, [0.01, 1]; the cited default is a BF16 figure, FP8 runs usually reach less. */
   utilisation?: number;
 }
 
@@ -412,9 +412,13 @@ function wholeAtLeast(field: string, value: unknown, min: number): number {
   return n;
 }
 
+/** The smallest fraction of a GPU's peak an estimate accepts (utilisation, efficiencies). */
+export const MIN_FRACTION_OF_PEAK = 0.01;
+
 function fraction(field: string, value: unknown): number {
   const n = finite(field, value);
-  if (n <= 0 || n > 1) throw new LlmInputError("OUT_OF_RANGE", field, `${field} is a fraction of peak and must be in (0, 1] (got ${n}).`);
+  // Below 1 % no GPU runs in practice, and the hours it implies overflow: the physical range is [0.01, 1].
+  if (!(n >= MIN_FRACTION_OF_PEAK && n <= 1)) throw new LlmInputError("OUT_OF_RANGE", field, `${field} is a fraction of peak and must be between 0.01 and 1 (got ${n}).`);
   return n;
 }
 

@@ -16,7 +16,7 @@
 // Results are per offer; cost scales with the price, so callers may pass only the cheapest offers of each
 // (GPU model, GPU count) configuration. Every estimate lists the assumptions that produced it.
 import {
-  DEFAULT_COMPUTE_EFFICIENCY, DEFAULT_MEMORY_EFFICIENCY, DEFAULT_TRAINING_UTILISATION, estimateInference, PRECISION_BYTES,
+  DEFAULT_COMPUTE_EFFICIENCY, DEFAULT_MEMORY_EFFICIENCY, DEFAULT_TRAINING_UTILISATION, estimateInference, MIN_FRACTION_OF_PEAK, PRECISION_BYTES,
   resolveModel, trainingEstimate, type GpuInput, type InferenceInput, type Precision, type TrainingPrecision,
 } from "./llm.ts";
 
@@ -404,7 +404,8 @@ function whole(field: string, value: unknown, min: number): number {
 
 function fraction(field: string, value: unknown): number {
   const n = finite(field, value);
-  if (n <= 0 || n > 1) fail("OUT_OF_RANGE", field, `${field} is a fraction of peak and must be in (0, 1] (got ${n}).`);
+  // Below 1 % no GPU runs in practice, and the hours it implies overflow: the physical range is [0.01, 1].
+  if (!(n >= MIN_FRACTION_OF_PEAK && n <= 1)) fail("OUT_OF_RANGE", field, `${field} is a fraction of peak and must be between 0.01 and 1 (got ${n}).`);
   return n;
 }
 
