@@ -127,7 +127,7 @@ export async function run(): Promise<void> {
       const users = Math.ceil(Math.max(...o.concurrency) / PER_USER);
       const app = createApp({
         db, pubsub: createPubSub({}),
-        rateLimiter: createRateLimiter({ prefix: "bench", limits: { "auth:ip": { points: 1e6, durationSeconds: 60 }, "request:ip": { points: 1e9, durationSeconds: 60 }, "request:user": { points: 1e9, durationSeconds: 60 }, "chat:user": { points: 1e9, durationSeconds: 60 } } }),
+        rateLimiter: createRateLimiter({ prefix: "bench", limits: { "auth:ip": { points: 1e6, durationSeconds: 60 }, "login:ip": { points: 1e6, durationSeconds: 60 }, "request:ip": { points: 1e9, durationSeconds: 60 }, "request:user": { points: 1e9, durationSeconds: 60 }, "chat:user": { points: 1e9, durationSeconds: 60 } } }),
         assistant: { backend: "openai", openaiBaseUrl: upstream.url, model: "fake-model", historyTurns: 0 },
         chatLimits: { maxConcurrentAnswers: PER_USER },
       });

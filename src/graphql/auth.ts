@@ -105,7 +105,7 @@ builder.mutationFields((t) => ({
   }),
   login: t.field({
     type: AuthPayload,
-    description: "Signs in. A wrong e-mail and a wrong password get the same answer; 5 failures per e-mail in 15 minutes lock that e-mail for the rest of the window.",
+    description: "Signs in. A wrong e-mail and a wrong password get the same answer. After 5 failures for one e-mail from one address, each further attempt from that address waits 1 s, 2 s, 4 s … up to 15 minutes (a success clears it); 20 failures from one address in 15 minutes, across all e-mails, pause that address. Failures from other addresses never lock you out.",
     args: {
       email: t.arg.string({ required: true, description: "Sign-in address.", validate: email }),
       password: t.arg.string({ required: true, description: "Password.", validate: password }),

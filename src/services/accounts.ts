@@ -23,11 +23,13 @@ const opaque = (prefix: string) => `${prefix}${randomBytes(32).toString("base64u
 
 /** The rate-limit operations accounts need (src/infra/rate-limit.ts provides them). */
 export interface AuthRateLimiter {
-  /** Counts one attempt; throws RATE_LIMITED once the bucket is exhausted. */
-  consume(bucket: "auth:ip" | "login:email", key: string): Promise<unknown>;
-  /** Throws RATE_LIMITED when the bucket is already exhausted, without counting. */
-  check(bucket: "login:email", key: string): Promise<unknown>;
-  reset(bucket: "login:email", key: string): Promise<unknown>;
+  /** Counts one register, refreshToken or changePassword from an address; throws RATE_LIMITED once the bucket is exhausted. */
+  consume(bucket: "auth:ip", key: string): Promise<unknown>;
+  /** Before checking a password: throws RATE_LIMITED while this e-mail from this address must wait, or the address has spent its failures. */
+  beginLogin(email: string, ip: string): Promise<unknown>;
+  loginFailed(email: string, ip: string): Promise<unknown>;
+  /** Clears this e-mail's failures from this address only: failures from other addresses never lock the owner out of theirs. */
+  loginSucceeded(email: string, ip: string): Promise<unknown>;
 }
 
 export interface AccountsDeps {
@@ -93,16 +95,17 @@ export function createAccountService({ prisma, tokens, rateLimiter, pubsub, log 
     async login(input: { email: string; password: string }, actor: Actor): Promise<TokenPair> {
       const meta = actor.meta ?? {};
       const email = normalizeEmail(input.email);
-      await rateLimiter.consume("auth:ip", meta.ip ?? "unknown");
-      await rateLimiter.check("login:email", email);
+      const ip = meta.ip ?? "unknown";
+      // Keyed by (e-mail, address) and address, never by e-mail alone, whether or not the account exists.
+      await rateLimiter.beginLogin(email, ip);
       const user = email.length <= 254 ? await prisma.user.findUnique({ where: { email } }) : null;
       const ok = await verifyPassword(user?.passwordHash, input.password.slice(0, 1024));
       if (!user || !ok) {
-        await rateLimiter.consume("login:email", email);
+        await rateLimiter.loginFailed(email, ip);
         await appendAudit(prisma, { action: "user.login_failed", actorUserId: user?.id ?? null, ip: meta.ip, details: { reason: user ? "password" : "unknown_email" } });
         throw unauthenticated("Wrong e-mail or password.");
       }
-      await rateLimiter.reset("login:email", email);
+      await rateLimiter.loginSucceeded(email, ip);
       return prisma.$transaction(async (tx) => {
         await appendAudit(tx, { action: "user.login", actorUserId: user.id, ip: meta.ip });
         return issue(tx, user, meta);

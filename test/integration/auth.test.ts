@@ -213,39 +213,47 @@ describe("sign-in rate limits", () => {
   let db: Database;
   afterAll(async () => { await db?.close(); });
 
-  it("locks an e-mail after 5 failed logins, even for the right password, with a retry-after", async () => {
+  it("failures for an e-mail from other addresses never lock the owner out of theirs; that pair waits, with a retry-after", async () => {
     db = await openTestDatabase();
     const { request } = testClient(db);
     await request(Register, { email: "mallory-target@example.com", password: PASSWORD, name: "Target" });
     for (let i = 0; i < 5; i++) {
-      const res = await request(Login, { email: "Mallory-Target@example.com", password: `guess number ${i} is wrong` });
+      const res = await request(Login, { email: "Mallory-Target@example.com", password: `guess number ${i} is wrong` }, {}, "198.51.100.66");
       expect(res.errors![0]!.extensions?.code).toBe("UNAUTHENTICATED");
     }
-    const locked = await request(Login, { email: "mallory-target@example.com", password: PASSWORD });
-    expect(locked.status).toBeLessThan(500);
-    expect(locked.errors![0]).toMatchObject({ message: expect.stringMatching(/Too many failed logins/), extensions: { code: "RATE_LIMITED", retryAfterSeconds: expect.any(Number) } });
-    expect(locked.errors![0]!.extensions!.retryAfterSeconds as number).toBeGreaterThan(800);
-    // other accounts are not affected
-    await request(Register, { email: "bystander@example.com", password: PASSWORD, name: "Bystander" });
-    expect((await request(Login, { email: "bystander@example.com", password: PASSWORD })).errors).toBeUndefined();
+    // from the attacker's address, even the right password waits now
+    const waiting = await request(Login, { email: "mallory-target@example.com", password: PASSWORD }, {}, "198.51.100.66");
+    expect(waiting.status).toBeLessThan(500);
+    expect(waiting.errors).toEqual([{ message: "Too many failed sign-ins for this e-mail address from this address. Try again in 1 s.", locations: expect.any(Array), path: ["login"], extensions: { code: "RATE_LIMITED", retryAfterSeconds: 1 } }]);
+    // an unknown e-mail gets the same answer after the same failures
+    for (let i = 0; i < 5; i++) await request(Login, { email: "nobody-here@example.com", password: `guess number ${i} is wrong` }, {}, "198.51.100.66");
+    expect((await request(Login, { email: "nobody-here@example.com", password: PASSWORD }, {}, "198.51.100.66")).errors).toEqual(waiting.errors);
+    // the owner, from their own address, signs in at once
+    expect((await request(Login, { email: "mallory-target@example.com", password: PASSWORD }, {}, "203.0.113.7")).data?.login.user.email).toBe("mallory-target@example.com");
   });
 
   it("a successful login clears the failure count", async () => {
     const { request } = testClient(db);
     await request(Register, { email: "forgetful@example.com", password: PASSWORD, name: "F" });
     for (let round = 0; round < 3; round++) {
-      for (let i = 0; i < 4; i++) await request(Login, { email: "forgetful@example.com", password: "wrong wrong wrong" });
+      // 8 failures without the clearing would make the next attempts wait
+      for (let i = 0; i < 4; i++) expect((await request(Login, { email: "forgetful@example.com", password: "wrong wrong wrong" })).errors![0]!.extensions?.code).toBe("UNAUTHENTICATED");
       expect((await request(Login, { email: "forgetful@example.com", password: PASSWORD })).errors).toBeUndefined();
     }
   });
 
-  it("limits login, register and refreshToken per address", async () => {
-    const { request } = testClient(db, { rateLimiter: createRateLimiter({ prefix: `t-${Date.now()}`, limits: { "auth:ip": { points: 3, durationSeconds: 60 } } }) });
+  it("limits failed logins per address across e-mails, and register and refreshToken per address", async () => {
+    const { request } = testClient(db, { rateLimiter: createRateLimiter({ prefix: `t-${Date.now()}`, limits: { "login:ip": { points: 3, durationSeconds: 60 }, "auth:ip": { points: 2, durationSeconds: 60 } } }) });
     const codes = [];
     for (let i = 0; i < 4; i++) codes.push((await request(Login, { email: `x${i}@example.com`, password: "whatever whatever" })).errors![0]!.extensions?.code);
     expect(codes).toEqual(["UNAUTHENTICATED", "UNAUTHENTICATED", "UNAUTHENTICATED", "RATE_LIMITED"]);
+    expect((await request(Login, { email: "x9@example.com", password: "whatever whatever" }, {}, "203.0.113.7")).errors![0]!.extensions?.code).toBe("UNAUTHENTICATED");
+    const reg = await request(Register, { email: "newcomer@example.com", password: PASSWORD, name: "New" });
+    expect(reg.errors).toBeUndefined();
+    expect((await request(Refresh, { token: reg.data!.register.refreshToken })).errors).toBeUndefined();
     const refresh = await request(Refresh, { token: "gpr_nothing" });
-    expect(refresh.errors![0]!.extensions?.code).toBe("RATE_LIMITED");
+    expect(refresh.errors![0]).toMatchObject({ message: expect.stringMatching(/^Too many sign-ups, token refreshes or password changes from this address\. Try again in \d+ s\.$/), extensions: { code: "RATE_LIMITED" } });
+    expect((await request(Register, { email: "second@example.com", password: PASSWORD, name: "Second" })).errors![0]!.extensions?.code).toBe("RATE_LIMITED");
   });
 });
 

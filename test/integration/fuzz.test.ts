@@ -185,7 +185,7 @@ describe("schema-driven fuzz: every field, hostile arguments, three callers", ()
     await seedMarket(db.prisma, 30);
     // Limits out of the way, so cases reach the services (the limits have tests of their own).
     const high = { points: 1e9, durationSeconds: 60 };
-    client = testClient(db, { rateLimiter: createRateLimiter({ prefix: `fuzz-${randomUUID()}`, limits: { "request:ip": high, "request:user": high, "auth:ip": high, "login:email": high, "chat:user": high } }) });
+    client = testClient(db, { rateLimiter: createRateLimiter({ prefix: `fuzz-${randomUUID()}`, limits: { "request:ip": high, "request:user": high, "auth:ip": high, "login:ip": high, "login:pair": high, "chat:user": high } }) });
     await signIn();
     const page = await client.request(`{ offers(first: 2) { edges { cursor node { id } } } providers { id } }`);
     for (const e of page.data.offers.edges) { pools.ids.push(e.node.id); pools.cursors.push(e.cursor); }

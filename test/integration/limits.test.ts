@@ -263,7 +263,7 @@ describe("Redis-backed rate limits", () => {
   const node = () => {
     const redis = new Redis(process.env.REDIS_URL ?? "redis://127.0.0.1:6379", { maxRetriesPerRequest: 1 });
     clients.push(redis);
-    return createRateLimiter({ redis, prefix, limits: { "request:ip": { points: 3, durationSeconds: 60 }, "login:email": { points: 2, durationSeconds: 900 } } });
+    return createRateLimiter({ redis, prefix, limits: { "request:ip": { points: 3, durationSeconds: 60 }, "login:pair": { points: 2, durationSeconds: 900 } } });
   };
   let a: RateLimiter;
   let b: RateLimiter;
@@ -293,15 +293,19 @@ describe("Redis-backed rate limits", () => {
     expect(await outcome(b.consume("request:ip", "203.0.113.8"))).toBe("ok");
   });
 
-  it("a reset on one node clears the failed-login counter on the other, and Redis holds no raw e-mail", async () => {
-    await a.consume("login:email", "Ada@Example.com");
-    await b.consume("login:email", "ada@example.com");
-    expect(await outcome(b.check("login:email", "ada@example.com"))).toBeGreaterThan(0);
+  it("failed logins on one node make the pair wait on the other; a success on one clears both; Redis holds no raw e-mail or IP", async () => {
+    await a.beginLogin("Ada@Example.com", "203.0.113.7");
+    await a.loginFailed("Ada@Example.com", "203.0.113.7");
+    await b.beginLogin("ada@example.com", "203.0.113.7");
+    await b.loginFailed("ada@example.com", "203.0.113.7");
+    expect(await outcome(b.beginLogin("ada@example.com", "203.0.113.7"))).toBe(1);
+    expect(await outcome(a.beginLogin("ada@example.com", "203.0.113.7"))).toBe(1);
+    expect(await outcome(a.beginLogin("ada@example.com", "203.0.113.8"))).toBe("ok");
     const admin = clients[0]!;
     const keys = await admin.keys(`${prefix}:*`);
-    expect(keys.length).toBeGreaterThan(0);
+    expect(keys.some((k) => k.startsWith(`${prefix}:login:wait:`))).toBe(true);
     expect(keys.join(" ")).not.toMatch(/ada|example|203\.0\.113/i);
-    await a.reset("login:email", "ADA@example.com");
-    expect(await outcome(b.check("login:email", "ada@example.com"))).toBe("ok");
+    await a.loginSucceeded("ADA@example.com", "203.0.113.7");
+    expect(await outcome(b.beginLogin("ada@example.com", "203.0.113.7"))).toBe("ok");
   });
 });

@@ -18,7 +18,7 @@ export interface GraphQLResponse<T> {
 /** Auth limits high enough for suites that sign in many times from one (unknown) address. */
 export const relaxedRateLimiter = () => createRateLimiter({
   prefix: `test-${randomUUID()}`,
-  limits: { "auth:ip": { points: 10_000, durationSeconds: 900 }, "chat:user": { points: 10_000, durationSeconds: 60 }, "request:ip": { points: 100_000, durationSeconds: 60 } },
+  limits: { "auth:ip": { points: 10_000, durationSeconds: 900 }, "login:ip": { points: 10_000, durationSeconds: 900 }, "chat:user": { points: 10_000, durationSeconds: 60 }, "request:ip": { points: 100_000, durationSeconds: 60 } },
 });
 
 export function testClient(db: Database, options: Omit<Parameters<typeof createApp>[0], "db"> = {}) {
@@ -27,12 +27,14 @@ export function testClient(db: Database, options: Omit<Parameters<typeof createA
     document: string | TypedDocumentNode<T, V>,
     variables?: V,
     headers: Record<string, string> = {},
+    /** The caller's address, as the socket would give it (in-process calls have none). */
+    peer?: string,
   ): Promise<GraphQLResponse<T> & { status: number }> {
     const res = await yoga.fetch("http://localhost/graphql", {
       method: "POST",
       headers: { "content-type": "application/json", accept: "application/graphql-response+json", ...headers },
       body: JSON.stringify({ query: typeof document === "string" ? document : print(document), variables }),
-    });
+    }, peer ? { req: { socket: { remoteAddress: peer }, headers: {} } } : {});
     return { status: res.status, ...((await res.json()) as GraphQLResponse<T>) };
   }
   return { yoga, request };
