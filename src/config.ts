@@ -8,6 +8,14 @@ const url = (protocols: string[]) =>
 
 const flag = z.enum(["true", "false", "1", "0", ""]).transform((v) => v === "true" || v === "1");
 
+/** "a, b ,c" → ["a", "b", "c"], each checked by `item`. */
+const list = (item: (v: string) => boolean, message: string) =>
+  z.string().transform((v) => v.split(",").map((s) => s.trim()).filter(Boolean)).refine((items) => items.every(item), message);
+
+const isOrigin = (v: string) => {
+  try { return ["http:", "https:"].includes(new URL(v).protocol) && new URL(v).origin === v.toLowerCase().replace(/\/$/, ""); } catch { return false; }
+};
+
 const Env = z.object({
   NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
@@ -24,6 +32,17 @@ const Env = z.object({
   JWT_KEY_DIR: z.string().min(1).default(".data/keys"),
   /** Proxies in front of the API that append X-Forwarded-For (0 = use the socket address). */
   TRUST_PROXY: z.coerce.number().int().min(0).max(10).default(0),
+  /** Largest request body and WebSocket message in bytes (413 / close 1009 above it). */
+  MAX_BODY_BYTES: z.coerce.number().int().min(1_024).max(100 * 1_048_576).default(1_048_576),
+  /** Browser origins allowed to call cross-origin with credentials; unset: localhost origins in development, none otherwise. */
+  CORS_ORIGINS: list(isOrigin, "must be comma-separated origins like https://app.example.com (scheme, host, optional port; no path)").optional(),
+  /** Host header values (name or name:port) the server answers for; unset: any. */
+  ALLOWED_HOSTS: list((h) => /^[a-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-f:.]+\](:\d{1,5})?$/i.test(h), "must be comma-separated host names, optionally with :port").optional(),
+  /** Introspection (__schema, __type) and the GraphiQL page; unset: on in development only. */
+  GRAPHQL_INTROSPECTION: flag.optional(),
+  GRAPHIQL: flag.optional(),
+  /** A JSON file mapping sha256 hash → GraphQL document; when set, only those operations run. */
+  PERSISTED_OPERATIONS_FILE: z.string().min(1).optional(),
   /** How often each node checks again the credentials of its open subscriptions, for revocations its pub/sub missed. */
   STREAM_AUTH_RECHECK_SECONDS: z.coerce.number().int().min(1).max(3_600).default(30),
   VAULT_ADDR: url(["http:", "https:"]).optional(),

@@ -1,4 +1,5 @@
 // Process entry: config → database (+ first-start seed) → server; graceful stop on SIGTERM/SIGINT.
+import { readFileSync } from "node:fs";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { openDatabase, type Database } from "./infra/db.ts";
 import { DataDirLockedError } from "./infra/data-dir-lock.ts";
@@ -28,6 +29,7 @@ async function main() {
     throw err;
   }
   logger.level = config.LOG_LEVEL;
+  const persistedOperations = config.PERSISTED_OPERATIONS_FILE ? readPersistedOperations(config.PERSISTED_OPERATIONS_FILE) : undefined;
 
   const db = await openDatabase({
     databaseUrl: config.DATABASE_URL,
@@ -54,7 +56,12 @@ async function main() {
   const pubsub = createPubSub({ redisUrl: config.REDIS_URL });
   const ingestion = config.INGESTION ? await startIngestion(config, db, pubsub) : undefined;
 
-  const yoga = createApp({ db, development: config.NODE_ENV === "development", tokens, rateLimiter, trustProxy: config.TRUST_PROXY, pubsub, ingestion,
+  const development = config.NODE_ENV === "development";
+  const graphiql = config.GRAPHIQL ?? development;
+  const yoga = createApp({ db, development, tokens, rateLimiter, trustProxy: config.TRUST_PROXY, pubsub, ingestion,
+    maxBodyBytes: config.MAX_BODY_BYTES, corsOrigins: config.CORS_ORIGINS, allowedHosts: config.ALLOWED_HOSTS,
+    introspection: config.GRAPHQL_INTROSPECTION ?? development, graphiql, persistedOperations,
+    readinessChecks: redis ? { redis: () => redis.ping() } : undefined,
     authorityRecheckMs: config.STREAM_AUTH_RECHECK_SECONDS * 1000,
     assistant: {
       backend: config.ASSISTANT_BACKEND, openaiBaseUrl: config.OPENAI_BASE_URL, openaiApiKey: config.OPENAI_API_KEY, model: config.ASSISTANT_MODEL,
@@ -65,7 +72,7 @@ async function main() {
     chatLimits: { maxConcurrentAnswers: config.ASSISTANT_MAX_CONCURRENT, staleAfterMs: (config.ASSISTANT_TIMEOUT + 60) * 1000 },
   });
   const running = await startServer(yoga, { port: config.PORT, host: config.HOST });
-  logger.info(`GPUBroker ready at ${running.url}${config.NODE_ENV === "development" ? " (GraphiQL)" : ""}`);
+  logger.info(`GPUBroker ready at ${running.url}${graphiql ? " (GraphiQL)" : ""}`);
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -87,6 +94,22 @@ async function main() {
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));
+}
+
+/** PERSISTED_OPERATIONS_FILE: a JSON object, sha256 hash → document; anything else stops the start with one line. */
+function readPersistedOperations(path: string): Record<string, string> {
+  let map: unknown;
+  try {
+    map = JSON.parse(readFileSync(path, "utf8"));
+  } catch (err) {
+    console.error(`PERSISTED_OPERATIONS_FILE: cannot read ${path} as JSON (${(err as Error).message})`);
+    process.exit(1);
+  }
+  if (!map || typeof map !== "object" || Array.isArray(map) || !Object.values(map).every((d) => typeof d === "string")) {
+    console.error(`PERSISTED_OPERATIONS_FILE: ${path} must be a JSON object mapping each hash to a GraphQL document`);
+    process.exit(1);
+  }
+  return map as Record<string, string>;
 }
 
 /** Polls every provider that has credentials (and the demo market when asked); one elected process polls. */

@@ -4,10 +4,12 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { WebSocketServer } from "ws";
 import { useServer } from "graphql-ws/use/ws";
-import type { ExecutionArgs } from "graphql";
+import { GraphQLError, type ExecutionArgs } from "graphql";
 import type { createApp } from "./yoga.ts";
 import { createSharedSubscriptions, shareKey } from "./graphql/shared-subscriptions.ts";
 import { closeWhenAuthorityEnds } from "./graphql/stream-authority.ts";
+import { edgePolicyOf } from "./graphql/http-edge.ts";
+import { logger } from "./infra/logger.ts";
 import type { Context } from "./graphql/context.ts";
 
 type App = ReturnType<typeof createApp>;
@@ -27,9 +29,25 @@ export interface ServerOptions {
   subscriberBufferLimit?: number;
 }
 
+/** Yoga marks validation errors with extensions.http (status for HTTP answers); a WebSocket client gets the code only. */
+function withoutHttp(error: GraphQLError): GraphQLError {
+  if (!error.extensions?.http) return error;
+  const { http: _http, ...extensions } = error.extensions;
+  return new GraphQLError(error.message, { nodes: error.nodes, source: error.source, positions: error.positions, path: error.path, originalError: error.originalError, extensions });
+}
+
 export async function startServer(yoga: App, opts: ServerOptions): Promise<RunningServer> {
   const server = createServer(yoga);
-  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
+  const edge = edgePolicyOf(yoga);
+  const wss = new WebSocketServer({
+    server,
+    path: yoga.graphqlEndpoint,
+    // A larger message closes the socket with 1009, as HTTP answers 413.
+    maxPayload: edge.maxBodyBytes,
+    // CORS does not cover WebSocket: a browser page may open one only from an allowed origin (other clients send no Origin).
+    verifyClient: ({ origin, req }: { origin?: string; req: { headers: { host?: string } } }) =>
+      edge.hostAllowed(req.headers.host) && (!origin || edge.originAllowed(origin, req.headers.host)),
+  });
   const shared = createSharedSubscriptions({ bufferLimit: opts.subscriberBufferLimit });
   const ws = useServer(
     {
@@ -49,6 +67,8 @@ export async function startServer(yoga: App, opts: ServerOptions): Promise<Runni
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
       subscribe: (args) => shared(shareKey(args.document, args.variableValues), () => (args.rootValue as EnvelopedRoot).subscribe(args)) as never,
       onSubscribe: async (ctx, _id, params) => {
+        const operation = edge.persistedOperation(params);
+        if (operation instanceof GraphQLError) return [operation];
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
@@ -59,17 +79,23 @@ export async function startServer(yoga: App, opts: ServerOptions): Promise<Runni
         const args = {
           schema,
           operationName: params.operationName,
-          document: parse(params.query),
+          document: parse(operation.query),
           variableValues: params.variables,
           contextValue: await contextFactory(),
           rootValue: { execute, subscribe },
         };
         const errors = validate(args.schema, args.document);
-        return errors.length ? errors : args;
+        return errors.length ? errors.map(withoutHttp) : args;
       },
     },
     wss,
   );
+  // graphql-ws prints every socket error to the console with its stack; these are the client's protocol
+  // violations (an oversized message, a bad frame), which ws has already answered by closing (1009, 1002 …).
+  wss.on("connection", (socket) => {
+    socket.removeAllListeners("error");
+    socket.on("error", (err: Error & { code?: string }) => logger.debug({ code: err.code, message: err.message }, "websocket protocol error"));
+  });
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

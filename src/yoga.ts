@@ -1,7 +1,7 @@
 // Builds the Yoga app (schema, context, plugins) and nothing else: tests call `yoga.fetch` in-process.
 import { randomUUID } from "node:crypto";
 import { GraphQLError } from "graphql";
-import { createYoga, useReadinessCheck, type Plugin, type YogaServerInstance } from "graphql-yoga";
+import { createYoga, renderGraphiQL, type Plugin, type YogaServerInstance } from "graphql-yoga";
 import { PothosValidationError } from "@pothos/core";
 import { AppError } from "./errors.ts";
 import { toGraphQLError } from "./graphql/errors.ts";
@@ -14,6 +14,7 @@ import { createRateLimiter, type RateLimiter } from "./infra/rate-limit.ts";
 import { clientIp, limitPlugins, type RequestSource } from "./graphql/limits.ts";
 import { useCodedStreamEnd } from "./graphql/shared-subscriptions.ts";
 import { useStreamAuthority } from "./graphql/stream-authority.ts";
+import { corsFor, createEdgePolicy, DEFAULT_MAX_BODY_BYTES, edgePlugins, registerEdgePolicy, rememberCause } from "./graphql/http-edge.ts";
 import { createLazyTokenSigner, type TokenSigner } from "./infra/auth/tokens.ts";
 import { createPubSub } from "./infra/pubsub.ts";
 import type { PubSub } from "./infra/pubsub-types.ts";
@@ -25,8 +26,22 @@ import type { ChatLimits } from "./services/chat.ts";
 
 export interface YogaOptions {
   db: Database;
-  /** GraphiQL and field suggestions; off in production. */
+  /** Field suggestions, GraphiQL, introspection, localhost CORS and error causes for local callers; off in production. */
   development?: boolean;
+  /** Largest request body (413 above it, checked on Content-Length and while reading) and WebSocket message; default 1 MiB. */
+  maxBodyBytes?: number;
+  /** Browser origins allowed to call cross-origin, with credentials; default: localhost origins in development, none otherwise. */
+  corsOrigins?: readonly string[];
+  /** Host header values this server answers for (others get 421); default: any. */
+  allowedHosts?: readonly string[];
+  /** `__schema` / `__type` queries; default: on in development only. */
+  introspection?: boolean;
+  /** The GraphiQL page on GET /graphql for browsers; default: on in development only. */
+  graphiql?: boolean;
+  /** sha256 hash → document; when set, only these operations run. */
+  persistedOperations?: Readonly<Record<string, string>>;
+  /** Components /ready checks besides the database (e.g. redis: () => redis.ping()). */
+  readinessChecks?: Readonly<Record<string, () => Promise<unknown>>>;
   /** Signs and verifies access tokens; default: an in-memory key pair (tests). */
   tokens?: TokenSigner;
   /** Shared (Redis) or in-process rate limits; default: in-process. */
@@ -52,9 +67,10 @@ export const JWT_AUDIENCE = "gpubroker-api";
 
 /**
  * Keeps typed errors, gives input errors BAD_USER_INPUT (Pothos validation, variable coercion),
- * and masks everything else behind an errorId that is logged with the cause.
+ * and masks everything else behind an errorId that is logged with the cause (shown only to local
+ * callers in development, see useLocalErrorCauses).
  */
-export function maskError(error: unknown, _message: string, isDev?: boolean): Error {
+export function maskError(error: unknown, _message?: string): Error {
   const outer = error instanceof GraphQLError ? error : undefined;
   const inner = outer?.originalError ?? error;
   if (outer && !outer.originalError) return outer; // parse and validation errors: Yoga sets their code
@@ -68,9 +84,11 @@ export function maskError(error: unknown, _message: string, isDev?: boolean): Er
   }
   const errorId = randomUUID();
   logger.error({ err: inner, errorId }, "unexpected error");
-  return new GraphQLError(isDev && inner instanceof Error ? inner.message : "Internal error. Quote this errorId when you report it.", {
+  const masked = new GraphQLError("Internal error. Quote this errorId when you report it.", {
     nodes: outer?.nodes, path: outer?.path, extensions: { code: "INTERNAL_SERVER_ERROR", errorId },
   });
+  rememberCause(masked, inner);
+  return masked;
 }
 
 export function createApp(opts: YogaOptions): YogaServerInstance<Record<string, unknown>, Context> {
@@ -81,25 +99,34 @@ export function createApp(opts: YogaOptions): YogaServerInstance<Record<string, 
   const services = opts.services ?? createServices({ prisma: db.prisma, pubsub, tokens, rateLimiter, ingestion: opts.ingestion, chatLimits: opts.chatLimits, log: logger });
   const streamAuthority = createStreamAuthority({ prisma: db.prisma, pubsub, log: logger.child({ component: "stream-authority" }), authorityRecheckMs: opts.authorityRecheckMs });
   const assistant = createAssistant({ services, pubsub, settings: opts.assistant ?? { backend: "builtin" }, log: logger.child({ component: "assistant" }) });
-  return createYoga<Record<string, unknown>, Context>({
+  const edge = {
+    development, maxBodyBytes: opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, corsOrigins: opts.corsOrigins, allowedHosts: opts.allowedHosts,
+    introspection: opts.introspection ?? development, persistedOperations: opts.persistedOperations, trustProxy: opts.trustProxy ?? false,
+    readiness: { database: async () => { await db.prisma.$queryRaw`SELECT 1`; }, ...opts.readinessChecks },
+    log: logger.child({ component: "http" }),
+  };
+  const policy = createEdgePolicy(edge);
+  // Rendered once, so the page's Content-Security-Policy can name its inline scripts by hash.
+  const graphiqlHtml = (opts.graphiql ?? development) ? renderGraphiQL({ title: "GPUBroker", defaultQuery: GRAPHIQL_DEFAULT_QUERY }) : null;
+  const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
     graphqlEndpoint: "/graphql",
-    graphiql: development ? { title: "GPUBroker", defaultQuery: GRAPHIQL_DEFAULT_QUERY } : false,
+    graphiql: graphiqlHtml !== null,
+    renderGraphiQL: () => graphiqlHtml!,
     landingPage: false,
     logging: logger.child({ component: "yoga" }),
-    maskedErrors: { maskError, isDev: development },
+    maskedErrors: { maskError },
     healthCheckEndpoint: "/health",
+    maxRequestBodySize: edge.maxBodyBytes,
+    cors: corsFor(policy),
     plugins: [
       ...limitPlugins({ development, rateLimiter, trustProxy: opts.trustProxy }),
+      ...edgePlugins(edge, policy, graphiqlHtml),
       useCodedStreamEnd(),
       useStreamAuthority(),
       // yoga.dispose() (shutdown) stops the answers this node writes, each stored as failed.
       { onDispose: () => assistant.close() },
       useJwks(tokens),
-      useReadinessCheck({
-        endpoint: "/ready",
-        check: async () => { await db.prisma.$queryRaw`SELECT 1`; },
-      }),
     ],
     context: async (initial) => {
       // HTTP operations carry a Fetch Request; WebSocket ones the connection_init payload
@@ -116,6 +143,8 @@ export function createApp(opts: YogaOptions): YogaServerInstance<Record<string, 
       };
     },
   });
+  registerEdgePolicy(yoga, policy);
+  return yoga;
 }
 
 /** Serves the access-token public key as a JWK Set, so other services can verify our tokens. */
