@@ -43,6 +43,10 @@ const Env = z.object({
   GRAPHIQL: flag.optional(),
   /** A JSON file mapping sha256 hash → GraphQL document; when set, only those operations run. */
   PERSISTED_OPERATIONS_FILE: z.string().min(1).optional(),
+  /** Serve GET /metrics on this port only (e.g. an internal network), instead of on PORT. */
+  METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  /** Bearer token every scrape of /metrics must send (401 without it); unset: none needed. */
+  METRICS_TOKEN: z.string().trim().min(16, { message: "must be at least 16 characters" }).regex(/^[\x21-\x7E]+$/, "must be printable ASCII without spaces").optional(),
   /** How often each node checks again the credentials of its open subscriptions, for revocations its pub/sub missed. */
   STREAM_AUTH_RECHECK_SECONDS: z.coerce.number().int().min(1).max(3_600).default(30),
   VAULT_ADDR: url(["http:", "https:"]).optional(),
@@ -98,6 +102,7 @@ const EnvChecked = Env.superRefine((env, ctx) => {
     }
   }
   if (env.ASSISTANT_BACKEND === "soma" && !env.SOMA_AGENT_BASE) ctx.addIssue({ code: "custom", path: ["SOMA_AGENT_BASE"], message: "is required when ASSISTANT_BACKEND=soma" });
+  if (env.METRICS_PORT !== undefined && env.METRICS_PORT === env.PORT) ctx.addIssue({ code: "custom", path: ["METRICS_PORT"], message: "must differ from PORT" });
   if (env.NODE_ENV !== "production") return;
   for (const name of ["JWT_PRIVATE_KEY", "JWT_PUBLIC_KEY"] as const) {
     if (!env[name]) ctx.addIssue({ code: "custom", path: [name], message: "is required when NODE_ENV=production (a PEM key shared by every node)" });
@@ -118,7 +123,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!result.success) {
     throw new ConfigError(result.error.issues.map((i) => {
       const name = String(i.path[0] ?? "environment");
-      const value = typeof defined[name] === "string" && !/KEY|SECRET|PASSWORD|URL/.test(name) ? ` (got "${defined[name]}")` : "";
+      const value = typeof defined[name] === "string" && !/KEY|SECRET|PASSWORD|TOKEN|URL/.test(name) ? ` (got "${defined[name]}")` : "";
       return `${name}: ${i.message}${value}`;
     }));
   }

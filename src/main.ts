@@ -8,7 +8,8 @@ import { createVault } from "./infra/vault.ts";
 import { configuredAdapters } from "./ingestion/configured.ts";
 import { createIngestion, type Ingestion } from "./ingestion/scheduler.ts";
 import { logger } from "./infra/logger.ts";
-import { startServer } from "./server.ts";
+import { startMetricsServer, startServer } from "./server.ts";
+import { createMetrics, type Metrics } from "./infra/metrics.ts";
 import { Redis } from "ioredis";
 import { createApp, JWT_AUDIENCE, JWT_ISSUER } from "./yoga.ts";
 import { createRateLimiter } from "./infra/rate-limit.ts";
@@ -31,6 +32,7 @@ async function main() {
   logger.level = config.LOG_LEVEL;
   const persistedOperations = config.PERSISTED_OPERATIONS_FILE ? readPersistedOperations(config.PERSISTED_OPERATIONS_FILE) : undefined;
 
+  const metrics = createMetrics({ processMetrics: true });
   const db = await openDatabase({
     databaseUrl: config.DATABASE_URL,
     dataDir: config.PGLITE_DATA_DIR,
@@ -46,15 +48,16 @@ async function main() {
   // Redis shares rate-limit counters between API nodes; without it each process counts alone.
   const redis = config.REDIS_URL ? new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2 }) : null;
   redis?.on("error", (err) => logger.warn({ err: err.message }, "redis"));
-  const rateLimiter = createRateLimiter({ redis, prefix: "gpubroker" });
+  if (redis) metrics.observeRedis("rate_limit", redis);
+  const rateLimiter = createRateLimiter({ redis, prefix: "gpubroker", metrics });
   const tokens = createLazyTokenSigner({
     issuer: JWT_ISSUER, audience: JWT_AUDIENCE,
     privateKeyPem: config.JWT_PRIVATE_KEY, publicKeyPem: config.JWT_PUBLIC_KEY, keyDir: config.JWT_KEY_DIR,
   });
   await tokens.jwks(); // load or generate the keys now, not on the first sign-in
 
-  const pubsub = createPubSub({ redisUrl: config.REDIS_URL });
-  const ingestion = config.INGESTION ? await startIngestion(config, db, pubsub) : undefined;
+  const pubsub = createPubSub({ redisUrl: config.REDIS_URL, metrics });
+  const ingestion = config.INGESTION ? await startIngestion(config, db, pubsub, metrics) : undefined;
 
   const development = config.NODE_ENV === "development";
   const graphiql = config.GRAPHIQL ?? development;
@@ -63,6 +66,7 @@ async function main() {
     introspection: config.GRAPHQL_INTROSPECTION ?? development, graphiql, persistedOperations,
     readinessChecks: redis ? { redis: () => redis.ping() } : undefined,
     authorityRecheckMs: config.STREAM_AUTH_RECHECK_SECONDS * 1000,
+    metrics, metricsEndpoint: config.METRICS_PORT === undefined, metricsToken: config.METRICS_TOKEN,
     assistant: {
       backend: config.ASSISTANT_BACKEND, openaiBaseUrl: config.OPENAI_BASE_URL, openaiApiKey: config.OPENAI_API_KEY, model: config.ASSISTANT_MODEL,
       somaBase: config.SOMA_AGENT_BASE, somaTimeoutSeconds: config.SOMA_AGENT_TIMEOUT, somaTenant: config.SOMA_AGENT_TENANT, historyTurns: config.AI_MAX_HISTORY_TURNS,
@@ -72,7 +76,9 @@ async function main() {
     chatLimits: { maxConcurrentAnswers: config.ASSISTANT_MAX_CONCURRENT, staleAfterMs: (config.ASSISTANT_TIMEOUT + 60) * 1000 },
   });
   const running = await startServer(yoga, { port: config.PORT, host: config.HOST });
+  const metricsServer = config.METRICS_PORT === undefined ? null : await startMetricsServer(metrics, { port: config.METRICS_PORT, host: config.HOST, token: config.METRICS_TOKEN });
   logger.info(`GPUBroker ready at ${running.url}${graphiql ? " (GraphiQL)" : ""}`);
+  if (metricsServer) logger.info({ port: metricsServer.port }, "metrics on their own port");
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -82,6 +88,7 @@ async function main() {
     const force = setTimeout(() => process.exit(1), 10_000).unref();
     try {
       await running.stop();
+      await metricsServer?.stop();
       await yoga.dispose();
       await ingestion?.stop();
       await pubsub.close();
@@ -113,7 +120,7 @@ function readPersistedOperations(path: string): Record<string, string> {
 }
 
 /** Polls every provider that has credentials (and the demo market when asked); one elected process polls. */
-async function startIngestion(config: Config, db: Database, pubsub: PubSub): Promise<Ingestion | undefined> {
+async function startIngestion(config: Config, db: Database, pubsub: PubSub, metrics: Metrics): Promise<Ingestion | undefined> {
   const vault = config.VAULT_ADDR
     ? createVault({ addr: config.VAULT_ADDR, token: config.VAULT_TOKEN, roleId: config.VAULT_ROLE_ID, secretId: config.VAULT_SECRET_ID, mount: config.VAULT_KV_MOUNT })
     : null;
@@ -124,7 +131,7 @@ async function startIngestion(config: Config, db: Database, pubsub: PubSub): Pro
   }
   logger.info({ providers: adapters.map((a) => a.slug) }, adapters.length ? "ingestion configured" : "ingestion: no provider credentials configured");
   const ingestion = createIngestion({
-    prisma: db.prisma, adapters, pubsub, databaseUrl: config.DATABASE_URL ?? null, log: logger.child({ component: "ingestion" }),
+    prisma: db.prisma, adapters, pubsub, databaseUrl: config.DATABASE_URL ?? null, log: logger.child({ component: "ingestion" }), metrics,
   });
   ingestion.start();
   return ingestion;

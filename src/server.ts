@@ -7,6 +7,9 @@ import { useServer } from "graphql-ws/use/ws";
 import { GraphQLError, type ExecutionArgs } from "graphql";
 import type { createApp } from "./yoga.ts";
 import { createSharedSubscriptions, shareKey } from "./graphql/shared-subscriptions.ts";
+import { countSubscription, METRICS_PATH, subscriptionField } from "./graphql/metrics.ts";
+import { metricsOf, scrape, type Metrics } from "./infra/metrics.ts";
+import { isAsyncIterable } from "graphql-yoga";
 import { closeWhenAuthorityEnds } from "./graphql/stream-authority.ts";
 import { edgePolicyOf } from "./graphql/http-edge.ts";
 import { logger } from "./infra/logger.ts";
@@ -49,6 +52,7 @@ export async function startServer(yoga: App, opts: ServerOptions): Promise<Runni
       edge.hostAllowed(req.headers.host) && (!origin || edge.originAllowed(origin, req.headers.host)),
   });
   const shared = createSharedSubscriptions({ bufferLimit: opts.subscriberBufferLimit });
+  const metrics = metricsOf(yoga);
   const ws = useServer(
     {
       // Credentials travel in connection_init ({ authorization: "Bearer …" }); bad ones close with 4403,
@@ -65,7 +69,11 @@ export async function startServer(yoga: App, opts: ServerOptions): Promise<Runni
         return closeWhenAuthorityEnds(ctx.extra.socket, context);
       },
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
-      subscribe: (args) => shared(shareKey(args.document, args.variableValues), () => (args.rootValue as EnvelopedRoot).subscribe(args)) as never,
+      // Counted per member after sharing: a shared stream is one execution but many subscribers.
+      subscribe: async (args) => {
+        const stream = await shared(shareKey(args.document, args.variableValues), () => (args.rootValue as EnvelopedRoot).subscribe(args));
+        return (metrics && isAsyncIterable(stream) ? countSubscription(metrics, stream, subscriptionField(args.document), "ws") : stream) as never;
+      },
       onSubscribe: async (ctx, _id, params) => {
         const operation = edge.persistedOperation(params);
         if (operation instanceof GraphQLError) return [operation];
@@ -93,6 +101,10 @@ export async function startServer(yoga: App, opts: ServerOptions): Promise<Runni
   // graphql-ws prints every socket error to the console with its stack; these are the client's protocol
   // violations (an oversized message, a bad frame), which ws has already answered by closing (1009, 1002 …).
   wss.on("connection", (socket) => {
+    if (metrics) {
+      metrics.websocketConnections.inc();
+      socket.once("close", () => metrics.websocketConnections.dec());
+    }
     socket.removeAllListeners("error");
     socket.on("error", (err: Error & { code?: string }) => logger.debug({ code: err.code, message: err.message }, "websocket protocol error"));
   });
@@ -109,6 +121,48 @@ export async function startServer(yoga: App, opts: ServerOptions): Promise<Runni
     async stop() {
       await ws.dispose();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
+      server.closeIdleConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+export interface MetricsServerOptions {
+  port: number;
+  host?: string;
+  /** Required as `Authorization: Bearer <token>` when set (401 otherwise). */
+  token?: string | undefined;
+}
+
+/** GET /metrics alone on a port of its own (METRICS_PORT), for a scraper on an internal network; every other path is 404. */
+export async function startMetricsServer(metrics: Metrics, opts: MetricsServerOptions): Promise<{ server: Server; port: number; stop(): Promise<void> }> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? "/").split("?")[0];
+    const common = { "x-content-type-options": "nosniff", "cache-control": "no-store" };
+    if (path !== METRICS_PATH) {
+      res.writeHead(404, { ...common, "content-type": "text/plain; charset=utf-8" }).end("Not found\n");
+      return;
+    }
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      res.writeHead(405, { ...common, allow: "GET, HEAD" }).end();
+      return;
+    }
+    scrape(metrics, req.headers.authorization, opts.token).then(
+      (answer) => res.writeHead(answer.status, { ...common, ...answer.headers }).end(req.method === "HEAD" ? undefined : answer.body),
+      (err: unknown) => {
+        logger.error({ err }, "metrics scrape failed");
+        res.writeHead(500, { ...common, "content-type": "text/plain; charset=utf-8" }).end("Internal error\n");
+      },
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port, opts.host, () => resolve());
+  });
+  return {
+    server,
+    port: (server.address() as AddressInfo).port,
+    async stop() {
       server.closeIdleConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

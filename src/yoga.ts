@@ -17,6 +17,8 @@ import { useStreamAuthority } from "./graphql/stream-authority.ts";
 import { corsFor, createEdgePolicy, DEFAULT_MAX_BODY_BYTES, edgePlugins, registerEdgePolicy, rememberCause } from "./graphql/http-edge.ts";
 import { createLazyTokenSigner, type TokenSigner } from "./infra/auth/tokens.ts";
 import { createPubSub } from "./infra/pubsub.ts";
+import { attachMetrics, createMetrics, type Metrics } from "./infra/metrics.ts";
+import { metricsPlugins } from "./graphql/metrics.ts";
 import type { PubSub } from "./infra/pubsub-types.ts";
 import { createServices, type Services } from "./services/index.ts";
 import { createStreamAuthority } from "./services/stream-authority.ts";
@@ -60,6 +62,12 @@ export interface YogaOptions {
   assistant?: AssistantSettings;
   /** How often the credentials of every open stream are checked again, for revocations this node missed; default 30 000 ms. */
   authorityRecheckMs?: number;
+  /** The registry and product metrics; default: a registry of this app's own, without process metrics. */
+  metrics?: Metrics;
+  /** GET /metrics on this app's port; default true (false when METRICS_PORT serves them on a port of their own). */
+  metricsEndpoint?: boolean;
+  /** Bearer token /metrics requires (401 without it); default: none. */
+  metricsToken?: string | undefined;
 }
 
 export const JWT_ISSUER = "gpubroker";
@@ -94,11 +102,13 @@ export function maskError(error: unknown, _message?: string): Error {
 export function createApp(opts: YogaOptions): YogaServerInstance<Record<string, unknown>, Context> {
   const { db, development = false } = opts;
   const tokens = opts.tokens ?? createLazyTokenSigner({ issuer: JWT_ISSUER, audience: JWT_AUDIENCE });
-  const rateLimiter = opts.rateLimiter ?? createRateLimiter({ prefix: "gpubroker" });
-  const pubsub = opts.pubsub ?? createPubSub({});
+  const metrics = opts.metrics ?? createMetrics();
+  if (db.poolStats) metrics.observePool(db.poolStats);
+  const rateLimiter = opts.rateLimiter ?? createRateLimiter({ prefix: "gpubroker", metrics });
+  const pubsub = opts.pubsub ?? createPubSub({ metrics });
   const services = opts.services ?? createServices({ prisma: db.prisma, pubsub, tokens, rateLimiter, ingestion: opts.ingestion, chatLimits: opts.chatLimits, log: logger });
   const streamAuthority = createStreamAuthority({ prisma: db.prisma, pubsub, log: logger.child({ component: "stream-authority" }), authorityRecheckMs: opts.authorityRecheckMs });
-  const assistant = createAssistant({ services, pubsub, settings: opts.assistant ?? { backend: "builtin" }, log: logger.child({ component: "assistant" }) });
+  const assistant = createAssistant({ services, pubsub, settings: opts.assistant ?? { backend: "builtin" }, log: logger.child({ component: "assistant" }), metrics });
   const edge = {
     development, maxBodyBytes: opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, corsOrigins: opts.corsOrigins, allowedHosts: opts.allowedHosts,
     introspection: opts.introspection ?? development, persistedOperations: opts.persistedOperations, trustProxy: opts.trustProxy ?? false,
@@ -120,6 +130,7 @@ export function createApp(opts: YogaOptions): YogaServerInstance<Record<string, 
     maxRequestBodySize: edge.maxBodyBytes,
     cors: corsFor(policy),
     plugins: [
+      ...metricsPlugins(metrics, { endpoint: opts.metricsEndpoint ?? true, token: opts.metricsToken }),
       ...limitPlugins({ development, rateLimiter, trustProxy: opts.trustProxy }),
       ...edgePlugins(edge, policy, graphiqlHtml),
       useCodedStreamEnd(),
@@ -144,6 +155,7 @@ export function createApp(opts: YogaOptions): YogaServerInstance<Record<string, 
     },
   });
   registerEdgePolicy(yoga, policy);
+  attachMetrics(yoga, metrics);
   return yoga;
 }
 

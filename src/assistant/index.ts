@@ -6,6 +6,7 @@ import type { Logger } from "pino";
 import type { ChatMessage, ChatSession } from "../generated/prisma/client.ts";
 import type { OfferFilterInput } from "../domain/offers/filter.ts";
 import type { ChatStreamEvent, PubSub } from "../infra/pubsub-types.ts";
+import type { Metrics } from "../infra/metrics.ts";
 import type { Actor, Services } from "../services/index.ts";
 import { AnswerFailure, type AnswerBackend } from "./backend.ts";
 import { builtinBackend } from "./builtin.ts";
@@ -68,6 +69,8 @@ export interface AssistantDeps {
   log: Logger;
   /** Health-check timeout; default STATUS_TIMEOUT_MS (tests shorten it). */
   statusTimeoutMs?: number;
+  /** Latency, tokens, tool calls and outcomes of the answers this node writes. */
+  metrics?: Metrics | undefined;
 }
 
 /**
@@ -94,9 +97,9 @@ function unconfigured(name: AssistantBackend, needs: string, model: string | nul
   return { backend, model };
 }
 
-export function createAssistant({ services, pubsub, settings, log, statusTimeoutMs = STATUS_TIMEOUT_MS }: AssistantDeps) {
+export function createAssistant({ services, pubsub, settings, log, statusTimeoutMs = STATUS_TIMEOUT_MS, metrics }: AssistantDeps) {
   const { backend, model } = chooseBackend(settings);
-  const runner = createRunner({ services, pubsub, log, limits: { ...DEFAULT_RUN_LIMITS, ...settings.limits } });
+  const runner = createRunner({ services, pubsub, log, limits: { ...DEFAULT_RUN_LIMITS, ...settings.limits }, metrics, backendName: settings.backend });
   const historyTurns = settings.historyTurns ?? 10;
   let cached: { at: number; status: Promise<Omit<AssistantStatus, "tools">> } | null = null;
 

@@ -12,6 +12,7 @@
 import type { Logger } from "pino";
 import type { ChatEvent, ChatMessage } from "../generated/prisma/client.ts";
 import type { ChatControl, ChatStreamEvent, PubSub } from "../infra/pubsub-types.ts";
+import type { Metrics } from "../infra/metrics.ts";
 import type { Actor, Services } from "../services/index.ts";
 import { FINAL_EVENT_TYPES, type AnswerEventInput, type TurnOutcome } from "../services/chat.ts";
 import { AnswerFailure, type AnswerBackend, type AnswerBudget, type AnswerEvent, type AnswerRequest } from "./backend.ts";
@@ -71,9 +72,12 @@ export interface RunnerDeps {
   pubsub: PubSub;
   log: Logger;
   limits: RunLimits;
+  /** Latency to the first delta, tokens, tool calls and outcomes, labelled with `backendName`. */
+  metrics?: Metrics | undefined;
+  backendName?: string;
 }
 
-export function createRunner({ services, pubsub, log, limits }: RunnerDeps) {
+export function createRunner({ services, pubsub, log, limits, metrics, backendName = "unknown" }: RunnerDeps) {
   const runs = new Map<number, Run>();
 
   const abort = (run: Run, reason: AbortReason) => { if (!run.controller.signal.aborted) run.controller.abort(reason); };
@@ -141,11 +145,25 @@ export function createRunner({ services, pubsub, log, limits }: RunnerDeps) {
     const writer = createWriter(run.answerId, actor, () => abort(run, { status: "CANCELLED", code: "CANCELLED", message: "Stopped by the user." }));
     const outcome: TurnOutcome = { status: "COMPLETE", content: "", toolCalls: [], sources: [], recommendations: [] };
     let done = false;
+    const labels = { backend: backendName };
+    const startedAt = performance.now();
+    let firstDelta = true;
     try {
       const deps = { actor, services, log, signal, budget: { maxToolCalls: limits.maxToolCalls, maxOutputTokens: limits.maxOutputTokens } };
       for await (const event of backend(request, deps)) {
         if (signal.aborted) break;
-        if (event.type === "usage") { outcome.promptTokens = event.promptTokens; outcome.completionTokens = event.completionTokens; continue; }
+        if (event.type === "usage") {
+          outcome.promptTokens = event.promptTokens;
+          outcome.completionTokens = event.completionTokens;
+          if (event.promptTokens) metrics?.assistantTokens.inc({ ...labels, kind: "prompt" }, event.promptTokens);
+          if (event.completionTokens) metrics?.assistantTokens.inc({ ...labels, kind: "completion" }, event.completionTokens);
+          continue;
+        }
+        if (event.type === "text" && firstDelta) {
+          firstDelta = false;
+          metrics?.assistantFirstDelta.observe(labels, (performance.now() - startedAt) / 1000);
+        }
+        if (event.type === "tool_call") metrics?.assistantToolCalls.inc(labels);
         if (event.type === "done") { outcome.content = event.content; outcome.toolCalls = event.toolCalls; done = true; continue; }
         if (event.type === "recommendations") outcome.recommendations = event.offers;
         if (event.type === "sources") outcome.sources = event.sources;
@@ -173,6 +191,8 @@ export function createRunner({ services, pubsub, log, limits }: RunnerDeps) {
       outcome.status = reason.status;
       outcome.error = { code: reason.code, message: reason.message };
     }
+    metrics?.assistantAnswers.inc({ ...labels, status: outcome.status });
+    if (outcome.status === "FAILED") metrics?.assistantFailures.inc({ ...labels, code: outcome.error?.code ?? "ASSISTANT_FAILED" });
     const { answer, event } = await services.chat.finishTurn({ answerId: run.answerId, outcome }, actor);
     if (event) await publishStored(event);
     return answer;

@@ -9,6 +9,7 @@ import { useReadinessCheck, type Plugin, type YogaServerInstance } from "graphql
 import { usePersistedOperations } from "@graphql-yoga/plugin-persisted-operations";
 import type { Logger } from "pino";
 import { clientIp, CSRF_HEADERS, type RequestSource } from "./limits.ts";
+import { METRICS_PATH } from "./metrics.ts";
 
 /** 1 MiB: the largest honest document is a few kB (see QUERY_LIMITS.maxTokens); variables add little more. */
 export const DEFAULT_MAX_BODY_BYTES = 1_048_576;
@@ -27,7 +28,7 @@ export interface EdgeOptions {
   maxBodyBytes: number;
   /** Browser origins allowed to call with credentials (exact `scheme://host[:port]`); unset: localhost origins in development, none in production. */
   corsOrigins?: readonly string[] | undefined;
-  /** Host names (optionally `name:port`) this server answers for; unset: any. /health and /ready answer any Host (probes use the pod address). */
+  /** Host names (optionally `name:port`) this server answers for; unset: any. /health, /ready and /metrics answer any Host (probes and scrapers use the pod address). */
   allowedHosts?: readonly string[] | undefined;
   /** `__schema` / `__type` queries; `__typename` always works. */
   introspection: boolean;
@@ -155,7 +156,7 @@ export function corsFor(policy: EdgePolicy) {
 function useAllowedHosts(policy: EdgePolicy): Plugin {
   return {
     onRequest({ request, url, endResponse, fetchAPI }) {
-      if (url.pathname === "/health" || url.pathname === "/ready") return;
+      if (url.pathname === "/health" || url.pathname === "/ready" || url.pathname === METRICS_PATH) return;
       const host = request.headers.get("host") ?? url.host;
       if (policy.hostAllowed(host)) return;
       endResponse(new fetchAPI.Response(JSON.stringify({ errors: [{ message: "This server does not answer for this Host.", extensions: { code: "MISDIRECTED_REQUEST" } }] }), {

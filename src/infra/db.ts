@@ -8,6 +8,7 @@ import { PrismaClient, type Prisma } from "../generated/prisma/client.ts";
 import { applyMigrations, type ScriptRunner } from "./migrate.ts";
 import { lockDataDir } from "./data-dir-lock.ts";
 import { logger } from "./logger.ts";
+import type { PoolStats } from "./metrics.ts";
 
 export { Prisma };
 
@@ -21,6 +22,8 @@ export interface Database {
   stats: { statements: number };
   /** Migrations applied at open (embedded mode and test databases only). */
   applied: string[];
+  /** The PostgreSQL pool's connections, for metrics; absent for PGlite (one in-process connection). */
+  poolStats?: () => PoolStats;
   close(): Promise<void>;
 }
 
@@ -93,6 +96,7 @@ export async function openDatabase(opts: OpenOptions): Promise<Database> {
     const prisma = createClient(new PrismaPg(pool, { disposeExternalPool: false }), stats);
     return {
       prisma, kind: "postgres", stats, applied,
+      poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: pool.options.max ?? 10 }),
       close: async () => { await prisma.$disconnect(); await pool.end(); },
     };
   }

@@ -6,6 +6,7 @@ import { Redis } from "ioredis";
 import { RedisPubSub } from "graphql-redis-subscriptions";
 import { boundedStream, SUBSCRIBER_BUFFER_LIMIT, type BoundedStream } from "./bounded-stream.ts";
 import { logger } from "./logger.ts";
+import type { Metrics } from "./metrics.ts";
 import type { PubSub, Topic, Topics } from "./pubsub-types.ts";
 
 export interface PubSubOptions {
@@ -15,6 +16,8 @@ export interface PubSubOptions {
   prefix?: string;
   /** Events that may wait per subscriber before its subscription overflows; default SUBSCRIBER_BUFFER_LIMIT. */
   bufferLimit?: number;
+  /** Counts publishes by topic and reports the Redis clients' state. */
+  metrics?: Metrics | undefined;
 }
 
 /** Moves JSON payloads on named channels; `listen` resolves once the channel is live. */
@@ -37,7 +40,7 @@ function inProcessTransport(): Transport {
   };
 }
 
-function redisTransport(url: string): Transport {
+function redisTransport(url: string, metrics: Metrics | undefined): Transport {
   const log = logger.child({ component: "pubsub" });
   // Publishes queue while Redis restarts (ioredis default: 20 reconnect attempts, ~10 s); SUBSCRIBE waits
   // for as long as it takes. On reconnect ioredis re-subscribes every channel (autoResubscribe).
@@ -47,6 +50,8 @@ function redisTransport(url: string): Transport {
   const subscriber = new Redis(url, { maxRetriesPerRequest: null, autoResubscribe: true, enableReadyCheck: false, disableClientInfo: true });
   for (const client of [publisher, subscriber]) client.on("error", (err: Error) => log.warn({ err: err.message }, "redis"));
   subscriber.on("ready", () => log.debug("redis subscriber ready"));
+  metrics?.observeRedis("pubsub_publisher", publisher);
+  metrics?.observeRedis("pubsub_subscriber", subscriber);
   const engine = new RedisPubSub({ publisher, subscriber });
   return {
     publish: (channel, payload) => engine.publish(channel, payload),
@@ -61,8 +66,8 @@ function redisTransport(url: string): Transport {
   };
 }
 
-export function createPubSub({ redisUrl, prefix = "gpubroker", bufferLimit = SUBSCRIBER_BUFFER_LIMIT }: PubSubOptions = {}): PubSub {
-  const transport = redisUrl ? redisTransport(redisUrl) : inProcessTransport();
+export function createPubSub({ redisUrl, prefix = "gpubroker", bufferLimit = SUBSCRIBER_BUFFER_LIMIT, metrics }: PubSubOptions = {}): PubSub {
+  const transport = redisUrl ? redisTransport(redisUrl, metrics) : inProcessTransport();
   const live = new Map<Topic, number>();
   const open = new Set<AsyncIterableIterator<unknown>>();
   const channel = (topic: Topic) => `${prefix}:${topic}`;
@@ -89,7 +94,10 @@ export function createPubSub({ redisUrl, prefix = "gpubroker", bufferLimit = SUB
   }
 
   return {
-    publish: (topic, payload) => transport.publish(channel(topic), payload),
+    publish: (topic, payload) => {
+      metrics?.pubsubPublished.inc({ topic });
+      return transport.publish(channel(topic), payload);
+    },
     subscribe,
     subscriberCount: (topic) => live.get(topic) ?? 0,
     async close() {

@@ -5,6 +5,7 @@ import { isIP } from "node:net";
 import type { Redis } from "ioredis";
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from "rate-limiter-flexible";
 import { AppError } from "../errors.ts";
+import type { Metrics } from "./metrics.ts";
 
 export type RateBucket = "request:ip" | "request:user" | "auth:ip" | "login:ip" | "login:pair" | "chat:user";
 export interface BucketLimit { points: number; durationSeconds: number }
@@ -70,12 +71,14 @@ export interface RateLimiterOptions {
   limits?: Partial<Record<RateBucket, BucketLimit>>;
   /** Overrides of DEFAULT_LOGIN_DELAYS. */
   loginDelays?: Partial<LoginDelays>;
+  /** Counts refusals by bucket. */
+  metrics?: Pick<Metrics, "rateLimitRejections"> | undefined;
 }
 
 /** True for the error `consume`/`check` throw when a budget is spent. */
 export const isRateLimited = (err: unknown): err is AppError => err instanceof AppError && err.extensions.code === "RATE_LIMITED";
 
-export function createRateLimiter({ redis, prefix, limits = {}, loginDelays = {} }: RateLimiterOptions): RateLimiter {
+export function createRateLimiter({ redis, prefix, limits = {}, loginDelays = {}, metrics }: RateLimiterOptions): RateLimiter {
   const config = { ...DEFAULT_LIMITS, ...limits };
   const delays = { ...DEFAULT_LOGIN_DELAYS, ...loginDelays };
   const store = (name: string, points: number, duration: number): RateLimiterAbstract => {
@@ -102,6 +105,7 @@ export function createRateLimiter({ redis, prefix, limits = {}, loginDelays = {}
     Math.min(delays.maxSeconds, delays.firstSeconds * 2 ** Math.min(30, failed - config["login:pair"].points));
 
   const limited = (bucket: RateBucket, msBeforeNext: number) => {
+    metrics?.rateLimitRejections.inc({ bucket });
     const retryAfterSeconds = Math.max(1, Math.ceil(msBeforeNext / 1000));
     return new AppError("RATE_LIMITED", `${MESSAGES[bucket]} Try again in ${retryAfterSeconds} s.`, { retryAfterSeconds });
   };

@@ -10,6 +10,7 @@ import type { Logger } from "pino";
 import type { Notification, PrismaClient } from "../generated/prisma/client.ts";
 import { rollPriceWindows } from "../infra/price-windows.ts";
 import type { PubSub } from "../infra/pubsub-types.ts";
+import type { Metrics } from "../infra/metrics.ts";
 import { evaluateAlerts, publishNotifications } from "../services/alerts.ts";
 import type { ProviderAdapter } from "./adapter.ts";
 import { applyCatalog, catalogVersion, CatalogSyncError, type CatalogSyncSummary, type OfferChange } from "./catalog-sync.ts";
@@ -38,6 +39,8 @@ export interface IngestionOptions {
   slowMs?: number;
   /** How often the leader rolls the KPI price windows forward (0 = never). Default 60000 ms. */
   windowRollMs?: number;
+  /** Poll durations, results, changes, time since each provider's last success and leadership. */
+  metrics?: Metrics | undefined;
 }
 
 /** How one poll of one provider went. Provider failures are reported here, never thrown. */
@@ -74,7 +77,7 @@ export interface Ingestion {
 const SKIPPED_DEGRADED = 0.1;
 
 export function createIngestion(opts: IngestionOptions): Ingestion {
-  const { prisma, log } = opts;
+  const { prisma, log, metrics } = opts;
   const adapters = new Map(opts.adapters.map((a) => [a.slug, a]));
   const lockKey = String(opts.lockKey ?? INGESTION_LOCK_KEY);
   const lockRetryMs = opts.lockRetryMs ?? 5000;
@@ -136,8 +139,25 @@ export function createIngestion(opts: IngestionOptions): Ingestion {
       aborts.delete(abort);
     }
     await recordHealth(run).catch((err: unknown) => log.error({ provider: slug, err }, "could not record provider health"));
+    countRun(run);
     if (run.ok && !run.stale) log.info({ provider: slug, latencyMs, ...run.summary, notifications: run.notifications }, "provider polled");
     return run;
+  }
+
+  function countRun(run: ProviderRun) {
+    if (!metrics) return;
+    const provider = run.slug;
+    metrics.ingestionPollDuration.observe({ provider }, run.latencyMs / 1000);
+    metrics.ingestionPolls.inc({ provider, result: !run.ok ? "error" : run.stale ? "stale" : "ok" });
+    if (run.changes) metrics.ingestionOffersChanged.inc({ provider }, run.changes);
+    if (run.ok) metrics.ingestionSucceeded(provider, Date.now());
+  }
+
+  /** A new leader starts from the successes stored by the previous one, so a provider failing since then still shows its age. */
+  async function loadLastSuccesses() {
+    if (!metrics) return;
+    const rows = await prisma.provider.findMany({ where: { slug: { in: [...adapters.keys()] }, lastSuccessAt: { not: null } }, select: { slug: true, lastSuccessAt: true } });
+    for (const row of rows) metrics.ingestionSucceeded(row.slug, row.lastSuccessAt!);
   }
 
   // After commit: listeners never see prices that were rolled back; a failed publish loses events, not data.
@@ -221,7 +241,9 @@ export function createIngestion(opts: IngestionOptions): Ingestion {
   function becomeLeader() {
     if (leader) return;
     leader = true;
+    metrics?.ingestionLeader.set(1);
     log.info({ lockKey }, "ingestion leader: polling providers");
+    void loadLastSuccesses().catch((err: unknown) => log.warn({ err }, "could not read the providers' last successes"));
     void pollDue().catch((err: unknown) => log.error({ err }, "ingestion tick failed"));
     rollWindowsIfDue();
     scheduleTick();
@@ -230,6 +252,7 @@ export function createIngestion(opts: IngestionOptions): Ingestion {
   function loseLeadership(why: string) {
     if (!leader) return;
     leader = false;
+    metrics?.ingestionLeader.set(0);
     clearTimeout(tickTimer);
     for (const a of aborts) a.abort(new Error(`ingestion leadership lost: ${why}`));
     log.warn({ why }, "ingestion leadership lost");
