@@ -6,6 +6,7 @@ import { useCSRFPrevention } from "@graphql-yoga/plugin-csrf-prevention";
 import { BREAK, GraphQLError, visit, type DocumentNode, type ValidationContext } from "graphql";
 import type { Plugin } from "graphql-yoga";
 import { badInput, type AppError } from "../errors.ts";
+import { UNSTORABLE_TEXT } from "../domain/text.ts";
 import { isRateLimited, type RateLimiter } from "../infra/rate-limit.ts";
 import { toGraphQLError } from "./errors.ts";
 
@@ -41,12 +42,10 @@ export function limitPlugins({ development, rateLimiter, trustProxy = false }: L
   return [useRateLimits(rateLimiter, trustProxy), useCsrfPrevention(), useQueryLimits(), useStorableText(), ...(development ? [] : [useHideSuggestions()])];
 }
 
-/** NUL (which PostgreSQL refuses in text) or a UTF-16 surrogate without its pair (not text at all). */
-const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** Where in the variables (or the document) the first unstorable string is, or null. */
 export function unstorableTextAt(value: unknown, path: string): string | null {
-  if (typeof value === "string") return UNSTORABLE.test(value) ? path : null;
+  if (typeof value === "string") return UNSTORABLE_TEXT.test(value) ? path : null;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
       const at = unstorableTextAt(value[i], `${path}[${i}]`);
@@ -54,7 +53,7 @@ export function unstorableTextAt(value: unknown, path: string): string | null {
     }
   } else if (value && typeof value === "object") {
     for (const [k, v] of Object.entries(value)) {
-      const at = unstorableTextAt(v, `${path}.${k}`) ?? (UNSTORABLE.test(k) ? `${path}.${k}` : null);
+      const at = unstorableTextAt(v, `${path}.${k}`) ?? (UNSTORABLE_TEXT.test(k) ? `${path}.${k}` : null);
       if (at) return at;
     }
   }
@@ -75,7 +74,7 @@ function useStorableText(): Plugin {
     if (!at) {
       visit(document, {
         StringValue(node) {
-          if (UNSTORABLE.test(node.value)) { at = "a string in the document"; return BREAK; }
+          if (UNSTORABLE_TEXT.test(node.value)) { at = "a string in the document"; return BREAK; }
           return undefined;
         },
       });

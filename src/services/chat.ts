@@ -7,6 +7,7 @@
 import { z } from "zod";
 import { Prisma, type ChatEvent, type ChatMessage, type ChatSession, type PrismaClient } from "../generated/prisma/client.ts";
 import { toRowId } from "../domain/ids.ts";
+import { storableText } from "../domain/text.ts";
 import { TEXT_CONTROL_CHARACTER } from "../domain/assistant/workload-parser.ts";
 import { AppError, badInput, notFound } from "../errors.ts";
 import type { RateLimiter } from "../infra/rate-limit.ts";
@@ -74,10 +75,6 @@ const CHAT_LOCK_SPACE = 0x43686174; // "Chat"
 /** A time as Prisma stores DateTime (timestamp(3) in UTC), whatever the session's time zone. */
 const utc = (d: Date) => Prisma.sql`(${d.toISOString()}::timestamptz AT TIME ZONE 'UTC')`;
 
-/** Lone UTF-16 surrogates, which PostgreSQL's jsonb refuses. */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
-/** Text as PostgreSQL stores it: no NUL (refused in text and jsonb), lone surrogates replaced. A model may send either. */
-export const storableText = (s: string) => s.replace(/\u0000/g, "").replace(LONE_SURROGATE, "\uFFFD");
 /** A JSON value with every string in it made storable. */
 function storable<T>(value: T): T {
   return JSON.parse(JSON.stringify(value, (_k, v: unknown) => (typeof v === "string" ? storableText(v) : v))) as T;
