@@ -77,8 +77,10 @@ const utc = (d: Date) => Prisma.sql`(${d.toISOString()}::timestamptz AT TIME ZON
 
 /** A JSON value with every string in it made storable. */
 function storable<T>(value: T): T {
-  return JSON.parse(JSON.stringify(value, (_k, v: unknown) => (typeof v === "string" ? storableText(v) : v))) as T;
+  return JSON.parse(storableJson(value)) as T;
 }
+/** The JSON of a value with every string in it made storable. */
+const storableJson = (value: unknown) => JSON.stringify(value, (_k, v: unknown) => (typeof v === "string" ? storableText(v) : v));
 
 /**
  * Locks an answer's row and reads it with its last event number: the one gate for ending an answer. Two
@@ -231,7 +233,9 @@ export function createChatService({ prisma, rateLimiter, chatLimits }: { prisma:
       const userId = requireScope(actor, "chat:write").id;
       const answerId = toRowId(input.answerId);
       if (answerId === null) throw notFound(`You have no answer with the ID "${input.answerId}".`, { argument: "answerId" });
-      const events = input.events.map((e) => ({ type: e.type, payload: storable(e.payload) }));
+      // One serialisation per batch: the storable JSON goes to SQL, its parse is what the caller publishes.
+      const json = storableJson(input.events.map((e) => ({ type: e.type, payload: e.payload })));
+      const events = JSON.parse(json) as AnswerEventInput[];
       const text = events.filter((e) => e.type === "text").map((e) => String(e.payload.delta ?? "")).join("");
       // The time is set here, not by the column default, so the live event and its stored replay carry the same `at`.
       const createdAt = new Date();
@@ -249,7 +253,7 @@ export function createChatService({ prisma, rateLimiter, chatLimits }: { prisma:
         ), stored AS (
           INSERT INTO "ChatEvent" ("messageId", seq, type, payload, "createdAt")
           SELECT t.id, t.last + x.n, x.e->>'type', x.e->'payload', ${utc(createdAt)}
-          FROM target t, jsonb_array_elements(${JSON.stringify(events)}::jsonb) WITH ORDINALITY AS x(e, n)
+          FROM target t, jsonb_array_elements(${json}::jsonb) WITH ORDINALITY AS x(e, n)
           WHERE t.streaming
         ), appended AS (
           UPDATE "ChatMessage" m SET content = m.content || ${text} FROM target t WHERE m.id = t.id AND t.streaming AND ${text} <> ''
