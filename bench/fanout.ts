@@ -1,7 +1,9 @@
 // `npm run bench -- fanout [--profile]`
-//   N WebSocket subscribers on `priceTicks` (no filter) while this process publishes ticks at a fixed rate
-//   through Redis; GPUBroker (graphql-yoga + graphql-ws, in a child process) against a bare `ws` server
-//   (child process too) that relays the same Redis channel as the same graphql-ws `next` frames.
+//   N WebSocket subscribers on `priceTicks` (no filter) while this process writes ticks at a fixed rate the
+//   way ingestion does: each in a PostgreSQL transaction to the event log's "market" stream (the outbox),
+//   then a kick, whose relay adds it to the stream's Redis Stream. GPUBroker (graphql-yoga + graphql-ws and
+//   its event log reading that Redis Stream, in a child process) against a bare `ws` server (child process
+//   too) that reads the same Redis Stream and sends the same graphql-ws `next` frames.
 //   --profile: also a V8 CPU profile of each server's measured window (self time per package and function).
 // Env: BENCH_SUBSCRIBERS (1000,5000), BENCH_TICK_RATE (20 ticks/s), BENCH_DURATION (10 s),
 //      BENCH_WARMUP (2 s of ticks first, then drained), BENCH_DRAIN (10 s at most after the last tick),
@@ -13,10 +15,11 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
-import { createPubSub } from "../src/infra/pubsub.ts";
 import { changePercent } from "../src/domain/money.ts";
-import type { PriceTick, PubSub } from "../src/infra/pubsub-types.ts";
-import { withBenchDatabase } from "./lib/database.ts";
+import { appendEvents, createEventLog, type EventLog } from "../src/infra/event-log.ts";
+import type { PrismaClient } from "../src/generated/prisma/client.ts";
+import type { PriceTick } from "../src/infra/pubsub-types.ts";
+import { withBenchDatabase, type BenchDatabase } from "./lib/database.ts";
 import { fileDescriptorLimit, FleetError, openFleet, percentile, type Fleet } from "./lib/fanout-clients.ts";
 import { summarizeProfile } from "./lib/fanout-profile.ts";
 import type { FanoutCommand, FanoutReply, LoopDelay, ServerKind } from "./lib/fanout-server.ts";
@@ -60,10 +63,10 @@ function optionsFromEnv(args: string[]): Options {
 // ---------------------------------------------------------------- ticks
 
 const PROBE_AT = "2026-11-26T10:00:00.000Z";
-/** Whole cents → a Decimal(12,4) string, as the database hands prices to publishChanges. */
+/** Whole cents → a Decimal(12,4) string, as the database hands prices to recordChanges. */
 const dollars = (cents: number) => `${Math.floor(cents / 100)}.${String(cents % 100).padStart(2, "0")}00`;
 
-/** A realistic repricing tick; `seq` varies the offer, prices and GPU count. `at` is the publish time (ms). */
+/** A realistic repricing tick; `seq` varies the offer, prices and GPU count. `at` is the write time (ms). */
 function priceTick(seq: number, at: string): PriceTick {
   const gpuCount = [1, 2, 4, 8][seq % 4]!;
   const perGpu = 150 + (seq % 200);
@@ -82,8 +85,17 @@ function priceTick(seq: number, at: string): PriceTick {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Publishes `count` ticks at `rate`/s on a fixed schedule (a late tick does not shift the next ones). */
-async function publishTicks(pubsub: PubSub, rate: number, count: number, firstSeq: number) {
+/** Writes ticks as an import does: one transaction on the "market" stream each, then a kick (this process's relay adds them to Redis). */
+function tickWriter(prisma: PrismaClient, events: EventLog) {
+  return async (tick: PriceTick): Promise<void> => {
+    await prisma.$transaction((tx) => appendEvents(tx, "market", [tick]));
+    events.kick();
+  };
+}
+type WriteTick = ReturnType<typeof tickWriter>;
+
+/** Writes `count` ticks at `rate`/s on a fixed schedule (a late tick does not shift the next ones). */
+async function publishTicks(write: WriteTick, rate: number, count: number, firstSeq: number) {
   const interval = 1000 / rate;
   const start = performance.now();
   const pending: Promise<void>[] = [];
@@ -93,7 +105,7 @@ async function publishTicks(pubsub: PubSub, rate: number, count: number, firstSe
     const wait = due - performance.now();
     if (wait > 0) await sleep(wait);
     maxLateMs = Math.max(maxLateMs, performance.now() - due);
-    pending.push(pubsub.publish("price.tick", priceTick(firstSeq + i, new Date().toISOString())));
+    pending.push(write(priceTick(firstSeq + i, new Date().toISOString())));
   }
   await Promise.all(pending);
   return { maxLateMs, lastPublishedMs: Date.now() };
@@ -209,13 +221,15 @@ interface PhaseResult {
   profile?: string;
 }
 
-async function phase(kind: ServerKind, n: number, o: Options, databaseUrl: string, prefix: string, profileDir?: string): Promise<PhaseResult> {
+async function phase(kind: ServerKind, n: number, o: Options, bench: BenchDatabase, prefix: string, profileDir?: string): Promise<PhaseResult> {
   const label = `${kind === "gpubroker" ? "GPUBroker" : "baseline"} × ${n}`;
   const profile = profileDir ? join(profileDir, `${kind}-${n}.cpuprofile`) : undefined;
   const child = await startChild(kind, {
-    REDIS_URL: o.redisUrl, FANOUT_PREFIX: prefix, DATABASE_URL: databaseUrl, ...(profile ? { FANOUT_CPU_PROFILE: profile } : {}),
+    REDIS_URL: o.redisUrl, FANOUT_PREFIX: prefix, DATABASE_URL: bench.url, ...(profile ? { FANOUT_CPU_PROFILE: profile } : {}),
   });
-  const pubsub = createPubSub({ redisUrl: o.redisUrl, prefix });
+  // The writer's event log: its relay moves what this process commits to the phase's Redis Stream at once.
+  const events = createEventLog({ prisma: bench.db.prisma, redisUrl: o.redisUrl, prefix });
+  const write = tickWriter(bench.db.prisma, events);
   const idleRssBytes = rssOf(child.pid).rss;
   let fleet: Fleet | undefined;
   try {
@@ -233,8 +247,8 @@ async function phase(kind: ServerKind, n: number, o: Options, databaseUrl: strin
 
     // One tick every client must receive: every subscription works end to end; its frame is compared across servers.
     // Repeated until every client has one: a subscription may still be joining when the first goes out.
-    const probing = setInterval(() => { void pubsub.publish("price.tick", priceTick(0, PROBE_AT)); }, 250);
-    await pubsub.publish("price.tick", priceTick(0, PROBE_AT));
+    const probing = setInterval(() => { write(priceTick(0, PROBE_AT)).catch(() => {}); }, 250); // a failure shows in the awaited one
+    await write(priceTick(0, PROBE_AT));
     const probed = await until(() => clients.perClient.every((c) => c >= 1), 30_000);
     clearInterval(probing);
     if (!probed) {
@@ -245,7 +259,7 @@ async function phase(kind: ServerKind, n: number, o: Options, databaseUrl: strin
 
     // Warm-up (JIT, buffers), then let it drain so the measured window starts with empty queues.
     const warmupTicks = Math.round(o.warmup * o.rate);
-    await publishTicks(pubsub, o.rate, warmupTicks, 1);
+    await publishTicks(write, o.rate, warmupTicks, 1);
     const warmupDrained = await until(() => clients.total() >= n * (1 + warmupTicks), o.drain * 1000);
 
     const ticks = Math.max(1, Math.round(o.duration * o.rate));
@@ -257,7 +271,7 @@ async function phase(kind: ServerKind, n: number, o: Options, databaseUrl: strin
     const started = performance.now();
     const since = Date.now();
     clients.count(since);
-    const published = await publishTicks(pubsub, o.rate, ticks, 1 + warmupTicks);
+    const published = await publishTicks(write, o.rate, ticks, 1 + warmupTicks);
     await until(() => clients.stats().delivered >= expected, o.drain * 1000);
     const cpuMs = cpuMsOf(child.pid) - serverCpu;
     const wallMs = performance.now() - started;
@@ -280,7 +294,7 @@ async function phase(kind: ServerKind, n: number, o: Options, databaseUrl: strin
     throw err;
   } finally {
     await fleet?.close();
-    await pubsub.close();
+    await events.close();
     await child.stop();
   }
 }
@@ -291,7 +305,7 @@ const mb = (bytes: number | undefined) => (bytes === undefined ? "" : (bytes / 2
 const blank = (n: number) => Array<string>(n).fill("");
 const fixed = (v: number | undefined, digits = 0) => (v === undefined || Number.isNaN(v) ? "" : v.toFixed(digits));
 
-/** Deletes every Redis key under the run's prefix (pub/sub leaves none; this checks and cleans). */
+/** Deletes every Redis key under the run's prefix (each phase's event stream, and anything else left). */
 async function cleanRedis(url: string, prefix: string): Promise<number> {
   const redis = new Redis(url, { maxRetriesPerRequest: 2, lazyConnect: true });
   redis.on("error", () => {});
@@ -328,14 +342,14 @@ export async function run(args: string[]): Promise<void> {
   const results: PhaseResult[] = [];
   try {
     await withBenchDatabase("gpubroker_bench_fanout", async (bench) => {
-      console.log(`Database ${bench.name} (migrated, empty: the subscriptions never read it). Redis ${o.redisUrl}, prefix ${bench.name}.`);
+      console.log(`Database ${bench.name} (migrated, empty: ticks are written to its outbox). Redis ${o.redisUrl}, prefix ${bench.name}.`);
       console.log(`Ticks: ${o.rate}/s, ${o.warmup} s warm-up (drained), then ${o.duration} s measured (${Math.round(o.duration * o.rate)} ticks), ` +
         `≤ ${o.drain} s to drain. Subscription: priceTicks without a filter, 15 fields.${o.profile ? " Both servers are profiled (V8 sampling, 0.5 ms): slower than unprofiled." : ""}\n`);
       try {
         for (const n of runnable) {
           for (const kind of ["baseline", "gpubroker"] as const) {
             process.stdout.write(`  ${kind === "gpubroker" ? "GPUBroker" : "baseline"} × ${n} … `);
-            const r = await phase(kind, n, o, bench.url, `${bench.name}:${kind}:${n}`, profileDir);
+            const r = await phase(kind, n, o, bench, `${bench.name}:${kind}:${n}`, profileDir);
             results.push(r);
             console.log(r.skipped ? `skipped: ${r.skipped}` :
               `opened in ${fixed(r.openSeconds, 1)} s, ${r.delivered}/${r.expected} delivered${r.warmupDrained ? "" : " (warm-up had not drained)"}` +
@@ -383,7 +397,7 @@ function report(results: PhaseResult[], o: Options): void {
   console.log(`\ndelivered msg/s: frames received ÷ seconds from the first measured publish to the last receipt (at most ${o.drain} s`);
   console.log(`after the last publish); it includes frames of warm-up ticks still queued, if any. delivered / missing: frames of the`);
   console.log(`measured ticks received / not received by then ("≥": the latencies of missing frames are not in the percentiles).`);
-  console.log(`Latency: receipt (Date.now() in this process, at the 'message' event) − the tick's \`at\` (Date.now() at publish), ms.`);
+  console.log(`Latency: receipt (Date.now() in this process, at the 'message' event) − the tick's \`at\` (Date.now() before its write), ms.`);
   console.log(`server CPU %: user+sys of the server process over the window (/proc/<pid>/stat; 100 = one core); CPU µs/msg: that`);
   console.log(`CPU time ÷ delivered frames (the ratio row: GPUBroker's cost per frame ÷ the baseline's). RSS: VmRSS before the`);
   console.log(`clients connect, VmHWM (lifetime peak) after the window. loop p99: the server's event-loop delay in the window`);

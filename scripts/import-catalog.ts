@@ -7,6 +7,7 @@ import { DataDirLockedError } from "../src/infra/data-dir-lock.ts";
 import { parseSkypilotVms, SkypilotFormatError } from "../src/domain/catalog/skypilot.ts";
 import { syncGpuModels } from "../src/ingestion/gpu-models.ts";
 import { applyCatalog, CatalogSyncError } from "../src/ingestion/catalog-sync.ts";
+import { recordImport } from "../src/ingestion/change-events.ts";
 import { PROVIDERS } from "../src/ingestion/registry.ts";
 
 const USAGE = `usage: npm run import:catalog -- <vms.csv> --provider <slug> [--batch-size <n>]
@@ -63,14 +64,20 @@ const db = await openDatabase({
 try {
   const t0 = performance.now();
   await syncGpuModels(db.prisma);
-  const s = await applyCatalog(db.prisma, slug, parsed.offers, { batchSize });
+  // Like a provider poll: alerts fire and price ticks are written in the import's transaction; running
+  // API nodes deliver them within a second (their event feeds read PostgreSQL for commits made elsewhere).
+  let notifications = 0;
+  const s = await applyCatalog(db.prisma, slug, parsed.offers, {
+    batchSize, onChanges: async (tx, changes) => { notifications = (await recordImport(tx, changes, new Date())).length; },
+  });
   // Parse + sync time; opening (and migrating) the database is not the import's cost.
   const seconds = ((parseMs + performance.now() - t0) / 1000).toFixed(1);
   const skipped = parsed.skipped.noGpu + parsed.skipped.invalid;
   console.log(
     `${slug}: ${parsed.rows} rows → inserted ${s.inserted}, updated ${s.updated}, unchanged ${s.unchanged}, ` +
     `deactivated ${s.deactivated}${s.reactivated ? `, reactivated ${s.reactivated}` : ""}, ` +
-    `skipped ${skipped} (no GPU ${parsed.skipped.noGpu}, invalid ${parsed.skipped.invalid}), price points ${s.pricePoints} in ${seconds}s`,
+    `skipped ${skipped} (no GPU ${parsed.skipped.noGpu}, invalid ${parsed.skipped.invalid}), price points ${s.pricePoints}` +
+    `${notifications ? `, alerts fired ${notifications}` : ""} in ${seconds}s`,
   );
   for (const e of parsed.errors.slice(0, 5)) console.error(`  line ${e.line}: ${e.reason}`);
   if (parsed.errors.length > 5) console.error(`  … ${parsed.skipped.invalid - 5} more invalid rows`);

@@ -49,6 +49,8 @@ const Env = z.object({
   METRICS_TOKEN: z.string().trim().min(16, { message: "must be at least 16 characters" }).regex(/^[\x21-\x7E]+$/, "must be printable ASCII without spaces").optional(),
   /** How often each node checks again the credentials of its open subscriptions, for revocations its pub/sub missed. */
   STREAM_AUTH_RECHECK_SECONDS: z.coerce.number().int().min(1).max(3_600).default(30),
+  /** How long price ticks and notifications stay replayable for a subscriber that resumes with `after: cursor`. */
+  EVENT_RETENTION_MINUTES: z.coerce.number().int().min(15).max(10_080).default(60),
   VAULT_ADDR: url(["http:", "https:"]).optional(),
   /** Vault auth: a token, or an AppRole (role and secret id). */
   VAULT_TOKEN: z.string().min(1).optional(),

@@ -10,7 +10,8 @@ export type ErrorCode =
   | "RATE_LIMITED"
   | "CONFLICT"
   | "SERVICE_UNAVAILABLE"
-  | "SUBSCRIPTION_OVERFLOW";
+  | "SUBSCRIPTION_OVERFLOW"
+  | "RESUME_WINDOW_EXCEEDED";
 
 export class AppError extends Error {
   /** `code` plus the details, as clients see them in `extensions` (graphql-js copies this property). */
@@ -32,9 +33,15 @@ export const unauthenticated = (message: string, details?: Details) => new AppEr
 export const forbidden = (message: string, details?: Details) => new AppError("FORBIDDEN", message, details);
 export const conflict = (message: string, details?: Details) => new AppError("CONFLICT", message, details);
 export const unavailable = (message: string, details?: Details) => new AppError("SERVICE_UNAVAILABLE", message, details);
+/** A subscription's `after` cursor names an event older than the resume window: what followed it is gone. */
+export const resumeWindowExceeded = (windowMinutes: number) => new AppError(
+  "RESUME_WINDOW_EXCEEDED",
+  `The events after this cursor are no longer kept (the server keeps about ${windowMinutes} minutes of events). Read the current state again (a query), then subscribe without \`after\`.`,
+  { windowMinutes },
+);
 /** A subscriber fell too far behind its stream: the subscription ends with this, and the client subscribes again. */
 export const subscriptionOverflow = (limit: number) => new AppError(
   "SUBSCRIPTION_OVERFLOW",
-  `This subscription fell more than ${limit} events behind, so the server ended it after the events already queued. Subscribe again to continue; events published in between are not replayed.`,
+  `This subscription fell more than ${limit} events behind, so the server ended it after the events already queued. Subscribe again, with the cursor of the last event you received as \`after\` where the subscription takes one, to continue where you stopped.`,
   { limit },
 );

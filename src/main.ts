@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { openDatabase, type Database } from "./infra/db.ts";
 import { DataDirLockedError } from "./infra/data-dir-lock.ts";
-import type { PubSub } from "./infra/pubsub-types.ts";
+import { createEventLog, type EventLog } from "./infra/event-log.ts";
 import { createVault } from "./infra/vault.ts";
 import { configuredAdapters } from "./ingestion/configured.ts";
 import { createIngestion, type Ingestion } from "./ingestion/scheduler.ts";
@@ -57,11 +57,12 @@ async function main() {
   await tokens.jwks(); // load or generate the keys now, not on the first sign-in
 
   const pubsub = createPubSub({ redisUrl: config.REDIS_URL, metrics });
-  const ingestion = config.INGESTION ? await startIngestion(config, db, pubsub, metrics) : undefined;
+  const events = createEventLog({ prisma: db.prisma, redisUrl: config.REDIS_URL, retentionMs: config.EVENT_RETENTION_MINUTES * 60_000, metrics });
+  const ingestion = config.INGESTION ? await startIngestion(config, db, events, metrics) : undefined;
 
   const development = config.NODE_ENV === "development";
   const graphiql = config.GRAPHIQL ?? development;
-  const yoga = createApp({ db, development, tokens, rateLimiter, trustProxy: config.TRUST_PROXY, pubsub, ingestion,
+  const yoga = createApp({ db, development, tokens, rateLimiter, trustProxy: config.TRUST_PROXY, pubsub, events, ingestion,
     maxBodyBytes: config.MAX_BODY_BYTES, corsOrigins: config.CORS_ORIGINS, allowedHosts: config.ALLOWED_HOSTS,
     introspection: config.GRAPHQL_INTROSPECTION ?? development, graphiql, persistedOperations,
     readinessChecks: redis ? { redis: () => redis.ping() } : undefined,
@@ -92,6 +93,7 @@ async function main() {
       await yoga.dispose();
       await ingestion?.stop();
       await pubsub.close();
+      await events.close();
       await rateLimiter.close();
       await db.close();
     } finally {
@@ -120,7 +122,7 @@ function readPersistedOperations(path: string): Record<string, string> {
 }
 
 /** Polls every provider that has credentials (and the demo market when asked); one elected process polls. */
-async function startIngestion(config: Config, db: Database, pubsub: PubSub, metrics: Metrics): Promise<Ingestion | undefined> {
+async function startIngestion(config: Config, db: Database, events: EventLog, metrics: Metrics): Promise<Ingestion | undefined> {
   const vault = config.VAULT_ADDR
     ? createVault({ addr: config.VAULT_ADDR, token: config.VAULT_TOKEN, roleId: config.VAULT_ROLE_ID, secretId: config.VAULT_SECRET_ID, mount: config.VAULT_KV_MOUNT })
     : null;
@@ -131,7 +133,7 @@ async function startIngestion(config: Config, db: Database, pubsub: PubSub, metr
   }
   logger.info({ providers: adapters.map((a) => a.slug) }, adapters.length ? "ingestion configured" : "ingestion: no provider credentials configured");
   const ingestion = createIngestion({
-    prisma: db.prisma, adapters, pubsub, databaseUrl: config.DATABASE_URL ?? null, log: logger.child({ component: "ingestion" }), metrics,
+    prisma: db.prisma, adapters, events, databaseUrl: config.DATABASE_URL ?? null, log: logger.child({ component: "ingestion" }), metrics,
   });
   ingestion.start();
   return ingestion;

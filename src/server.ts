@@ -1,6 +1,6 @@
 // Node HTTP + WebSocket (graphql-ws) on one port around the Yoga app. Every WebSocket operation
 // runs through yoga.getEnveloped, so the same plugins apply as over HTTP.
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { WebSocketServer } from "ws";
 import { useServer } from "graphql-ws/use/ws";
@@ -22,8 +22,14 @@ export interface RunningServer {
   server: Server;
   port: number;
   url: string;
-  stop(): Promise<void>;
+  stop(graceMs?: number): Promise<void>;
 }
+
+/** A Server-Sent Events stream under way: Yoga answered a request that accepts them, and the answer has begun (Yoga's writeHead leaves no getHeader). */
+const isEventStream = (res: ServerResponse) => res.headersSent && !!res.req.headers.accept?.includes("text/event-stream");
+
+/** How long stop() lets in-flight requests finish before it closes their connections. */
+export const STOP_GRACE_MS = 10_000;
 
 export interface ServerOptions {
   port: number;
@@ -109,6 +115,13 @@ export async function startServer(yoga: App, opts: ServerOptions): Promise<Runni
     socket.on("error", (err: Error & { code?: string }) => logger.debug({ code: err.code, message: err.message }, "websocket protocol error"));
   });
 
+  // Open responses, so stop() can end the Server-Sent Events streams (they never finish by themselves).
+  const responses = new Set<ServerResponse>();
+  server.on("request", (_req: IncomingMessage, res: ServerResponse) => {
+    responses.add(res);
+    res.once("close", () => responses.delete(res));
+  });
+
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(opts.port, opts.host, () => resolve());
@@ -118,11 +131,19 @@ export async function startServer(yoga: App, opts: ServerOptions): Promise<Runni
     server,
     port,
     url: `http://${opts.host && opts.host !== "0.0.0.0" ? opts.host : "localhost"}:${port}${yoga.graphqlEndpoint}`,
-    async stop() {
+    /**
+     * Stops accepting, closes the WebSocket connections (1001 "Going away"), cuts the SSE streams (clients
+     * reconnect and resume with their last cursor), lets other requests finish for `graceMs`, then closes
+     * what is left.
+     */
+    async stop(graceMs = STOP_GRACE_MS) {
       await ws.dispose();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
+      for (const res of responses) if (isEventStream(res)) res.socket?.destroy();
       server.closeIdleConnections();
+      const grace = setTimeout(() => server.closeAllConnections(), graceMs).unref();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      clearTimeout(grace);
     },
   };
 }
@@ -155,6 +176,13 @@ export async function startMetricsServer(metrics: Metrics, opts: MetricsServerOp
       },
     );
   });
+  // Open responses, so stop() can end the Server-Sent Events streams (they never finish by themselves).
+  const responses = new Set<ServerResponse>();
+  server.on("request", (_req: IncomingMessage, res: ServerResponse) => {
+    responses.add(res);
+    res.once("close", () => responses.delete(res));
+  });
+
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(opts.port, opts.host, () => resolve());

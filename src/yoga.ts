@@ -17,6 +17,7 @@ import { useStreamAuthority } from "./graphql/stream-authority.ts";
 import { corsFor, createEdgePolicy, DEFAULT_MAX_BODY_BYTES, edgePlugins, registerEdgePolicy, rememberCause } from "./graphql/http-edge.ts";
 import { createLazyTokenSigner, type TokenSigner } from "./infra/auth/tokens.ts";
 import { createPubSub } from "./infra/pubsub.ts";
+import { createEventLog, type EventLog } from "./infra/event-log.ts";
 import { attachMetrics, createMetrics, type Metrics } from "./infra/metrics.ts";
 import { metricsPlugins } from "./graphql/metrics.ts";
 import type { PubSub } from "./infra/pubsub-types.ts";
@@ -50,8 +51,10 @@ export interface YogaOptions {
   rateLimiter?: RateLimiter;
   /** Proxies in front of us whose X-Forwarded-For entry names the client (true = 1); default: the socket address. */
   trustProxy?: boolean | number;
-  /** Events for subscriptions; default: in-process. */
+  /** Signals between nodes (revocations, the assistant's answers); default: in-process. */
   pubsub?: PubSub;
+  /** Price ticks and notifications (the outbox); default: one over `db` without Redis, closed with the app. */
+  events?: EventLog;
   /** Provider polling, for the admin refreshProvider mutation. */
   ingestion?: IngestionControl;
   /** The use-case layer; default: built from the options above. */
@@ -106,7 +109,9 @@ export function createApp(opts: YogaOptions): YogaServerInstance<Record<string, 
   if (db.poolStats) metrics.observePool(db.poolStats);
   const rateLimiter = opts.rateLimiter ?? createRateLimiter({ prefix: "gpubroker", metrics });
   const pubsub = opts.pubsub ?? createPubSub({ metrics });
-  const services = opts.services ?? createServices({ prisma: db.prisma, pubsub, tokens, rateLimiter, ingestion: opts.ingestion, chatLimits: opts.chatLimits, log: logger });
+  const ownEvents = opts.events ? null : createEventLog({ prisma: db.prisma, metrics });
+  const events = opts.events ?? ownEvents!;
+  const services = opts.services ?? createServices({ prisma: db.prisma, pubsub, events, tokens, rateLimiter, ingestion: opts.ingestion, chatLimits: opts.chatLimits, log: logger });
   const streamAuthority = createStreamAuthority({ prisma: db.prisma, pubsub, log: logger.child({ component: "stream-authority" }), authorityRecheckMs: opts.authorityRecheckMs });
   const assistant = createAssistant({ services, pubsub, settings: opts.assistant ?? { backend: "builtin" }, log: logger.child({ component: "assistant" }), metrics });
   const edge = {
@@ -136,7 +141,7 @@ export function createApp(opts: YogaOptions): YogaServerInstance<Record<string, 
       useCodedStreamEnd(),
       useStreamAuthority(),
       // yoga.dispose() (shutdown) stops the answers this node writes, each stored as failed.
-      { onDispose: () => assistant.close() },
+      { onDispose: async () => { await assistant.close(); await ownEvents?.close(); } },
       useJwks(tokens),
     ],
     context: async (initial) => {

@@ -1,8 +1,8 @@
 // Child-process entry of the `fanout` benchmark: one WebSocket server in its own process, so the parent
 // can read its CPU time and RSS from /proc; over IPC it reports its subscriber count and event-loop delay.
-//   node --import tsx bench/lib/fanout-server.ts gpubroker   GPUBroker: createApp + startServer, Redis pub/sub
-//   node --import tsx bench/lib/fanout-server.ts baseline    a bare `ws` server + one ioredis subscriber
-// Env: REDIS_URL, FANOUT_PREFIX (the pub/sub prefix of this phase), DATABASE_URL (gpubroker only),
+//   node --import tsx bench/lib/fanout-server.ts gpubroker   GPUBroker: createApp + startServer, its event log on Redis Streams
+//   node --import tsx bench/lib/fanout-server.ts baseline    a bare `ws` server + one ioredis XREAD loop on the same stream
+// Env: REDIS_URL, FANOUT_PREFIX (the Redis prefix of this phase), DATABASE_URL (gpubroker only),
 //      FANOUT_CPU_PROFILE (optional: write a V8 CPU profile of the measured window to this path).
 import { writeFileSync } from "node:fs";
 import { createServer } from "node:http";
@@ -47,21 +47,25 @@ async function startGpuBroker(): Promise<RunningFanoutServer> {
   // Imported here: the baseline process must not pay for (or be measured with) GPUBroker's modules.
   const { openDatabase } = await import("../../src/infra/db.ts");
   const { createPubSub } = await import("../../src/infra/pubsub.ts");
+  const { createEventLog } = await import("../../src/infra/event-log.ts");
   const { createRateLimiter } = await import("../../src/infra/rate-limit.ts");
   const { createApp } = await import("../../src/yoga.ts");
   const { startServer } = await import("../../src/server.ts");
   const prefix = env("FANOUT_PREFIX");
-  // The subscriptions never touch it; the context needs a client. Migrated by the parent.
+  // The parent writes the ticks here (the outbox); the feed checks it once a second and reads it when
+  // Redis falls behind; the context needs a client too. Migrated by the parent.
   const db = await openDatabase({ databaseUrl: env("DATABASE_URL"), poolSize: 2 });
   const pubsub = createPubSub({ redisUrl: env("REDIS_URL"), prefix });
+  const events = createEventLog({ prisma: db.prisma, redisUrl: env("REDIS_URL"), prefix });
   // Every subscribe is one `request:ip` operation, and all clients share 127.0.0.1 (the default is 300 a minute).
   const rateLimiter = createRateLimiter({ prefix, limits: { "request:ip": { points: 1_000_000, durationSeconds: 60 } } });
-  const running = await startServer(createApp({ db, pubsub, rateLimiter }), { port: 0, host: "127.0.0.1" });
+  const running = await startServer(createApp({ db, pubsub, events, rateLimiter }), { port: 0, host: "127.0.0.1" });
   return {
     port: running.port,
-    subscribers: () => pubsub.subscriberCount("price.tick"),
+    subscribers: () => events.subscriberCount("market"),
     async stop() {
       await running.stop();
+      await events.close();
       await pubsub.close();
       await rateLimiter.close();
       await db.close();
@@ -91,28 +95,43 @@ function wireTick(t: PriceTick) {
   };
 }
 
-/** One Redis subscription, one JSON.stringify per tick, the same frame written to every socket. */
+/** One XREAD loop on the phase's Redis Stream, one JSON.stringify per tick, the same frame written to every socket. */
 async function startBaseline(): Promise<RunningFanoutServer> {
   const http = createServer((_req, res) => res.writeHead(404).end());
   const wss = new WebSocketServer({ server: http, path: "/graphql" });
-  // The same client settings as src/infra/pubsub.ts's subscriber.
-  const subscriber = new Redis(env("REDIS_URL"), { maxRetriesPerRequest: null, enableReadyCheck: false, disableClientInfo: true });
-  subscriber.on("error", (err: Error) => process.stderr.write(`baseline redis: ${err.message}\n`));
-  subscriber.on("message", (_channel: string, message: string) => {
-    // graphql-ws's `next` message for subscription id "1", as the bench's GPUBroker clients subscribe.
-    const frame = JSON.stringify({ id: "1", type: "next", payload: { data: { priceTicks: wireTick(JSON.parse(message) as PriceTick) } } });
-    for (const socket of wss.clients) if (socket.readyState === WebSocket.OPEN) socket.send(frame);
-  });
-  await subscriber.subscribe(`${env("FANOUT_PREFIX")}:price.tick`);
+  // The stream the event log's relay writes (src/infra/event-log.ts: `<prefix>:events:<stream>`, field "d" = the
+  // payload's JSON), read as its feeds read it: the same client settings, XREAD COUNT 500 BLOCK 5000 after the last id.
+  const key = `${env("FANOUT_PREFIX")}:events:market`;
+  const reader = new Redis(env("REDIS_URL"), { maxRetriesPerRequest: null, lazyConnect: true });
+  reader.on("error", (err: Error) => process.stderr.write(`baseline redis: ${err.message}\n`));
+  await reader.connect();
+  let last = (await reader.xrevrange(key, "+", "-", "COUNT", 1))[0]?.[0] ?? "0-0"; // live from now
+  let closed = false;
+  const reading = (async () => {
+    while (!closed) {
+      const res = await reader.xread("COUNT", 500, "BLOCK", 5000, "STREAMS", key, last).catch((err: unknown) => {
+        if (!closed) process.stderr.write(`baseline XREAD: ${(err as Error).message}\n`);
+        return null;
+      });
+      for (const [id, fields] of res?.[0]?.[1] ?? []) {
+        last = id;
+        // graphql-ws's `next` message for subscription id "1", as the bench's GPUBroker clients subscribe.
+        const frame = JSON.stringify({ id: "1", type: "next", payload: { data: { priceTicks: wireTick(JSON.parse(fields[1]!) as PriceTick) } } });
+        for (const socket of wss.clients) if (socket.readyState === WebSocket.OPEN) socket.send(frame);
+      }
+    }
+  })();
   await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
   return {
     port: (http.address() as AddressInfo).port,
     subscribers: () => wss.clients.size,
     async stop() {
+      closed = true;
       for (const socket of wss.clients) socket.terminate();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
       await new Promise<void>((resolve) => http.close(() => resolve()));
-      await subscriber.quit();
+      reader.disconnect(); // ends a blocked XREAD
+      await reading;
     },
   };
 }

@@ -54,6 +54,11 @@ const NotificationRef = builder.prismaObject("Notification", {
     readAt: t.expose("readAt", { type: "DateTime", nullable: true, description: "When you marked it read; null while unread." }),
     createdAt: t.expose("createdAt", { type: "DateTime", description: "When it was created." }),
     alert: t.relation("alert", { nullable: true, description: "The alert that fired, unless it was deleted since." }),
+    cursor: t.string({
+      nullable: true,
+      description: "Set on events of the `notifications` subscription: pass the last one you received as `after` when you subscribe again to get what you missed. Null in queries.",
+      resolve: (n) => (n as { cursor?: string }).cursor ?? null,
+    }),
   }),
 });
 

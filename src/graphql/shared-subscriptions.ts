@@ -18,6 +18,11 @@ export function shareKey(document: DocumentNode, variables: unknown): string | n
   if (operations.length !== 1 || operations[0]!.operation !== "subscription") return null;
   const fields = operations[0]!.selectionSet.selections;
   if (!fields.every((s) => s.kind === Kind.FIELD && SHAREABLE.has(s.name.value))) return null;
+  // A resumed stream (`after` given) first replays its own past: it cannot join one already live.
+  const vars = (variables ?? {}) as Record<string, unknown>;
+  const resumes = fields.some((f) => f.kind === Kind.FIELD && f.arguments?.some((a) =>
+    a.name.value === "after" && (a.value.kind === Kind.VARIABLE ? vars[a.value.name.value] != null : a.value.kind !== Kind.NULL)));
+  if (resumes) return null;
   return `${document.loc?.source.body ?? ""}\u0000${JSON.stringify(variables ?? {})}`;
 }
 

@@ -2,6 +2,7 @@ import { getRefFromModel } from "@pothos/plugin-prisma";
 import { z } from "zod";
 import { Prisma, type Notification } from "../generated/prisma/client.ts";
 import type { NotificationEvent, PriceTick } from "../infra/pubsub-types.ts";
+import type { WithCursor } from "../services/events.ts";
 import { builder } from "./builder.ts";
 import { AvailabilityEnum } from "./enums.ts";
 import { whereFields } from "./offer.ts";
@@ -19,9 +20,10 @@ const PriceTickKindEnum = builder.enumType("PriceTickKind", {
   } as const,
 });
 
-const PriceTickRef = builder.objectRef<PriceTick>("PriceTick").implement({
+const PriceTickRef = builder.objectRef<WithCursor<PriceTick>>("PriceTick").implement({
   description: "One offer's price or availability change, published when an ingestion run commits.",
   fields: (t) => ({
+    cursor: t.exposeString("cursor", { description: "Where this event sits in the stream: pass the last one you received as `after` when you subscribe again (after a disconnect) to get what you missed, then live events, with no gap and no duplicate." }),
     offerId: t.globalID({ description: "Global ID of the GpuOffer (use it with `offer` or `node`).", resolve: (tick) => ({ type: "GpuOffer", id: tick.offerId }) }),
     provider: t.exposeString("provider", { description: "Provider slug." }),
     gpuModel: t.exposeString("gpuModel", { nullable: true, description: "Canonical GPU model name; null when the GPU is not identified." }),
@@ -43,8 +45,8 @@ const PriceTickRef = builder.objectRef<PriceTick>("PriceTick").implement({
 // The `Notification` type of ./alerts.ts (not exported there): the stream sends what the list shows.
 const NotificationRef = getRefFromModel("Notification", builder, "object");
 
-/** The stored row an event was made from; a new notification is unread. */
-const notificationRow = ({ data, createdAt, ...n }: NotificationEvent): Notification =>
+/** The stored row an event was made from (a new notification is unread), with the event's cursor. */
+const notificationRow = ({ data, createdAt, ...n }: WithCursor<NotificationEvent>): Notification & { cursor: string } =>
   ({ ...n, data: data as Prisma.JsonObject, createdAt: new Date(createdAt), readAt: null });
 
 // ---------------------------------------------------------------- Inputs
@@ -72,28 +74,34 @@ const OfferAvailabilityFilterInput = builder.inputType("OfferAvailabilityFilter"
 // ---------------------------------------------------------------- Subscriptions
 
 builder.subscriptionType({
-  description: "Live events over WebSocket (graphql-ws) or Server-Sent Events, filtered on the server. A stream opened with an access token or API key ends when that credential does (expiry, logout, a password change, revocation): over SSE with a last result carrying an UNAUTHENTICATED error, over graphql-ws by closing the connection with 4403; reconnect with a fresh token.",
+  description: "Live events over WebSocket (graphql-ws) or Server-Sent Events, filtered on the server. Nothing is lost: every event of `priceTicks`, `offerAvailabilityChanged` and `notifications` carries a `cursor`; after a disconnect, subscribe again with the last cursor you received as `after` to get what you missed (kept for a retention window, 60 minutes by default; older gives RESUME_WINDOW_EXCEEDED: read the state with a query and subscribe without `after`), then live events. A stream opened with an access token or API key ends when that credential does (expiry, logout, a password change, revocation): over SSE with a last result carrying an UNAUTHENTICATED error, over graphql-ws by closing the connection with 4403; reconnect with a fresh token and your last cursor.",
+});
+
+const afterArg = (t: Parameters<Parameters<typeof builder.subscriptionFields>[0]>[0]) => t.arg.string({
+  description: "The `cursor` of the last event you received: the stream starts with the events after it (those matching your filter), then follows live. Omit it to start live from now.",
+  validate: z.string().max(64, "`after` is a cursor: at most 64 characters."),
 });
 
 builder.subscriptionFields((t) => ({
   priceTicks: t.field({
     type: PriceTickRef,
     description: "One tick per offer that an ingestion run added, repriced, brought back or withdrew, as it commits.",
-    args: { filter: t.arg({ type: PriceTickFilterInput, description: "Which ticks to receive; all when omitted." }) },
-    subscribe: (_root, args, ctx) => ctx.services.events.priceTicks(args.filter, ctx.actor),
+    args: { filter: t.arg({ type: PriceTickFilterInput, description: "Which ticks to receive; all when omitted." }), after: afterArg(t) },
+    subscribe: (_root, args, ctx) => ctx.services.events.priceTicks(args.filter, ctx.actor, args.after),
     resolve: (tick) => tick,
   }),
   offerAvailabilityChanged: t.field({
     type: PriceTickRef,
     description: "One event per offer whose availability changed, that appeared, or that the provider withdrew or listed again.",
-    args: { filter: t.arg({ type: OfferAvailabilityFilterInput, description: "Which changes to receive; all when omitted." }) },
-    subscribe: (_root, args, ctx) => ctx.services.events.availabilityChanges(args.filter, ctx.actor),
+    args: { filter: t.arg({ type: OfferAvailabilityFilterInput, description: "Which changes to receive; all when omitted." }), after: afterArg(t) },
+    subscribe: (_root, args, ctx) => ctx.services.events.availabilityChanges(args.filter, ctx.actor, args.after),
     resolve: (tick) => tick,
   }),
   notifications: t.field({
     type: NotificationRef,
     description: "Your own notifications as they are created (price alerts firing), unread; the same objects as the `notifications` query. Needs a signed-in user or an API key with ALERTS_WRITE, like that query.",
-    subscribe: (_root, _args, ctx) => ctx.services.events.notifications(ctx.actor),
+    args: { after: afterArg(t) },
+    subscribe: (_root, args, ctx) => ctx.services.events.notifications(ctx.actor, args.after),
     resolve: notificationRow,
   }),
 }));

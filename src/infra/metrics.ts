@@ -39,6 +39,18 @@ export function createMetrics({ processMetrics = false }: MetricsOptions = {}) {
       name: "gpubroker_pubsub_events_published_total", help: "Events published on the pub/sub, by topic (failed publishes included).",
       labelNames: ["topic"] as const, registers,
     }),
+    eventsRelayed: new Counter({
+      name: "gpubroker_events_relayed_total", help: "Outbox events this node's relay wrote to Redis Streams, by stream (market, notification).",
+      labelNames: ["stream"] as const, registers,
+    }),
+    eventsRead: new Counter({
+      name: "gpubroker_events_read_total", help: "Events this node's feeds handed to their subscribers, by stream and source (redis; postgres: catch-up after a stall or without Redis; gap: entries Redis lost).",
+      labelNames: ["stream", "source"] as const, registers,
+    }),
+    eventFeedBehind: new Gauge({
+      name: "gpubroker_event_feed_behind_events", help: "Committed events this node's feed had not yet read at its last check, by stream.",
+      labelNames: ["stream"] as const, registers,
+    }),
     rateLimitRejections: new Counter({
       name: "gpubroker_rate_limit_rejections_total", help: "Operations refused with RATE_LIMITED, by bucket.",
       labelNames: ["bucket"] as const, registers,

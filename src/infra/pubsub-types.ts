@@ -1,5 +1,6 @@
-// The events GPUBroker publishes. One pub/sub interface (src/infra/pubsub.ts): Redis across nodes
-// when REDIS_URL is set, in-process otherwise.
+// The events GPUBroker publishes. Price ticks and notifications travel through the event log
+// (src/infra/event-log.ts: outbox, Redis Streams, resume); the other topics through the one pub/sub
+// interface (src/infra/pubsub.ts): Redis across nodes when REDIS_URL is set, in-process otherwise.
 import type { OfferChange } from "../domain/catalog/types.ts";
 
 /**
@@ -59,10 +60,12 @@ export interface AuthRevocation {
   apiKeyId?: number;
 }
 
+/**
+ * Pub/sub topics: signals and streams that are stored elsewhere (chat events are ChatEvent rows, read
+ * back on a gap). Price ticks and notifications are not here: they go through the event log
+ * (src/infra/event-log.ts), which never loses one.
+ */
 export interface Topics {
-  "price.tick": PriceTick;
-  "offer.availability": PriceTick;
-  notification: NotificationEvent;
   "chat.event": ChatEventBatch;
   "chat.control": ChatControl;
   "auth.revoked": AuthRevocation;

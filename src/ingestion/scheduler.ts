@@ -1,5 +1,6 @@
 // Ingestion: the leader polls each enabled provider on its own interval, applies the catalog with
-// alert evaluation inside the import's transaction, publishes after commit and records health.
+// alert evaluation and the change events (price ticks, notifications) inside the import's
+// transaction, wakes the event log after commit and records health.
 // Leadership is a PostgreSQL session advisory lock held on a dedicated connection: it is released
 // by the server the moment that connection (or the process) dies, so a follower can take over.
 // The leader also rolls the KPI price windows forward once a minute (src/infra/price-windows.ts).
@@ -9,12 +10,11 @@ import pg from "pg";
 import type { Logger } from "pino";
 import type { Notification, PrismaClient } from "../generated/prisma/client.ts";
 import { rollPriceWindows } from "../infra/price-windows.ts";
-import type { PubSub } from "../infra/pubsub-types.ts";
+import type { EventLog } from "../infra/event-log.ts";
 import type { Metrics } from "../infra/metrics.ts";
-import { evaluateAlerts, publishNotifications } from "../services/alerts.ts";
 import type { ProviderAdapter } from "./adapter.ts";
 import { applyCatalog, catalogVersion, CatalogSyncError, type CatalogSyncSummary, type OfferChange } from "./catalog-sync.ts";
-import { publishChanges } from "./change-publishing.ts";
+import { recordImport } from "./change-events.ts";
 import { providerInfo } from "./registry.ts";
 
 // "gpbingst" as a 64-bit key.
@@ -23,10 +23,8 @@ export const INGESTION_LOCK_KEY = "7453565588261532532";
 export interface IngestionOptions {
   prisma: PrismaClient;
   adapters: readonly ProviderAdapter[];
-  /** Receives price ticks and notifications after each commit (ticks through publishChanges). */
-  pubsub?: PubSub | null;
-  /** Replaces the tick publishing (called after commit with the import's changes). */
-  publish?: (changes: OfferChange[], at: Date) => Promise<void>;
+  /** Woken after each import that wrote events (they are written in the import's transaction either way). */
+  events?: Pick<EventLog, "kick"> | null;
   /** PostgreSQL URL for the lock's own connection. Absent = embedded PGlite: one process, which leads. */
   databaseUrl?: string | null;
   lockKey?: string | bigint;
@@ -84,7 +82,6 @@ export function createIngestion(opts: IngestionOptions): Ingestion {
   const tickMs = opts.tickMs ?? 1000;
   const slowMs = opts.slowMs ?? 30_000;
   const windowRollMs = opts.windowRollMs ?? 60_000;
-  const publishTicks = opts.publish ?? (opts.pubsub ? async (changes: OfferChange[], at: Date) => { await publishChanges(opts.pubsub!, prisma, changes, at); } : null);
 
   const running = new Map<string, Promise<ProviderRun>>();
   const aborts = new Set<AbortController>();
@@ -116,15 +113,15 @@ export function createIngestion(opts: IngestionOptions): Ingestion {
       const summary = await applyCatalog(prisma, slug, report.offers, {
         now: startedAt,
         basedOnVersion,
-        onChanges: async (tx, c) => { changes = c; notifications = await evaluateAlerts(tx, c, startedAt); },
+        onChanges: async (tx, c) => { changes = c; notifications = await recordImport(tx, c, startedAt); },
       }).catch((err: unknown) => {
         if (!(err instanceof CatalogSyncError && err.code === "STALE_SNAPSHOT")) throw err;
         changes = [];
         notifications = []; // an earlier run of the transaction, rolled back, may have set them
         return null;
       });
-      if (summary) await publishCommitted(slug, changes, notifications, startedAt);
-      else log.warn({ provider: slug, basedOnVersion, latencyMs }, "stale provider snapshot discarded: a catalog was applied while it was fetched");
+      if (summary && changes.length) opts.events?.kick();
+      if (!summary) log.warn({ provider: slug, basedOnVersion, latencyMs }, "stale provider snapshot discarded: a catalog was applied while it was fetched");
       const partial = report.skipped > SKIPPED_DEGRADED * (report.offers.length + report.skipped);
       run = {
         slug, ok: true, startedAt, latencyMs, healthStatus: partial || latencyMs > slowMs ? "DEGRADED" : "HEALTHY",
@@ -158,16 +155,6 @@ export function createIngestion(opts: IngestionOptions): Ingestion {
     if (!metrics) return;
     const rows = await prisma.provider.findMany({ where: { slug: { in: [...adapters.keys()] }, lastSuccessAt: { not: null } }, select: { slug: true, lastSuccessAt: true } });
     for (const row of rows) metrics.ingestionSucceeded(row.slug, row.lastSuccessAt!);
-  }
-
-  // After commit: listeners never see prices that were rolled back; a failed publish loses events, not data.
-  async function publishCommitted(slug: string, changes: OfferChange[], notifications: Notification[], at: Date) {
-    try {
-      if (publishTicks && changes.length) await publishTicks(changes, at);
-      if (opts.pubsub) await publishNotifications(opts.pubsub, notifications, log);
-    } catch (err) {
-      log.error({ provider: slug, err }, "publishing the import's events failed");
-    }
   }
 
   async function recordHealth(run: ProviderRun) {

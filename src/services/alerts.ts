@@ -1,6 +1,7 @@
 // Price alerts and notifications, the one module: users save an offers filter with a price threshold
 // and read, page and mark their notifications; ingestion evaluates the alerts inside each import's
-// transaction; every notification reaches live listeners through publishNotifications, after commit.
+// transaction; every notification is written to the event log (infra/event-log.ts) in the transaction
+// that creates it, so live listeners get it once it commits, and a reconnecting one can replay it.
 //
 // Evaluation is SQL: for each alert the changed offers could affect, the cheapest active offer matching
 // its saved filter is compared with the threshold. An alert fires once per crossing: `below` remembers
@@ -18,7 +19,8 @@ import type { OfferChange } from "../domain/catalog/types.ts";
 import type { OfferFilter, OfferFilterInput } from "../domain/offers/filter.ts";
 import { toRowId } from "../domain/ids.ts";
 import { offerWhere } from "../infra/offers.ts";
-import type { NotificationEvent, PubSub } from "../infra/pubsub-types.ts";
+import type { NotificationEvent } from "../infra/pubsub-types.ts";
+import { appendEvents, type EventLog } from "../infra/event-log.ts";
 import { requireScope, type Actor } from "./actor.ts";
 import { resolveOfferFilter } from "./offers.ts";
 import { checkPageArgs, PAGE_SIZE } from "./paging.ts";
@@ -46,10 +48,11 @@ export type ChangedOffer = Pick<OfferChange, "gpuModelId" | "providerId" | "regi
 /** The window of notifications the GraphQL connection asks for (take/skip/cursor, plus the relations to load). */
 export type NotificationPage = Pick<Prisma.NotificationFindManyArgs, "take" | "skip" | "cursor" | "select" | "include">;
 
-export interface AlertDeps { prisma: PrismaClient; pubsub: PubSub; log: Logger }
+export interface AlertDeps { prisma: PrismaClient; events: Pick<EventLog, "kick">; log: Logger }
 
-export function createAlertService({ prisma, pubsub, log }: AlertDeps) {
-  const publish = (rows: readonly Notification[]) => publishNotifications(pubsub, rows, log);
+export function createAlertService({ prisma, events }: AlertDeps) {
+  /** After a commit that may have written notifications: the event log delivers them. */
+  const delivered = (notifications: readonly Notification[]) => { if (notifications.length) events.kick(); };
 
 
   async function ownAlert(id: string | number, userId: number): Promise<number> {
@@ -86,7 +89,7 @@ export function createAlertService({ prisma, pubsub, log }: AlertDeps) {
         });
         return { id: alert.id, notifications: await checkAlerts(tx, [alert.id], new Date()) };
       }, { what: "creating the price alert" });
-      await publish(notifications);
+      delivered(notifications);
       return prisma.priceAlert.findUniqueOrThrow({ where: { id } });
     },
 
@@ -105,7 +108,7 @@ export function createAlertService({ prisma, pubsub, log }: AlertDeps) {
         await tx.priceAlert.update({ where: { id }, data: { name, threshold, paused: input.paused ?? undefined } });
         return checkAlerts(tx, [id], new Date());
       }, { what: "changing the price alert" });
-      await publish(notifications);
+      delivered(notifications);
       return prisma.priceAlert.findUniqueOrThrow({ where: { id } });
     },
 
@@ -173,23 +176,14 @@ function rowId(id: string | number, what: string): number {
   return n;
 }
 
-// ---------------------------------------------------------------- Publishing
+// ---------------------------------------------------------------- Notification events
 
-/** The pub/sub event for a stored notification. */
+/** The event for a stored notification. */
 export function notificationEvent(n: Notification): NotificationEvent {
   return {
     id: n.id, userId: n.userId, alertId: n.alertId, kind: n.kind, title: n.title, body: n.body,
     data: (n.data ?? {}) as Record<string, unknown>, createdAt: n.createdAt.toISOString(),
   };
-}
-
-/**
- * The one way notifications reach their owners' live listeners (mutations and ingestion alike). Call it
- * after the transaction that wrote them commits; a failure is logged, never thrown (the rows are saved).
- */
-export async function publishNotifications(pubsub: PubSub, rows: readonly Notification[], log: Logger): Promise<void> {
-  if (!rows.length) return;
-  await Promise.all(rows.map((n) => pubsub.publish("notification", notificationEvent(n)))).catch((err: unknown) => log.error({ err }, "publishing notifications failed"));
 }
 
 // ---------------------------------------------------------------- Evaluation
@@ -208,6 +202,8 @@ const UNIT = { PRICE_PER_GPU: "/GPU-h", PRICE: "/h" } as const;
 //   4. User rows, in id order (FOR NO KEY UPDATE for the per-user alert limit; FOR KEY SHARE before
 //      evaluation writes, which a notification's foreign key would otherwise take after step 5)
 //   5. PriceAlert rows, then Notification rows
+//   6. the event streams' counter rows (appendEvents, src/infra/event-log.ts), "notification" then
+//      "market", held until commit: every writer takes them last, so they are held the shortest time
 // Creating an alert once took 4 before 3 while an import held 3 and wanted 4 for a notification's
 // foreign key: a deadlock. What still collides (40P01, 40001) is run again by withTxRetry.
 const ALERT_LOCK_KEY = "7453565553868108404";
@@ -251,7 +247,7 @@ export function toSavedFilter(input: AlertFilterInput | Record<string, unknown> 
 /**
  * Re-checks every non-paused alert whose filter could match one of the changed offers (same GPU
  * model/vendor, provider and region lists; other criteria are left to the exact check), in the
- * import's transaction. Returns the notifications it wrote; publish them after the commit.
+ * import's transaction. Returns the notifications it wrote (their events are in the transaction too: kick the event log after commit).
  */
 export async function evaluateAlerts(tx: Tx, changes: readonly ChangedOffer[], now: Date): Promise<Notification[]> {
   if (!changes.length) return [];
@@ -325,8 +321,9 @@ async function checkAlerts(tx: Tx, alertIds: readonly number[], now: Date): Prom
       ORDER BY f."alertId"`);
   }
   if (!fired.length) return [];
-  const created = await tx.notification.createManyAndReturn({ data: fired.map((f) => notificationFor(f, now)) });
-  return created.sort((a, b) => a.id - b.id);
+  const created = (await tx.notification.createManyAndReturn({ data: fired.map((f) => notificationFor(f, now)) })).sort((a, b) => a.id - b.id);
+  await appendEvents(tx, "notification", created.map(notificationEvent)); // written with the rows (lock order step 6)
+  return created;
 }
 
 function notificationFor(f: Fired, now: Date): Prisma.NotificationCreateManyInput {

@@ -1,10 +1,14 @@
 // Live market events: price ticks, availability changes and the caller's own notifications, as
-// async iterators over the pub/sub; the GraphQL subscriptions (and any other listener) read these.
+// async iterators over the event log (infra/event-log.ts); the GraphQL subscriptions (and any other
+// listener) read these. Each event carries an opaque cursor; `after: cursor` replays what a client
+// missed (within the log's retention), then follows live with no gap and no duplicate.
 // Tick filters are the one offer filter (domain/offers/filter.ts) matched in memory, plus the move size.
 import type { PrismaClient } from "../generated/prisma/client.ts";
-import type { Availability } from "../domain/catalog/types.ts";
+import { changesAvailability, type Availability } from "../domain/catalog/types.ts";
 import { matchesOffer, type OfferFacts, type OfferFilter, type OfferFilterInput } from "../domain/offers/filter.ts";
-import type { NotificationEvent, PriceTick, PubSub } from "../infra/pubsub-types.ts";
+import { badInput } from "../errors.ts";
+import type { EventLog, EventStreamName, EventStreams, LoggedEvent } from "../infra/event-log.ts";
+import type { NotificationEvent, PriceTick } from "../infra/pubsub-types.ts";
 import { requireScope, type Actor } from "./actor.ts";
 import { resolveOfferFilter } from "./offers.ts";
 
@@ -49,7 +53,39 @@ export function matchesTick(filter: TickFilter, tick: PriceTick): boolean {
     && (minChangePercent == null || (tick.changePercent != null && Math.abs(tick.changePercent) >= minChangePercent));
 }
 
-export function createEventService({ prisma, pubsub }: { prisma: PrismaClient; pubsub: PubSub }) {
+/** An event as subscribers get it: what happened, and where to resume after it. */
+export type WithCursor<T> = T & { cursor: string };
+
+const CURSOR_PREFIX = "ev1";
+const CURSOR_RE = /^ev1:(market|notification):(\d{1,15})$/;
+
+/** The opaque cursor of event `seq` of a stream (base64url of "ev1:<stream>:<seq>"). */
+export function eventCursor(stream: EventStreamName, seq: number): string {
+  return Buffer.from(`${CURSOR_PREFIX}:${stream}:${seq}`).toString("base64url");
+}
+
+/** The event number a cursor names, or BAD_USER_INPUT when it is not a cursor of this stream. */
+export function parseEventCursor(cursor: string, stream: EventStreamName): number {
+  const match = cursor.length <= 64 && /^[A-Za-z0-9_-]+$/.test(cursor) ? CURSOR_RE.exec(Buffer.from(cursor, "base64url").toString("latin1")) : null;
+  if (!match) throw badInput("`after` is not a cursor this server issued. Pass the `cursor` of an event you received from this subscription.", { argument: "after" });
+  if (match[1] !== stream) throw badInput(`\`after\` is a cursor of another subscription (${match[1] === "market" ? "priceTicks / offerAvailabilityChanged" : "notifications"}).`, { argument: "after" });
+  return Number(match[2]);
+}
+
+/** The log's events as subscribers see them: the payload with its cursor. */
+function withCursors<S extends EventStreamName>(stream: S, source: AsyncIterableIterator<LoggedEvent<EventStreams[S]>>): AsyncIterableIterator<WithCursor<EventStreams[S]>> {
+  const map = (r: IteratorResult<LoggedEvent<EventStreams[S]>>): IteratorResult<WithCursor<EventStreams[S]>> =>
+    r.done ? r : { done: false, value: { ...r.value.payload, cursor: eventCursor(stream, r.value.seq) } };
+  const iterator: AsyncIterableIterator<WithCursor<EventStreams[S]>> = {
+    [Symbol.asyncIterator]: () => iterator,
+    next: () => source.next().then(map),
+    return: async () => { await source.return?.(); return { done: true, value: undefined }; },
+    throw: async (err: unknown) => { await source.return?.(); throw err; },
+  };
+  return iterator;
+}
+
+export function createEventService({ prisma, events }: { prisma: PrismaClient; events: EventLog }) {
   /** Resolves the names (unknown ones are BAD_USER_INPUT, as in `offers`) and returns the predicate. */
   async function tickMatcher(input: TickFilterInput | null | undefined): Promise<(tick: PriceTick) => boolean> {
     const f = input ?? {};
@@ -57,19 +93,26 @@ export function createEventService({ prisma, pubsub }: { prisma: PrismaClient; p
     return (tick) => matchesTick(filter, tick);
   }
 
+  async function stream<S extends EventStreamName>(name: S, after: string | null | undefined, keep: (event: EventStreams[S]) => boolean) {
+    const from = after == null ? null : parseEventCursor(after, name);
+    return withCursors(name, await events.subscribe(name, { after: from, keep }));
+  }
+
   return {
-    /** Every committed price or availability change matching the filter (public). */
-    async priceTicks(filter: TickFilterInput | null | undefined, _actor: Actor): Promise<AsyncIterableIterator<PriceTick>> {
-      return pubsub.subscribe("price.tick", await tickMatcher(filter));
+    /** Every committed price or availability change matching the filter (public); after `after` when given. */
+    async priceTicks(filter: TickFilterInput | null | undefined, _actor: Actor, after?: string | null): Promise<AsyncIterableIterator<WithCursor<PriceTick>>> {
+      const matches = await tickMatcher(filter);
+      return stream("market", after, matches);
     },
-    /** Availability changes (and offers appearing or withdrawn) matching the filter (public). */
-    async availabilityChanges(filter: TickFilterInput | null | undefined, _actor: Actor): Promise<AsyncIterableIterator<PriceTick>> {
-      return pubsub.subscribe("offer.availability", await tickMatcher(filter));
+    /** Availability changes (and offers appearing or withdrawn) matching the filter (public); after `after` when given. */
+    async availabilityChanges(filter: TickFilterInput | null | undefined, _actor: Actor, after?: string | null): Promise<AsyncIterableIterator<WithCursor<PriceTick>>> {
+      const matches = await tickMatcher(filter);
+      return stream("market", after, (tick) => changesAvailability(tick) && matches(tick));
     },
-    /** The caller's own notifications as they are created. */
-    notifications(actor: Actor): AsyncIterableIterator<NotificationEvent> {
+    /** The caller's own notifications as they are created; after `after` when given. */
+    async notifications(actor: Actor, after?: string | null): Promise<AsyncIterableIterator<WithCursor<NotificationEvent>>> {
       const userId = requireScope(actor, "alerts:write").id;
-      return pubsub.subscribe("notification", (n) => n.userId === userId);
+      return stream("notification", after, (n) => n.userId === userId);
     },
   };
 }

@@ -5,6 +5,7 @@
 import type { Logger } from "pino";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import type { TokenSigner } from "../infra/auth/tokens.ts";
+import type { EventLog } from "../infra/event-log.ts";
 import type { PubSub } from "../infra/pubsub-types.ts";
 import type { RateLimiter } from "../infra/rate-limit.ts";
 import { createAccountService } from "./accounts.ts";
@@ -23,8 +24,10 @@ import { createWorkloadService } from "./workload.ts";
 
 export interface ServiceDeps {
   prisma: PrismaClient;
-  /** Events for subscriptions and notifications (Redis across nodes, or in-process). */
+  /** Signals between nodes (revocations, the assistant's answers): Redis across nodes, or in-process. */
   pubsub: PubSub;
+  /** Price ticks and notifications: durable, ordered, resumable (the transactional outbox). */
+  events: EventLog;
   tokens: TokenSigner;
   rateLimiter: RateLimiter;
   /** Provider polling, when this process runs it (admin refreshProvider). */

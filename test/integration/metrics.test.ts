@@ -14,6 +14,8 @@ import { createPubSub } from "../../src/infra/pubsub.ts";
 import { createRateLimiter } from "../../src/infra/rate-limit.ts";
 import { logger } from "../../src/infra/logger.ts";
 import type { PubSub, PriceTick } from "../../src/infra/pubsub-types.ts";
+import { createEventLog, type EventLog } from "../../src/infra/event-log.ts";
+import { writeTicks } from "../support/events.ts";
 import type { Database } from "../../src/infra/db.ts";
 import { createIngestion } from "../../src/ingestion/scheduler.ts";
 import { syncGpuModels } from "../../src/ingestion/gpu-models.ts";
@@ -51,6 +53,7 @@ afterAll(async () => { await db?.close(); });
 describe("/metrics after real traffic", () => {
   let metrics: Metrics;
   let pubsub: PubSub;
+  let events: EventLog;
   let server: RunningServer;
   const base = () => `http://127.0.0.1:${server.port}`;
   const scrape = async () => {
@@ -67,11 +70,13 @@ describe("/metrics after real traffic", () => {
   beforeAll(async () => {
     metrics = createMetrics({ processMetrics: true });
     pubsub = createPubSub({ metrics });
+    events = createEventLog({ prisma: db.prisma, metrics, pollMs: 200 });
     const rateLimiter = createRateLimiter({ prefix: `metrics-${randomUUID()}`, metrics, limits: { "login:ip": { points: 2, durationSeconds: 900 } } });
-    server = await startServer(createApp({ db, metrics, pubsub, rateLimiter }), { port: 0, host: "127.0.0.1" });
+    server = await startServer(createApp({ db, metrics, pubsub, events, rateLimiter }), { port: 0, host: "127.0.0.1" });
   });
   afterAll(async () => {
     await server?.stop();
+    await events?.close();
     await pubsub?.close();
   });
 
@@ -114,21 +119,31 @@ describe("/metrics after real traffic", () => {
     expect(text).not.toContain("example.com");
   });
 
-  it("counts a WebSocket subscription and its connection while open, and events published by topic", async () => {
+  it("counts a WebSocket subscription and its connection while open, and the events its feed read by stream and source", async () => {
     const client = createClient({ url: `ws://127.0.0.1:${server.port}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0 });
     const received: unknown[] = [];
     try {
       const dispose = client.subscribe({ query: "subscription Ticks { priceTicks { provider } }" }, { next: (v) => { received.push(v); }, error: () => {}, complete: () => {} });
-      await expect.poll(() => pubsub.subscriberCount("price.tick")).toBe(1);
+      await expect.poll(() => events.subscriberCount("market")).toBe(1);
       const text = await scrape();
       expect(value(text, "gpubroker_subscriptions_active", { field: "priceTicks", transport: "ws" })).toBe(1);
       expect(value(text, "gpubroker_websocket_connections")).toBe(1);
 
       const offer = await db.prisma.gpuOffer.findFirstOrThrow({ include: { provider: true } });
-      const tick = { offerId: offer.id, providerId: offer.providerId, provider: offer.provider.slug, gpuModel: null, changePercent: null, at: new Date().toISOString() } as unknown as PriceTick;
-      await pubsub.publish("price.tick", tick);
+      const tick: PriceTick = {
+        offerId: offer.id, providerId: offer.providerId, provider: offer.provider.slug, gpuModelId: null, gpuModel: null, region: offer.region, gpuCount: offer.gpuCount,
+        kind: "changed", oldOnDemandPrice: "9.0000", newOnDemandPrice: offer.onDemandPrice.toFixed(4), oldSpotPrice: null, newSpotPrice: null,
+        oldAvailability: offer.availability, newAvailability: offer.availability, pricePerGpuHour: offer.pricePerGpuHour.toFixed(4), changePercent: null, at: new Date().toISOString(),
+      };
+      await writeTicks(db.prisma, events, [tick]);
       await expect.poll(() => received.length).toBe(1);
-      expect(value(await scrape(), "gpubroker_pubsub_events_published_total", { topic: "price.tick" })).toBe(1);
+      // Without Redis the feed reads the committed tick from PostgreSQL (woken by the kick); ticks never touch the pub/sub.
+      const after = await scrape();
+      expect(value(after, "gpubroker_events_read_total", { stream: "market", source: "postgres" })).toBe(1);
+      expect(value(after, "gpubroker_events_read_total", { stream: "market", source: "redis" })).toBeUndefined();
+      expect(value(after, "gpubroker_events_relayed_total", { stream: "market" })).toBeUndefined();
+      expect(value(after, "gpubroker_pubsub_events_published_total")).toBeUndefined();
+      await expect.poll(async () => value(await scrape(), "gpubroker_event_feed_behind_events", { stream: "market" })).toBe(0);
 
       dispose();
       await expect.poll(async () => value(await scrape(), "gpubroker_subscriptions_active", { field: "priceTicks", transport: "ws" })).toBe(0);

@@ -10,12 +10,11 @@ import type { UserActor } from "../../src/services/actor.ts";
 import type { Database } from "../../src/infra/db.ts";
 import { logger } from "../../src/infra/logger.ts";
 import { createLoaders } from "../../src/infra/loaders.ts";
-import { createPubSub } from "../../src/infra/pubsub.ts";
-import type { NotificationEvent } from "../../src/infra/pubsub-types.ts";
+import { createEventLog, type EventLog } from "../../src/infra/event-log.ts";
+import type { NotificationEvent, PriceTick } from "../../src/infra/pubsub-types.ts";
 import { verifyAuditLog } from "../../src/infra/audit.ts";
 import type { CatalogOffer } from "../../src/domain/catalog/types.ts";
 import type { FetchReport, ProviderAdapter } from "../../src/ingestion/adapter.ts";
-import type { OfferChange } from "../../src/ingestion/catalog-sync.ts";
 import { syncGpuModels } from "../../src/ingestion/gpu-models.ts";
 import { createIngestion, type Ingestion } from "../../src/ingestion/scheduler.ts";
 import { schema } from "../../src/graphql/index.ts";
@@ -54,23 +53,31 @@ describe("ingestion runs", () => {
   const lambda = fakeAdapter("lambda", [h100("a", "2.50"), h100("b", "3.00")]);
   const vast = fakeAdapter("vast");
   vast.failure = "connect ECONNREFUSED 127.0.0.1:9";
-  const published: { changes: OfferChange[]; at: Date; committedPrice: string | undefined }[] = [];
+  /** What was committed when ingestion woke the event log: the offer's price and the streams' heads. */
+  const kicks: Promise<{ committedPrice: string | undefined; market: number; notification: number }>[] = [];
   let ingestion: Ingestion;
-  const pubsub = createPubSub();
+  let events: EventLog;
 
   beforeAll(async () => {
     db = await openTestDatabase();
     await syncGpuModels(db.prisma);
+    events = createEventLog({ prisma: db.prisma, pollMs: 200 });
     ingestion = createIngestion({
-      prisma: db.prisma, adapters: [lambda, vast], pubsub, log: quiet, tickMs: 50,
-      publish: async (changes, at) => {
-        // read outside the import's transaction: only committed prices are visible here
-        const offer = await db.prisma.gpuOffer.findFirst({ where: { externalId: "a" } });
-        published.push({ changes, at, committedPrice: offer?.onDemandPrice.toFixed(4) });
+      prisma: db.prisma, adapters: [lambda, vast], log: quiet, tickMs: 50,
+      events: {
+        kick: () => {
+          // read outside the import's transaction: only committed rows are visible here
+          kicks.push((async () => ({
+            committedPrice: (await db.prisma.gpuOffer.findFirst({ where: { externalId: "a" } }))?.onDemandPrice.toFixed(4),
+            market: await events.head("market"),
+            notification: await events.head("notification"),
+          }))());
+          events.kick();
+        },
       },
     });
   });
-  afterAll(async () => { await ingestion?.stop(); await pubsub.close(); await db?.close(); });
+  afterAll(async () => { await ingestion?.stop(); await events?.close(); await db?.close(); });
 
   const health = (slug: string) => db.prisma.provider.findUniqueOrThrow({
     where: { slug },
@@ -109,21 +116,29 @@ describe("ingestion runs", () => {
     expect(await db.prisma.gpuOffer.count({ where: { provider: { slug: "vast" }, active: true } })).toBe(1);
   });
 
-  it("publishes ticks after commit and the notifications the import created", async () => {
+  it("writes the import's ticks and notifications in its transaction and wakes the event log after commit", async () => {
     const user = await db.prisma.user.create({ data: { email: "ada@example.com", name: "Ada", passwordHash: "x" } });
     const alert = await db.prisma.priceAlert.create({ data: { userId: user.id, name: "H100 on Lambda", filter: { providers: ["lambda"] }, threshold: "2.00" } });
-    const notifications = pubsub.subscribe("notification");
-    published.length = 0;
+    const notifications = await events.subscribe("notification");
+    const market = await events.head("market");
+    const notified = await events.head("notification");
+    kicks.length = 0;
     lambda.offers = [h100("a", "1.90"), h100("b", "3.00")];
 
     const run = await ingestion.runProvider("lambda");
     expect(run).toMatchObject({ ok: true, changes: 1, notifications: 1 });
-    expect(published).toHaveLength(1);
-    expect(published[0]!.committedPrice).toBe("1.9000");
-    expect(published[0]!.at).toEqual(run.startedAt);
-    expect(published[0]!.changes.map((c) => [c.kind, c.oldOnDemandPrice, c.newOnDemandPrice])).toEqual([["changed", "2.5000", "1.9000"]]);
+    // one kick, after the commit: the new price and both events were visible to everyone by then
+    expect(kicks).toHaveLength(1);
+    expect(await kicks[0]).toEqual({ committedPrice: "1.9000", market: market + 1, notification: notified + 1 });
+    expect(await db.prisma.outboxEvent.count({ where: { stream: "market", seq: { gt: market } } })).toBe(1);
+    // the tick, read back from the "market" stream after the head the import started from
+    const ticks = await events.subscribe("market", { after: market });
+    const { seq, payload: tick } = (await ticks.next()).value as { seq: number; payload: PriceTick };
+    await ticks.return?.();
+    expect(seq).toBe(market + 1);
+    expect(tick).toMatchObject({ provider: "lambda", gpuModel: "H100-SXM-80GB", kind: "changed", oldOnDemandPrice: "2.5000", newOnDemandPrice: "1.9000", at: run.startedAt.toISOString() });
 
-    const event = (await notifications.next()).value as NotificationEvent;
+    const event = (await notifications.next()).value!.payload as NotificationEvent;
     await notifications.return?.();
     expect(event).toEqual({
       id: expect.any(Number), userId: user.id, alertId: alert.id, kind: "price_alert",
@@ -132,9 +147,34 @@ describe("ingestion runs", () => {
     });
     expect(await db.prisma.notification.count()).toBe(1);
 
-    // nothing changed: no publish, no notification
+    // nothing changed: no event, no notification, no kick
     expect(await ingestion.runProvider("lambda")).toMatchObject({ ok: true, changes: 0, notifications: 0 });
-    expect(published).toHaveLength(1);
+    expect(kicks).toHaveLength(1);
+    expect(await events.head("market")).toBe(market + 1);
+  });
+
+  it("an import whose ticks cannot be written is rolled back whole: no price, no event, no gap after", async () => {
+    const market = await events.head("market");
+    const points = await db.prisma.pricePoint.count();
+    kicks.length = 0;
+    lambda.offers = [h100("a", "1.80"), h100("b", "3.00")];
+    // Without its counter row, appendEvents fails inside the import's transaction.
+    await db.prisma.$executeRaw`UPDATE "EventStream" SET name = 'market-off' WHERE name = 'market'`;
+    try {
+      expect(await ingestion.runProvider("lambda")).toMatchObject({ ok: false, error: expect.stringMatching(/event stream "market" is missing/) });
+    } finally {
+      await db.prisma.$executeRaw`UPDATE "EventStream" SET name = 'market' WHERE name = 'market-off'`;
+    }
+    expect((await db.prisma.gpuOffer.findFirstOrThrow({ where: { externalId: "a" } })).onDemandPrice.toFixed(4)).toBe("1.9000");
+    expect(await db.prisma.pricePoint.count()).toBe(points);
+    expect(await db.prisma.outboxEvent.count({ where: { stream: "market", seq: { gt: market } } })).toBe(0);
+    expect(kicks).toHaveLength(0);
+
+    // the next run writes it, numbered right after the last
+    expect(await ingestion.runProvider("lambda")).toMatchObject({ ok: true, changes: 1 });
+    expect((await db.prisma.outboxEvent.findMany({ where: { stream: "market", seq: { gt: market } } })).map((e) => Number(e.seq))).toEqual([market + 1]);
+    expect(kicks).toHaveLength(1);
+    await db.prisma.provider.update({ where: { slug: "lambda" }, data: { lastError: null, lastErrorAt: null } }); // the tests below expect a clean record
   });
 
   it("refreshProvider (admin) polls now, is audited, and says so when the server has no ingestion", async () => {
@@ -165,6 +205,7 @@ describe("ingestion runs", () => {
     await db.prisma.user.update({ where: { email: "ops@example.com" }, data: { role: "ADMIN" } });
     const http = await app.request(`mutation { refreshProvider(slug: "lambda") { slug } }`, undefined, { authorization: `Bearer ${token}` });
     expect(http.errors![0]!.extensions!.code).toBe("SERVICE_UNAVAILABLE");
+    await app.yoga.dispose();
   });
 
   it("start() polls each enabled provider on its own interval (embedded mode leads at once) and stop() ends it", async () => {

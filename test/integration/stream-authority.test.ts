@@ -2,8 +2,9 @@
 // within seconds when the token expires, the session is logged out or revoked (logout,
 // logoutEverywhere, refresh-token reuse, a password change), the API key is revoked or the account is
 // deleted. Over graphql-ws the connection closes with 4403; over SSE the last result is a coded
-// UNAUTHENTICATED error, then the stream completes. Across nodes the revocation travels over Redis; a
-// node that misses it ends the stream at its periodic re-check. Other callers' streams go on, and a
+// UNAUTHENTICATED error, then the stream completes. Across nodes the revocation travels over Redis (the
+// pub/sub; notifications and ticks travel through the event log); a node that misses it ends the
+// stream at its periodic re-check. Other callers' streams go on, and a
 // reconnect with a fresh token works (a chat answer resumed with afterSeq loses nothing).
 import { randomUUID } from "node:crypto";
 import { decodeJwt } from "jose";
@@ -11,11 +12,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { openTestDatabase } from "../support/db.ts";
 import { relaxedRateLimiter } from "../support/app.ts";
 import { subscribeSse, subscribeWs, until } from "../support/subscribe.ts";
+import { liveSubscribers, writeNotifications, writeTicks } from "../support/events.ts";
 import { paced, startFakeOpenAI, type FakeOpenAI } from "../support/fake-openai.ts";
 import { createApp, JWT_AUDIENCE, JWT_ISSUER } from "../../src/yoga.ts";
 import { startServer, type RunningServer } from "../../src/server.ts";
 import { createTokenSigner, loadKeys, type TokenSigner } from "../../src/infra/auth/tokens.ts";
 import { createPubSub } from "../../src/infra/pubsub.ts";
+import { createEventLog, type EventLog, type EventStreamName } from "../../src/infra/event-log.ts";
 import type { PriceTick, PubSub, Topic } from "../../src/infra/pubsub-types.ts";
 import type { Database } from "../../src/infra/db.ts";
 
@@ -35,13 +38,14 @@ let tokens: TokenSigner;
 /** Signs with the same key, for 2 seconds (exp is in whole seconds: 1 to 2 s). */
 let shortTokens: TokenSigner;
 
-interface Node { server: RunningServer; pubsub: PubSub; stop(): Promise<void> }
-async function startNode(opts: { pubsub?: PubSub; authorityRecheckMs?: number; assistant?: Parameters<typeof createApp>[0]["assistant"] } = {}): Promise<Node> {
+interface Node { server: RunningServer; pubsub: PubSub; events: EventLog; stop(): Promise<void> }
+async function startNode(opts: { pubsub?: PubSub; events?: EventLog; authorityRecheckMs?: number; assistant?: Parameters<typeof createApp>[0]["assistant"] } = {}): Promise<Node> {
   const pubsub = opts.pubsub ?? createPubSub({});
+  const events = opts.events ?? createEventLog({ prisma: db.prisma });
   // The re-check is slow unless a test is about it: the ends below come from the pub/sub or the expiry timer.
-  const app = createApp({ db, pubsub, tokens, rateLimiter: relaxedRateLimiter(), authorityRecheckMs: opts.authorityRecheckMs ?? 600_000, assistant: opts.assistant });
+  const app = createApp({ db, pubsub, events, tokens, rateLimiter: relaxedRateLimiter(), authorityRecheckMs: opts.authorityRecheckMs ?? 600_000, assistant: opts.assistant });
   const server = await startServer(app, { port: 0, host: "127.0.0.1" });
-  return { server, pubsub, stop: async () => { await server.stop(); await app.dispose(); await pubsub.close(); } };
+  return { server, pubsub, events, stop: async () => { await server.stop(); await app.dispose(); await events.close(); await pubsub.close(); } };
 }
 
 async function gql(node: Node, query: string, variables: Record<string, unknown> = {}, token?: string) {
@@ -82,8 +86,9 @@ const TICK: PriceTick = {
 };
 
 const live = (pubsub: PubSub, topic: Topic, n: number) => until(() => pubsub.subscriberCount(topic) === n, `${n} live ${topic} subscriptions`);
-const notify = (pubsub: PubSub, userId: number, title: string) =>
-  pubsub.publish("notification", { id: 1, userId, alertId: null, kind: "price_alert", title, body: "", data: {}, createdAt: new Date().toISOString() });
+/** A notification event for the user, committed through this node's event log (as the alert engine writes them). */
+const notify = (node: Node, userId: number, title: string) =>
+  writeNotifications(db.prisma, node.events, [{ id: 1, userId, alertId: null, kind: "price_alert", title, body: "", data: {}, createdAt: new Date().toISOString() }]);
 
 /** The graphql-ws connection closed with 4403 and this reason. */
 async function expectClosed(sub: WsSub, message: string) {
@@ -109,13 +114,13 @@ describe("one node", () => {
   let node: Node;
   let open: { close(): unknown }[] = [];
   const track = <T extends { close(): unknown }>(sub: T) => { open.push(sub); return sub; };
-  const streams = (topic: Topic, n: number) => live(node.pubsub, topic, n);
+  const streams = (stream: EventStreamName, n: number) => liveSubscribers(node.events, stream, n);
   beforeAll(async () => { node = await startNode(); });
   afterEach(async () => {
     await Promise.all(open.map((s) => s.close()));
     open = [];
     await streams("notification", 0);
-    await streams("price.tick", 0);
+    await streams("market", 0);
   });
   afterAll(async () => { await node?.stop(); });
 
@@ -129,8 +134,8 @@ describe("one node", () => {
     const phone = track(ws(node, NOTIFICATIONS, adaPhone.token));
     const bobs = track(sse(node, NOTIFICATIONS, bob.token));
     await streams("notification", 4);
-    await streams("price.tick", 1);
-    await notify(node.pubsub, ada.id, "before");
+    await streams("market", 1);
+    await notify(node, ada.id, "before");
     await overSse.take(1);
 
     const started = Date.now();
@@ -142,19 +147,19 @@ describe("one node", () => {
     expect(overSse.events).toEqual([{ data: { notifications: { title: "before" } } }, { errors: [SESSION_ENDED] }]);
 
     await streams("notification", 2);
-    await notify(node.pubsub, ada.id, "after");
-    await notify(node.pubsub, bob.id, "for bob");
+    await notify(node, ada.id, "after");
+    await notify(node, bob.id, "for bob");
     expect((await phone.take(2)).map((e) => e.data.notifications.title)).toEqual(["before", "after"]);
     expect((await bobs.take(1)).map((e) => e.data.notifications.title)).toEqual(["for bob"]);
     stillOpen(phone);
     stillOpen(bobs);
-    await streams("price.tick", 0);
+    await streams("market", 0);
 
     // Signing in again gives a working stream.
     const again = await login(node, ada);
     const resumed = track(sse(node, NOTIFICATIONS, again.token));
     await streams("notification", 3);
-    await notify(node.pubsub, ada.id, "welcome back");
+    await notify(node, ada.id, "welcome back");
     expect((await resumed.take(1)).map((e) => e.data.notifications.title)).toEqual(["welcome back"]);
   });
 
@@ -166,15 +171,15 @@ describe("one node", () => {
     const b = track(sse(node, PRICE_TICKS, other.token));
     const shared = track(ws(node, PRICE_TICKS, other.token)); // shares the anonymous stream's execution
     await streams("notification", 1);
-    await streams("price.tick", 2); // one for the SSE stream, one shared by both graphql-ws streams
+    await streams("market", 2); // one for the SSE stream, one shared by both graphql-ws streams
     const started = Date.now();
     expect((await gql(node, "mutation { logoutEverywhere }", {}, other.token)).data.logoutEverywhere).toBe(2);
     await expectClosed(a, SESSION_ENDED.message);
     await expectEnded(b, SESSION_ENDED);
     await expectClosed(shared, SESSION_ENDED.message);
     expect(Date.now() - started).toBeLessThan(PROMPTLY_MS);
-    await streams("price.tick", 1);
-    await node.pubsub.publish("price.tick", TICK);
+    await streams("market", 1);
+    await writeTicks(db.prisma, node.events, [TICK]);
     expect(await anonymous.take(1)).toEqual([{ data: { priceTicks: { provider: "alpha" } } }]);
     stillOpen(anonymous);
   });
@@ -191,7 +196,7 @@ describe("one node", () => {
     expect(changed.data).toEqual({ changePassword: 1 });
     await expectClosed(theirs, SESSION_ENDED.message);
     await expectEnded(theirsSse, SESSION_ENDED);
-    await notify(node.pubsub, ada.id, "still here");
+    await notify(node, ada.id, "still here");
     expect((await mine.take(1)).map((e) => e.data.notifications.title)).toEqual(["still here"]);
     stillOpen(mine);
   });
@@ -223,7 +228,7 @@ describe("one node", () => {
     expect(revoked.errors).toBeUndefined();
     await expectClosed(overWs, KEY_REVOKED.message);
     await expectEnded(overSse, KEY_REVOKED);
-    await notify(node.pubsub, ada.id, "for the kept key");
+    await notify(node, ada.id, "for the kept key");
     expect((await keptSub.take(1)).map((e) => e.data.notifications.title)).toEqual(["for the kept key"]);
     stillOpen(keptSub);
   });
@@ -237,8 +242,8 @@ describe("one node", () => {
     const ticks = track(sse(node, PRICE_TICKS, short));
     const longer = track(ws(node, NOTIFICATIONS, ada.token));
     await streams("notification", 3);
-    await streams("price.tick", 1);
-    await notify(node.pubsub, ada.id, "while valid");
+    await streams("market", 1);
+    await notify(node, ada.id, "while valid");
     await overSse.take(1);
     await expectClosed(overWs, TOKEN_EXPIRED.message);
     await expectEnded(overSse, TOKEN_EXPIRED);
@@ -250,7 +255,7 @@ describe("one node", () => {
 
     const fresh = track(ws(node, NOTIFICATIONS, ada.token));
     await streams("notification", 2);
-    await notify(node.pubsub, ada.id, "after reconnecting");
+    await notify(node, ada.id, "after reconnecting");
     expect((await fresh.take(1)).map((e) => e.data.notifications.title)).toEqual(["after reconnecting"]);
   });
 });
@@ -259,11 +264,15 @@ describe("two nodes on one Redis, and a node that misses the message", () => {
   const prefix = `test-${randomUUID()}`;
   let a: Node;
   let b: Node;
-  /** Its pub/sub reaches no other node: it only learns of revocations by re-checking (every 300 ms). */
+  /**
+   * Its pub/sub reaches no other node: it only learns of revocations by re-checking (every 300 ms). (Its
+   * event log reads the shared database, so it still gets every node's notifications.)
+   */
   let isolated: Node;
   beforeAll(async () => {
-    a = await startNode({ pubsub: createPubSub({ redisUrl: REDIS_URL, prefix }) });
-    b = await startNode({ pubsub: createPubSub({ redisUrl: REDIS_URL, prefix }) });
+    const node = () => startNode({ pubsub: createPubSub({ redisUrl: REDIS_URL, prefix }), events: createEventLog({ prisma: db.prisma, redisUrl: REDIS_URL, prefix }) });
+    a = await node();
+    b = await node();
     isolated = await startNode({ authorityRecheckMs: 300 });
   });
   afterAll(async () => {
@@ -278,8 +287,8 @@ describe("two nodes on one Redis, and a node that misses the message", () => {
     const bobOnA = ws(a, NOTIFICATIONS, bob.token);
     const onIsolated = sse(isolated, NOTIFICATIONS, ada.token);
     try {
-      await live(a.pubsub, "notification", 3);
-      await live(isolated.pubsub, "notification", 1);
+      await liveSubscribers(a.events, "notification", 3);
+      await liveSubscribers(isolated.events, "notification", 1);
       await live(a.pubsub, "auth.revoked", 1); // node A listens for revocations while it has watched streams
       const started = Date.now();
       expect((await gql(b, "mutation { logout }", {}, ada.token)).data).toEqual({ logout: true });
@@ -288,7 +297,7 @@ describe("two nodes on one Redis, and a node that misses the message", () => {
       await expectEnded(onIsolated, SESSION_ENDED);
       expect(Date.now() - started).toBeLessThan(PROMPTLY_MS);
 
-      await notify(b.pubsub, bob.id, "bob on A");
+      await notify(b, bob.id, "bob on A"); // written on B, delivered on A through Redis
       expect((await bobOnA.take(1)).map((e) => e.data.notifications.title)).toEqual(["bob on A"]);
       stillOpen(bobOnA);
     } finally {
@@ -304,11 +313,11 @@ describe("two nodes on one Redis, and a node that misses the message", () => {
     const byKey = sse(isolated, NOTIFICATIONS, key);
     const bobs = sse(isolated, NOTIFICATIONS, bob.token);
     try {
-      await live(isolated.pubsub, "notification", 3);
+      await liveSubscribers(isolated.events, "notification", 3);
       await db.prisma.user.delete({ where: { id: ada.id } });
       await expectClosed(bySession, SESSION_ENDED.message);
       await expectEnded(byKey, KEY_REVOKED);
-      await notify(isolated.pubsub, bob.id, "bob stays");
+      await notify(isolated, bob.id, "bob stays");
       expect((await bobs.take(1)).map((e) => e.data.notifications.title)).toEqual(["bob stays"]);
       stillOpen(bobs);
     } finally {

@@ -3,8 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openTestDatabase } from "../support/db.ts";
 import { testServices, userActor } from "../support/app.ts";
 import type { Database } from "../../src/infra/db.ts";
-import type { PubSub } from "../../src/infra/pubsub-types.ts";
-import { createPubSub } from "../../src/infra/pubsub.ts";
+import { createEventLog, type EventLog } from "../../src/infra/event-log.ts";
 import { anonymous, systemActor, type Actor, type UserActor } from "../../src/services/actor.ts";
 import { applyCatalog } from "../../src/ingestion/catalog-sync.ts";
 import { syncGpuModels } from "../../src/ingestion/gpu-models.ts";
@@ -17,7 +16,7 @@ const offer = (id: string, gpuName: string, price: string): CatalogOffer => ({
 
 describe("alerts service", () => {
   let db: Database;
-  let pubsub: PubSub;
+  let eventLog: EventLog;
   let alerts: ReturnType<typeof testServices>["alerts"];
   let ada: UserActor;
   let bob: UserActor;
@@ -29,20 +28,20 @@ describe("alerts service", () => {
     const user = (email: string) => db.prisma.user.create({ data: { email, name: email, passwordHash: "x" } });
     ada = userActor((await user("ada@example.com")).id);
     bob = userActor((await user("bob@example.com")).id);
-    pubsub = createPubSub({});
-    alerts = testServices(db, { pubsub }).alerts;
+    eventLog = createEventLog({ prisma: db.prisma, pollMs: 200 });
+    alerts = testServices(db, { events: eventLog }).alerts;
   });
   afterAll(async () => {
-    await pubsub?.close();
+    await eventLog?.close();
     await db?.close();
   });
 
-  it("a user creates, lists, changes and deletes an alert; one created below its threshold fires at once and is published", async () => {
-    const live = pubsub.subscribe("notification");
+  it("a user creates, lists, changes and deletes an alert; one created below its threshold fires at once and is delivered live", async () => {
+    const live = await eventLog.subscribe("notification");
     const alert = await alerts.createPriceAlert({ name: "  Any A100 ", filter: { gpuModels: ["a100 sxm4 80gb"], providers: [" RunPod "], regions: [] }, threshold: "1.50" }, ada);
     expect(alert).toMatchObject({ userId: ada.id, name: "Any A100", filter: { gpuModels: ["A100-SXM-80GB"], providers: ["runpod"] }, priceField: "PRICE_PER_GPU", paused: false, below: true });
     expect(alert.lastPrice?.toString()).toBe("1.5");
-    const event = (await live.next()).value;
+    const event = (await live.next()).value?.payload;
     await live.return!();
     expect(event).toMatchObject({ userId: ada.id, alertId: alert.id, kind: "price_alert", title: "Any A100: at or under $1.50/GPU-h", body: "runpod 1x A100 SXM4 80GB at $1.50/GPU-h in EU-SE-1 (SE)." });
 
@@ -64,18 +63,29 @@ describe("alerts service", () => {
   });
 
   it("streams a user's own notifications live (events service); a key without alerts:write and anonymous callers are refused", async () => {
-    const events = testServices(db, { pubsub }).events;
-    const adaLive = events.notifications(ada);
-    const bobLive = events.notifications(bob);
+    const events = testServices(db, { events: eventLog }).events;
+    const adaLive = await events.notifications(ada);
+    const bobLive = await events.notifications(bob);
     const alert = await alerts.createPriceAlert({ name: "Any H100", filter: { gpuModels: ["H100"] }, threshold: "9.00" }, ada);
-    expect((await adaLive.next()).value).toMatchObject({ userId: ada.id, alertId: alert.id, kind: "price_alert" });
+    const fired = (await adaLive.next()).value;
+    expect(fired).toMatchObject({ userId: ada.id, alertId: alert.id, kind: "price_alert", cursor: expect.any(String) });
     const bobNext = bobLive.next();
     const pending = Symbol("pending");
     expect(await Promise.race([bobNext, new Promise((r) => setTimeout(() => r(pending), 100))])).toBe(pending); // Bob sees nothing of Ada's
     await adaLive.return!();
     await bobLive.return!();
-    expect(() => events.notifications(userActor(ada.id, "USER", { via: "api_key", scopes: ["catalog:read"] }))).toThrow(expect.objectContaining({ code: "FORBIDDEN" }));
-    expect(() => events.notifications(anonymous())).toThrow(expect.objectContaining({ code: "UNAUTHENTICATED" }));
+    // One fires while Ada is away; resuming after her last cursor replays it (Bob's, in between, stay his).
+    const bobAlert = await alerts.createPriceAlert({ name: "Bob's H100", filter: { gpuModels: ["H100"] }, threshold: "9.00" }, bob);
+    const missed = await alerts.createPriceAlert({ name: "Any A100", filter: { gpuModels: ["A100 SXM4 80GB"] }, threshold: "9.00" }, ada);
+    const resumed = await events.notifications(ada, fired!.cursor);
+    expect((await resumed.next()).value).toMatchObject({ userId: ada.id, alertId: missed.id, cursor: expect.any(String) });
+    await resumed.return!();
+    await expect(events.notifications(ada, "not-a-cursor")).rejects.toMatchObject({ code: "BAD_USER_INPUT" });
+    await alerts.deletePriceAlert({ id: String(missed.id) }, ada);
+    await alerts.deletePriceAlert({ id: String(bobAlert.id) }, bob);
+    await expect(events.notifications(userActor(ada.id, "USER", { via: "api_key", scopes: ["catalog:read"] }))).rejects.toMatchObject({ code: "FORBIDDEN" });
+    await expect(events.notifications(anonymous())).rejects.toMatchObject({ code: "UNAUTHENTICATED" });
+    expect(eventLog.subscriberCount("notification")).toBe(0);
     await alerts.deletePriceAlert({ id: String(alert.id) }, ada);
   });
 

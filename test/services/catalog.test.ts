@@ -8,7 +8,8 @@ import { seedMarket, type MarketOffer } from "../support/market.ts";
 import { anonymous } from "../../src/services/actor.ts";
 import { matchesTick } from "../../src/services/events.ts";
 import { resolveOfferFilter } from "../../src/services/offers.ts";
-import { createPubSub } from "../../src/infra/pubsub.ts";
+import { createEventLog } from "../../src/infra/event-log.ts";
+import { writeTicks } from "../support/events.ts";
 import type { PriceTick } from "../../src/infra/pubsub-types.ts";
 import type { Database } from "../../src/infra/db.ts";
 
@@ -179,24 +180,30 @@ describe("price tick filters (events service)", () => {
   });
 
   it("subscribes with names resolved once (unknown ones rejected before listening) and delivers only matching ticks", async () => {
-    const pubsub = createPubSub({});
-    const { events } = testServices(db, { pubsub });
+    const log = createEventLog({ prisma: db.prisma, pollMs: 200 });
+    const { events } = testServices(db, { events: log });
     try {
       expect(await rejection(events.availabilityChanges({ gpuModels: ["H900"] }, visitor))).toMatchObject({ code: "BAD_USER_INPUT", extensions: { unknown: ["H900"] } });
       const alpha = (await db.prisma.provider.findUniqueOrThrow({ where: { slug: "alpha" } })).id;
       const h100 = (await db.prisma.gpuModel.findUniqueOrThrow({ where: { name: "H100-SXM-80GB" } })).id;
       const ticks = await events.priceTicks({ gpuModels: ["h100"], providers: ["ALPHA"], maxPricePerHour: "4.50" }, visitor);
+      const moves = await events.availabilityChanges({ providers: ["alpha"] }, visitor);
       const mine = { providerId: alpha, gpuModelId: h100 };
-      for (const t of [
+      await writeTicks(db.prisma, log, [
         tick({ offerId: 1, ...mine, newOnDemandPrice: "4.6000" }), // too dear
         tick({ offerId: 2, providerId: alpha, gpuModelId: null }), // GPU not identified
         tick({ offerId: 3, ...mine, providerId: alpha + 1000 }), // another provider
         tick({ offerId: 4, ...mine }),
-      ]) await pubsub.publish("price.tick", t);
-      expect((await ticks.next()).value).toMatchObject({ offerId: 4 });
+        tick({ offerId: 5, ...mine, newAvailability: "LIMITED" }), // matches, and changes availability
+      ]);
+      expect((await ticks.next()).value).toMatchObject({ offerId: 4, cursor: expect.any(String) });
+      expect((await ticks.next()).value).toMatchObject({ offerId: 5 });
+      // availability changes only: a price move of the same offers is not one
+      expect((await moves.next()).value).toMatchObject({ offerId: 5, oldAvailability: "AVAILABLE", newAvailability: "LIMITED" });
       await ticks.return?.();
+      await moves.return?.();
     } finally {
-      await pubsub.close();
+      await log.close();
     }
   });
 });

@@ -6,6 +6,7 @@ import { createApp, JWT_AUDIENCE, JWT_ISSUER } from "../../src/yoga.ts";
 import { createLazyTokenSigner } from "../../src/infra/auth/tokens.ts";
 import { logger } from "../../src/infra/logger.ts";
 import { createPubSub } from "../../src/infra/pubsub.ts";
+import { createEventLog, DEFAULT_RETENTION_MS, type EventLog } from "../../src/infra/event-log.ts";
 import { createServices, type ServiceDeps, type UserActor } from "../../src/services/index.ts";
 import { createRateLimiter } from "../../src/infra/rate-limit.ts";
 import type { Database } from "../../src/infra/db.ts";
@@ -40,11 +41,31 @@ export function testClient(db: Database, options: Omit<Parameters<typeof createA
   return { yoga, request };
 }
 
-/** The use-case layer over a test database, as the app builds it (in-process pub/sub and token keys by default). */
+/**
+ * An event log over the database (without Redis) that starts only when something subscribes or reads
+ * it: building services touches no database, and suites that never stream start no timers. A test that
+ * subscribes should pass its own `events` (createEventLog) and close it.
+ */
+export function lazyEventLog(prisma: Database["prisma"]): EventLog {
+  let log: EventLog | null = null;
+  const get = () => (log ??= createEventLog({ prisma }));
+  return {
+    retentionMs: DEFAULT_RETENTION_MS,
+    kick: () => log?.kick(), // no log yet: no reader to wake
+    subscribe: (stream, opts) => get().subscribe(stream, opts),
+    head: (stream) => get().head(stream),
+    subscriberCount: (stream) => log?.subscriberCount(stream) ?? 0,
+    behindMs: (stream) => log?.behindMs(stream) ?? 0,
+    close: async () => { await log?.close(); },
+  };
+}
+
+/** The use-case layer over a test database, as the app builds it (in-process pub/sub, an event log without Redis and token keys by default). */
 export function testServices(db: Database, overrides: Partial<ServiceDeps> = {}) {
   return createServices({
     prisma: db.prisma,
     pubsub: createPubSub({}),
+    events: lazyEventLog(db.prisma),
     tokens: createLazyTokenSigner({ issuer: JWT_ISSUER, audience: JWT_AUDIENCE }),
     rateLimiter: relaxedRateLimiter(),
     log: logger,

@@ -71,7 +71,7 @@ describe("shared subscriptions", () => {
     const last = await stalled.next();
     expect(last.done).toBe(false);
     expect(JSON.parse(JSON.stringify(last.value))).toEqual({ errors: [{
-      message: "This subscription fell more than 2 events behind, so the server ended it after the events already queued. Subscribe again to continue; events published in between are not replayed.",
+      message: "This subscription fell more than 2 events behind, so the server ended it after the events already queued. Subscribe again, with the cursor of the last event you received as `after` where the subscription takes one, to continue where you stopped.",
       extensions: { code: "SUBSCRIPTION_OVERFLOW", limit: 2 },
     }] });
     expect(await stalled.next()).toEqual({ value: undefined, done: true });

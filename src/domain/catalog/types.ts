@@ -51,3 +51,7 @@ export interface OfferChange {
   /** null when the offer was withdrawn (deactivated). */
   newAvailability: string | null;
 }
+
+/** True when the change belongs on `offerAvailabilityChanged`: the state moved, or the offer appeared, left or came back. */
+export const changesAvailability = (change: Pick<OfferChange, "kind" | "oldAvailability" | "newAvailability">): boolean =>
+  change.kind !== "changed" || change.oldAvailability !== change.newAvailability;

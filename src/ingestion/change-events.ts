@@ -1,10 +1,13 @@
-// Change publishing: after a catalog import commits, its offer changes become price ticks and
-// availability events on the pub/sub. Ingestion → infra: the pub/sub knows nothing of catalogs.
+// Change events: a catalog import's offer changes become price ticks on the event log's "market"
+// stream, in the import's transaction (infra/event-log.ts); `priceTicks` streams them all and
+// `offerAvailabilityChanged` those that change availability. Ingestion → infra: the log knows nothing of catalogs.
+import type { Notification, Prisma } from "../generated/prisma/client.ts";
+import { evaluateAlerts } from "../services/alerts.ts";
 import type { DbClient } from "../infra/db.ts";
 import { changePercent } from "../domain/money.ts";
-import type { PriceTick, PubSub } from "../infra/pubsub-types.ts";
+import { appendEvents } from "../infra/event-log.ts";
+import type { PriceTick } from "../infra/pubsub-types.ts";
 import type { OfferChange } from "./catalog-sync.ts";
-
 
 /** The ticks for a catalog run's changes: provider slugs and GPU model names come from one query. */
 export async function toPriceTicks(prisma: DbClient, changes: readonly OfferChange[], at: Date): Promise<PriceTick[]> {
@@ -37,19 +40,23 @@ export async function toPriceTicks(prisma: DbClient, changes: readonly OfferChan
   }));
 }
 
-/** True when the tick belongs on `offer.availability`: the state moved, or the offer left or came back. */
-export const availabilityChanged = (tick: PriceTick) =>
-  tick.kind === "deactivated" || tick.kind === "reactivated" || tick.oldAvailability !== tick.newAvailability;
+/**
+ * Writes one price tick per changed offer to the "market" stream, in the transaction that made the
+ * changes: they are delivered once it commits (kick the event log then), and never if it rolls back.
+ */
+export async function recordChanges(tx: Prisma.TransactionClient, changes: readonly OfferChange[], at: Date): Promise<PriceTick[]> {
+  const ticks = await toPriceTicks(tx, changes, at);
+  await appendEvents(tx, "market", ticks);
+  return ticks;
+}
 
 /**
- * Publishes one `price.tick` per changed offer and one `offer.availability` per availability change.
- * Call it after the catalog transaction commits, so listeners never see prices that were rolled back.
+ * Everything an import writes about its changes, in its transaction (ApplyCatalogOptions.onChanges):
+ * the alerts they fire (notifications and their events), then the price ticks — the event streams'
+ * lock order (src/services/alerts.ts, ALERT_LOCK_KEY). Returns the notifications; kick the event log after commit.
  */
-export async function publishChanges(pubsub: PubSub, prisma: DbClient, changes: readonly OfferChange[], at: Date): Promise<PriceTick[]> {
-  const ticks = await toPriceTicks(prisma, changes, at);
-  await Promise.all(ticks.flatMap((tick) => [
-    pubsub.publish("price.tick", tick),
-    ...(availabilityChanged(tick) ? [pubsub.publish("offer.availability", tick)] : []),
-  ]));
-  return ticks;
+export async function recordImport(tx: Prisma.TransactionClient, changes: readonly OfferChange[], at: Date): Promise<Notification[]> {
+  const notifications = await evaluateAlerts(tx, changes, at);
+  await recordChanges(tx, changes, at);
+  return notifications;
 }
