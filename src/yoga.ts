@@ -17,7 +17,7 @@ import { useStreamAuthority } from "./graphql/stream-authority.ts";
 import { corsFor, createEdgePolicy, DEFAULT_MAX_BODY_BYTES, edgePlugins, registerEdgePolicy, rememberCause } from "./graphql/http-edge.ts";
 import { createLazyTokenSigner, type TokenSigner } from "./infra/auth/tokens.ts";
 import { createPubSub } from "./infra/pubsub.ts";
-import { createEventLog, type EventLog } from "./infra/event-log.ts";
+import { createEventLog, EVENT_STALL_MS, EVENT_STREAMS, type EventLog } from "./infra/event-log.ts";
 import { attachMetrics, createMetrics, type Metrics } from "./infra/metrics.ts";
 import { metricsPlugins } from "./graphql/metrics.ts";
 import type { PubSub } from "./infra/pubsub-types.ts";
@@ -55,6 +55,8 @@ export interface YogaOptions {
   pubsub?: PubSub;
   /** Price ticks and notifications (the outbox); default: one over `db` without Redis, closed with the app. */
   events?: EventLog;
+  /** /ready reports `events: down` when a committed event has waited longer than this for this node's feed; default EVENT_STALL_MS. */
+  eventStallMs?: number;
   /** Provider polling, for the admin refreshProvider mutation. */
   ingestion?: IngestionControl;
   /** The use-case layer; default: built from the options above. */
@@ -117,7 +119,15 @@ export function createApp(opts: YogaOptions): YogaServerInstance<Record<string, 
   const edge = {
     development, maxBodyBytes: opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, corsOrigins: opts.corsOrigins, allowedHosts: opts.allowedHosts,
     introspection: opts.introspection ?? development, persistedOperations: opts.persistedOperations, trustProxy: opts.trustProxy ?? false,
-    readiness: { database: async () => { await db.prisma.$queryRaw`SELECT 1`; }, ...opts.readinessChecks },
+    readiness: {
+      database: async () => { await db.prisma.$queryRaw`SELECT 1`; },
+      // Event delivery is stalled when a committed event has waited longer than this for this node's feed.
+      events: async () => {
+        const late = EVENT_STREAMS.filter((stream) => events.behindMs(stream) > (opts.eventStallMs ?? EVENT_STALL_MS));
+        if (late.length) throw new Error(`event delivery stalled: ${late.join(", ")}`);
+      },
+      ...opts.readinessChecks,
+    },
     log: logger.child({ component: "http" }),
   };
   const policy = createEdgePolicy(edge);

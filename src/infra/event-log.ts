@@ -48,6 +48,8 @@ export const EVENT_STREAMS: readonly EventStreamName[] = ["notification", "marke
 export interface LoggedEvent<T> { seq: number; payload: T }
 
 export const DEFAULT_RETENTION_MS = 60 * 60_000;
+/** A committed event that waited this long for a node's feed means delivery is stalled there (/ready says so). */
+export const EVENT_STALL_MS = 30_000;
 const DEFAULT_POLL_MS = 1000;
 const DEFAULT_STREAM_MAXLEN = 100_000;
 const PAGE = 500;
@@ -110,7 +112,7 @@ export interface EventLog {
   head(stream: EventStreamName): Promise<number>;
   /** This process's subscribers of the stream that follow it live (replaying ones join when caught up). */
   subscriberCount(stream: EventStreamName): number;
-  /** How long this process's feed of the stream has been behind PostgreSQL, in ms (0 when caught up or not started). */
+  /** How long the oldest committed event this process's feed has not yet handed over has waited, in ms (about; 0 when caught up or not started). */
   behindMs(stream: EventStreamName): number;
   /** How long events stay replayable, in ms. */
   readonly retentionMs: number;
@@ -128,7 +130,8 @@ interface Feed<T> {
   /** Serialises reading (XREAD, catch-up): events are handed over one at a time, in order. */
   queue: Promise<void>;
   lastAtCheck: number;
-  behindSince: number | null;
+  /** The head seen at a check while the feed was behind it, and when: delivery is late by now − since until the feed passes it. */
+  waitingFor: { seq: number; since: number } | null;
   timer?: NodeJS.Timeout;
   reader?: Redis;
 }
@@ -192,11 +195,11 @@ export function createEventLog(opts: EventLogOptions): EventLog {
   /** Every pollMs: is PostgreSQL ahead of the feed? Without Redis, read it; with Redis, only if the feed made no progress since the last check. */
   async function check<T>(feed: Feed<T>): Promise<void> {
     const committed = await head(feed.name);
+    if (feed.waitingFor && (feed.last >= feed.waitingFor.seq || committed <= feed.last)) feed.waitingFor = null;
     if (committed > feed.last) {
-      feed.behindSince ??= Date.now();
+      feed.waitingFor ??= { seq: committed, since: Date.now() };
       if (!redisUrl || feed.last === feed.lastAtCheck) await enqueue(feed, () => catchUp(feed, "postgres"));
     }
-    if (feed.last >= committed) feed.behindSince = null;
     feed.lastAtCheck = feed.last;
     metrics?.eventFeedBehind.set({ stream: feed.name }, Math.max(0, committed - feed.last));
   }
@@ -236,7 +239,7 @@ export function createEventLog(opts: EventLogOptions): EventLog {
 
   async function startFeed<T>(name: EventStreamName): Promise<Feed<T>> {
     const last = await head(name);
-    const feed: Feed<T> = { name, last, members: new Set(), queue: Promise.resolve(), lastAtCheck: last, behindSince: null };
+    const feed: Feed<T> = { name, last, members: new Set(), queue: Promise.resolve(), lastAtCheck: last, waitingFor: null };
     feed.timer = setInterval(() => { void check(feed).catch((err: unknown) => { if (!closed) log.warn({ err, stream: name }, "event feed check failed"); }); }, pollMs);
     feed.timer.unref();
     if (redisUrl) void readLoop(feed, redisUrl);
@@ -291,7 +294,10 @@ export function createEventLog(opts: EventLogOptions): EventLog {
   async function relayAll(): Promise<void> {
     const rows = await prisma.$queryRaw<{ name: EventStreamName; seq: bigint; relayed: bigint }[]>`
       SELECT s.name, s.seq, r.relayed FROM "EventStream" s JOIN "EventRelay" r ON r.stream = s.name`;
-    for (const r of rows) if (r.relayed < r.seq) await relayStream(r.name, Number(r.relayed), Number(r.seq));
+    for (const r of rows) {
+      metrics?.eventRelayBehind.set({ stream: r.name }, Number(r.seq - r.relayed));
+      if (r.relayed < r.seq) await relayStream(r.name, Number(r.relayed), Number(r.seq));
+    }
   }
 
   function relaySoon(): void {
@@ -392,8 +398,8 @@ export function createEventLog(opts: EventLogOptions): EventLog {
     head,
     subscriberCount: (stream) => started.get(stream)?.members.size ?? 0,
     behindMs(stream) {
-      const since = started.get(stream)?.behindSince;
-      return since == null ? 0 : Date.now() - since;
+      const feed = started.get(stream);
+      return feed?.waitingFor && feed.last < feed.waitingFor.seq ? Date.now() - feed.waitingFor.since : 0;
     },
     async close() {
       if (closed) return;

@@ -47,6 +47,10 @@ export function createMetrics({ processMetrics = false }: MetricsOptions = {}) {
       name: "gpubroker_events_read_total", help: "Events this node's feeds handed to their subscribers, by stream and source (redis; postgres: catch-up after a stall or without Redis; gap: entries Redis lost).",
       labelNames: ["stream", "source"] as const, registers,
     }),
+    eventRelayBehind: new Gauge({
+      name: "gpubroker_event_relay_behind_events", help: "Committed events not yet written to Redis at the relay's last pass, by stream (with Redis only).",
+      labelNames: ["stream"] as const, registers,
+    }),
     eventFeedBehind: new Gauge({
       name: "gpubroker_event_feed_behind_events", help: "Committed events this node's feed had not yet read at its last check, by stream.",
       labelNames: ["stream"] as const, registers,

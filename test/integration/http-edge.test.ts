@@ -13,6 +13,8 @@ import { createApp } from "../../src/yoga.ts";
 import { startServer, type RunningServer } from "../../src/server.ts";
 import { API_CSP, HSTS } from "../../src/graphql/http-edge.ts";
 import { loadConfig } from "../../src/config.ts";
+import { createEventLog } from "../../src/infra/event-log.ts";
+import { until } from "../support/subscribe.ts";
 import type { Database } from "../../src/infra/db.ts";
 
 type App = ReturnType<typeof createApp>;
@@ -130,13 +132,13 @@ describe("errors and readiness never leak", () => {
     const ready = await createApp({ db }).fetch("http://localhost/ready");
     expect(ready.status).toBe(200);
     expect(ready.headers.get("cache-control")).toBe("no-store");
-    expect(await ready.json()).toEqual({ status: "ready", components: { database: "up" } });
+    expect(await ready.json()).toEqual({ status: "ready", components: { database: "up", events: "up" } });
 
     const app = createApp({ db, readinessChecks: { redis: async () => { throw new Error("connect ECONNREFUSED 10.1.2.3:6379 (secret)"); } } });
     const res = await app.fetch("http://localhost/ready");
     expect(res.status).toBe(503);
     const text = await res.text();
-    expect(JSON.parse(text)).toEqual({ status: "unavailable", components: { database: "up", redis: "down" } });
+    expect(JSON.parse(text)).toEqual({ status: "unavailable", components: { database: "up", events: "up", redis: "down" } });
     expect(text).not.toMatch(/ECONNREFUSED|10\.1\.2\.3|6379|secret/);
   });
 
@@ -146,7 +148,27 @@ describe("errors and readiness never leak", () => {
     const res = await app.fetch("http://localhost/ready");
     expect(Date.now() - started).toBeGreaterThanOrEqual(1_900);
     expect(res.status).toBe(503);
-    expect(await res.json()).toEqual({ status: "unavailable", components: { database: "up", redis: "down" } });
+    expect(await res.json()).toEqual({ status: "unavailable", components: { database: "up", events: "up", redis: "down" } });
+  });
+
+  it("/ready: events down while a committed event waits too long for this node's feed, up again once it is delivered", async () => {
+    const events = createEventLog({ prisma: db.prisma, pollMs: 50 });
+    const app = createApp({ db, events, eventStallMs: 300 });
+    try {
+      const reader = await events.subscribe("notification"); // starts the feed
+      const ready = async () => ({ status: (await app.fetch("http://localhost/ready")).status, events: (await (await app.fetch("http://localhost/ready")).json()).components.events });
+      expect(await ready()).toEqual({ status: 200, events: "up" });
+      // A committed head whose events the feed cannot read (their rows are missing): delivery is stuck.
+      const { seq } = await db.prisma.eventStream.update({ where: { name: "notification" }, data: { seq: { increment: 3 } } });
+      await until(async () => (await ready()).status === 503, "/ready to report the stall", 5000);
+      expect(await ready()).toEqual({ status: 503, events: "down" });
+      await db.prisma.eventStream.update({ where: { name: "notification" }, data: { seq: seq - 3n } });
+      await until(async () => (await ready()).status === 200, "/ready to recover", 5000);
+      await reader.return?.();
+    } finally {
+      await app.dispose();
+      await events.close();
+    }
   });
 
   it("/ready with the database gone: 503, database down, no address or error text", async () => {
@@ -155,7 +177,7 @@ describe("errors and readiness never leak", () => {
     await other.close();
     const res = await app.fetch("http://localhost/ready");
     expect(res.status).toBe(503);
-    expect(await res.json()).toEqual({ status: "unavailable", components: { database: "down" } });
+    expect(await res.json()).toEqual({ status: "unavailable", components: { database: "down", events: "up" } });
   });
 
   const masked = { message: "Internal error. Quote this errorId when you report it.", extensions: { code: "INTERNAL_SERVER_ERROR", errorId: expect.stringMatching(/^[0-9a-f-]{36}$/) } };

@@ -154,6 +154,32 @@ describe("notifications", () => {
     await viaSse.close();
   });
 
+  it("a stream ended by logout resumes, with a fresh token and the last cursor, with nothing lost", async () => {
+    const email = `cy-${randomUUID().slice(0, 8)}@example.com`;
+    const reg = await gql(`mutation ($e: String!) { register(email: $e, password: "correct horse battery", name: "N") { accessToken user { id } } }`, { e: email });
+    const cy = { id: Number(reg.data.register.user.id), token: reg.data.register.accessToken as string };
+    const note = (title: string): NotificationEvent => ({ id: offer++, userId: cy.id, alertId: null, kind: "price_alert", title, body: "", data: {}, createdAt: AT.toISOString() });
+    const first = subscribeSse(server, NOTIFICATIONS, {}, { authorization: `Bearer ${cy.token}` });
+    await liveSubscribers(events, "notification", 1);
+    await writeNotifications(db.prisma, events, [note("n1")]);
+    await first.take(1);
+    const cursor = first.events[0].data.notifications.cursor as string;
+    expect((await gql("mutation { logout }", {}, cy.token)).data).toEqual({ logout: true });
+    await first.take(2); // the stream's last result: UNAUTHENTICATED
+    expect(first.events[1].errors[0].extensions.code).toBe("UNAUTHENTICATED");
+    await first.ended();
+    await writeNotifications(db.prisma, events, [note("n2"), note("n3")]); // while signed out
+    const login = await gql(`mutation ($e: String!) { login(email: $e, password: "correct horse battery") { accessToken } }`, { e: email });
+    const again = subscribeSse(server, NOTIFICATIONS, { after: cursor }, { authorization: `Bearer ${login.data.login.accessToken}` });
+    await again.take(2);
+    await liveSubscribers(events, "notification", 1);
+    await writeNotifications(db.prisma, events, [note("n4")]);
+    await again.take(3);
+    expect(again.events.map((e) => e.data.notifications.title)).toEqual(["n2", "n3", "n4"]);
+    await first.close();
+    await again.close();
+  });
+
   it("need a signed-in caller even with a cursor", async () => {
     const sub = subscribeSse(server, NOTIFICATIONS, { after: eventCursor("notification", 0) });
     await sub.take(1);
