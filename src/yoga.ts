@@ -17,6 +17,7 @@ import { useStreamAuthority } from "./graphql/stream-authority.ts";
 import { corsFor, createEdgePolicy, DEFAULT_MAX_BODY_BYTES, edgePlugins, registerEdgePolicy, rememberCause } from "./graphql/http-edge.ts";
 import { createLazyTokenSigner, type TokenSigner } from "./infra/auth/tokens.ts";
 import { createPubSub } from "./infra/pubsub.ts";
+import { useOperationTracing } from "./graphql/tracing.ts";
 import { createEventLog, EVENT_STALL_MS, EVENT_STREAMS, type EventLog } from "./infra/event-log.ts";
 import { attachMetrics, createMetrics, type Metrics } from "./infra/metrics.ts";
 import { metricsPlugins } from "./graphql/metrics.ts";
@@ -73,6 +74,8 @@ export interface YogaOptions {
   metricsEndpoint?: boolean;
   /** Bearer token /metrics requires (401 without it); default: none. */
   metricsToken?: string | undefined;
+  /** A span per GraphQL operation (OpenTelemetry; src/infra/tracing.ts starts the provider); default false. */
+  tracing?: boolean;
 }
 
 export const JWT_ISSUER = "gpubroker";
@@ -148,6 +151,7 @@ export function createApp(opts: YogaOptions): YogaServerInstance<Record<string, 
       ...metricsPlugins(metrics, { endpoint: opts.metricsEndpoint ?? true, token: opts.metricsToken }),
       ...limitPlugins({ development, rateLimiter, trustProxy: opts.trustProxy }),
       ...edgePlugins(edge, policy, graphiqlHtml),
+      ...(opts.tracing ? [useOperationTracing()] : []),
       useCodedStreamEnd(),
       useStreamAuthority(),
       // yoga.dispose() (shutdown) stops the answers this node writes, each stored as failed.

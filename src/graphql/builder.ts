@@ -5,12 +5,17 @@ import PrismaPlugin from "@pothos/plugin-prisma";
 import RelayPlugin from "@pothos/plugin-relay";
 import SimpleObjectsPlugin from "@pothos/plugin-simple-objects";
 import ValidationPlugin from "@pothos/plugin-validation";
+import TracingPlugin from "@pothos/plugin-tracing";
+import { createOpenTelemetryWrapper } from "@pothos/tracing-opentelemetry";
+import { tracer } from "../infra/tracer.ts";
 import type PrismaTypes from "../generated/pothos-types.ts";
 import { getDatamodel } from "../generated/pothos-types.ts";
 import type { Prisma } from "../generated/prisma/client.ts";
 import { bootSettings } from "../config.ts";
 import type { Context } from "./context.ts";
 import { badInput } from "../errors.ts";
+
+const traceResolver = createOpenTelemetryWrapper(tracer(), { includeArgs: false, includeSource: false });
 
 export const builder = new SchemaBuilder<{
   Context: Context;
@@ -22,8 +27,15 @@ export const builder = new SchemaBuilder<{
   DefaultFieldNullability: false;
 }>({
   // No auth-scope plugin: every service checks its caller itself (src/services/actor.ts), once.
-  plugins: [ErrorsPlugin, ValidationPlugin, PrismaPlugin, RelayPlugin, SimpleObjectsPlugin],
+  plugins: [TracingPlugin, ErrorsPlugin, ValidationPlugin, PrismaPlugin, RelayPlugin, SimpleObjectsPlugin],
   defaultFieldNullability: false,
+  // A span per query and mutation root field (where a request's time goes: the services behind them),
+  // under the operation's span (src/graphql/tracing.ts); nested fields and subscription events are not
+  // traced one by one. No arguments in the spans (passwords, tokens). No-op spans while tracing is off.
+  tracing: {
+    default: (config) => config.parentType === "Query" || config.parentType === "Mutation",
+    wrap: (resolver, options) => traceResolver(resolver, options),
+  },
   validation: {
     validationError: (result) => {
       const issues = result.issues.map((i) => ({

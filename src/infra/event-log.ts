@@ -27,6 +27,7 @@ import { boundedStream, SUBSCRIBER_BUFFER_LIMIT, type BoundedStream } from "./bo
 import { logger } from "./logger.ts";
 import type { Metrics } from "./metrics.ts";
 import type { NotificationEvent, PriceTick } from "./pubsub-types.ts";
+import { tracer } from "./tracer.ts";
 
 /** The payload of each stream's events. */
 export interface EventStreams {
@@ -174,14 +175,23 @@ export function createEventLog(opts: EventLogOptions): EventLog {
     }
   }
 
+  /** Hands a batch to the members, traced as one "events.read" span (delivery to each subscriber is synchronous). */
+  function deliverBatch<T>(feed: Feed<T>, events: LoggedEvent<T>[], source: "redis" | "postgres" | "gap") {
+    if (!events.length) return;
+    tracer().startActiveSpan("events.read", { attributes: { "gpubroker.stream": feed.name, "gpubroker.source": source, "gpubroker.events": events.length, "gpubroker.subscribers": feed.members.size } }, (span) => {
+      for (const event of events) deliver(feed, event);
+      span.end();
+    });
+    metrics?.eventsRead.inc({ stream: feed.name, source }, events.length);
+  }
+
   /** Everything committed after the feed's position, from PostgreSQL. */
   async function catchUp<T>(feed: Feed<T>, source: "postgres" | "gap"): Promise<void> {
     for (;;) {
       const rows = await readAfter<T>(feed.name, feed.last);
       if (!rows.length) return;
       if (rows[0]!.seq !== feed.last + 1) log.error({ stream: feed.name, from: feed.last + 1, to: rows[0]!.seq - 1 }, "events were pruned before this node read them");
-      for (const row of rows) deliver(feed, row);
-      metrics?.eventsRead.inc({ stream: feed.name, source }, rows.length);
+      deliverBatch(feed, rows, source);
       if (rows.length < PAGE) return;
     }
   }
@@ -218,16 +228,20 @@ export function createEventLog(opts: EventLogOptions): EventLog {
         const res = await reader.xread("COUNT", PAGE, "BLOCK", XREAD_BLOCK_MS, "STREAMS", key(feed.name), `${feed.last}-0`);
         const entries = res?.[0]?.[1] ?? [];
         if (entries.length) await enqueue(feed, async () => {
-          let read = 0;
+          let batch: LoggedEvent<T>[] = [];
           for (const [id, fields] of entries) {
             const seq = Number(id.slice(0, id.indexOf("-")));
-            if (seq <= feed.last) continue;
-            if (seq > feed.last + 1) await catchUp(feed, "gap"); // entries Redis lost: PostgreSQL has them (this one included)
-            if (seq <= feed.last) continue;
-            deliver(feed, { seq, payload: JSON.parse(fields[1]!) as T });
-            read++;
+            if (seq <= (batch.at(-1)?.seq ?? feed.last)) continue;
+            if (seq > (batch.at(-1)?.seq ?? feed.last) + 1) {
+              // entries Redis lost: PostgreSQL has them (this one included)
+              deliverBatch(feed, batch, "redis");
+              batch = [];
+              await catchUp(feed, "gap");
+              if (seq <= feed.last) continue;
+            }
+            batch.push({ seq, payload: JSON.parse(fields[1]!) as T });
           }
-          metrics?.eventsRead.inc({ stream: feed.name, source: "redis" }, read);
+          deliverBatch(feed, batch, "redis");
         });
       } catch (err) {
         if (closed) return;
@@ -296,7 +310,11 @@ export function createEventLog(opts: EventLogOptions): EventLog {
       SELECT s.name, s.seq, r.relayed FROM "EventStream" s JOIN "EventRelay" r ON r.stream = s.name`;
     for (const r of rows) {
       metrics?.eventRelayBehind.set({ stream: r.name }, Number(r.seq - r.relayed));
-      if (r.relayed < r.seq) await relayStream(r.name, Number(r.relayed), Number(r.seq));
+      if (r.relayed < r.seq) {
+        await tracer().startActiveSpan("events.relay", { attributes: { "gpubroker.stream": r.name, "gpubroker.events": Number(r.seq - r.relayed) } }, async (span) => {
+          try { await relayStream(r.name, Number(r.relayed), Number(r.seq)); } finally { span.end(); }
+        });
+      }
     }
   }
 

@@ -8,6 +8,9 @@ CREATE TABLE "OutboxEvent" (
     CONSTRAINT "OutboxEvent_pkey" PRIMARY KEY ("stream","seq")
 );
 
+-- CreateIndex
+CREATE INDEX "OutboxEvent_createdAt_idx" ON "OutboxEvent"("createdAt");
+
 -- CreateTable
 CREATE TABLE "EventStream" (
     "name" TEXT NOT NULL,
