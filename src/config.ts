@@ -26,6 +26,8 @@ const Env = z.object({
   REDIS_URL: url(["redis:", "rediss:"]).optional(),
   SEED_SNAPSHOT: flag.default(true),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** json: one JSON object per line; pretty: readable lines (pino-pretty). Unset: pretty when stdout is a terminal, JSON otherwise. */
+  LOG_FORMAT: z.enum(["json", "pretty"]).optional(),
   JWT_PRIVATE_KEY: z.string().includes("PRIVATE KEY", { message: "must be a PEM private key" }).optional(),
   JWT_PUBLIC_KEY: z.string().includes("PUBLIC KEY", { message: "must be a PEM public key" }).optional(),
   /** Development only: where a generated JWT key pair is kept when JWT_*_KEY are not set. */
@@ -51,6 +53,9 @@ const Env = z.object({
   STREAM_AUTH_RECHECK_SECONDS: z.coerce.number().int().min(1).max(3_600).default(30),
   /** How long price ticks and notifications stay replayable for a subscriber that resumes with `after: cursor`. */
   EVENT_RETENTION_MINUTES: z.coerce.number().int().min(15).max(10_080).default(60),
+  /** OpenTelemetry: traces are exported over OTLP/HTTP to `<this>/v1/traces` when set; nothing is traced otherwise. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: url(["http:", "https:"]).optional(),
+  OTEL_SERVICE_NAME: z.string().trim().min(1).max(100).default("gpubroker"),
   VAULT_ADDR: url(["http:", "https:"]).optional(),
   /** Vault auth: a token, or an AppRole (role and secret id). */
   VAULT_TOKEN: z.string().min(1).optional(),
@@ -59,6 +64,8 @@ const Env = z.object({
   VAULT_KV_MOUNT: z.string().min(1).default("secret"),
   /** Poll providers (the elected process only). */
   INGESTION: flag.default(true),
+  /** How often the polling node logs one info line summing up its polls, changes and failures per provider (0 = never); each poll is logged at debug unless it changed offers of a real provider. */
+  INGESTION_SUMMARY_SECONDS: z.coerce.number().int().min(0).max(86_400).default(60),
   /** Remote SkyPilot catalogs to poll: "aws=https://…/vms.csv,gcp=https://…". */
   SKYPILOT_CATALOGS: z.string().optional(),
   /** Simulated price movements on the stored offers (no provider needed). */
@@ -90,6 +97,7 @@ export type Config = z.output<typeof Env> & {
   providerEnv: Record<string, string>;
 };
 export type LogLevel = Config["LOG_LEVEL"];
+export type LogFormat = NonNullable<Config["LOG_FORMAT"]>;
 
 const PROVIDER_VARIABLE = /^[A-Z0-9_]+_API_(KEY|URL)$/;
 
@@ -141,8 +149,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 export const bootSettings = (() => {
   const env = process.env;
   const level = Env.shape.LOG_LEVEL.safeParse(env.LOG_LEVEL || undefined);
+  const format = Env.shape.LOG_FORMAT.safeParse(env.LOG_FORMAT || undefined);
   return {
     production: env.NODE_ENV === "production",
     logLevel: (env.LOG_LEVEL && level.success ? level.data : env.VITEST ? "silent" : "info") as LogLevel,
+    /** Undefined: decided by whether stdout is a terminal. */
+    logFormat: format.success ? format.data : undefined,
   };
 })();

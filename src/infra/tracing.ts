@@ -15,7 +15,7 @@
 // Background chatter (event feeds polling, the relay, pruning) is not traced on its own: a root span
 // is sampled only for an incoming request or one of our named units of work (ROOT_SPANS).
 import { createRequire } from "node:module";
-import { SpanKind, trace, type Attributes, type Context, type Link } from "@opentelemetry/api";
+import { context, SpanKind, trace, type Attributes, type Context, type Link } from "@opentelemetry/api";
 import { registerInstrumentations } from "@opentelemetry/instrumentation";
 import { HttpInstrumentation } from "@opentelemetry/instrumentation-http";
 import { IORedisInstrumentation } from "@opentelemetry/instrumentation-ioredis";
@@ -41,6 +41,12 @@ class RootSampler implements Sampler {
     return { decision: root ? SamplingDecision.RECORD_AND_SAMPLED : SamplingDecision.NOT_RECORD };
   }
   toString() { return "GPUBrokerRootSampler"; }
+}
+
+/** The active span's ids, for log lines (setLogMixin): every line written inside a traced request names its trace. */
+export function traceFields(): Record<string, string> {
+  const span = trace.getSpan(context.active())?.spanContext();
+  return span && trace.isSpanContextValid(span) ? { trace_id: span.traceId, span_id: span.spanId } : {};
 }
 
 export interface TracingOptions {

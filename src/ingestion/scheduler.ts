@@ -6,11 +6,16 @@
 // The leader also rolls the KPI price windows forward once a minute (src/infra/price-windows.ts).
 // A poll applies its snapshot only if no catalog was applied while it was fetching (catalog-sync.ts,
 // basedOnVersion): otherwise it is stale, discarded, logged and counted in Provider.staleSnapshots.
+// Logs: a poll that changed offers of a real provider is an info line; a poll that changed nothing, and
+// every poll of the simulated demo market, is debug; failures and stale snapshots are warnings. Every
+// `summaryMs` an info line sums up the polls, changes and failures per provider (none when idle).
 import pg from "pg";
 import type { Logger } from "pino";
 import type { Notification, PrismaClient } from "../generated/prisma/client.ts";
 import { rollPriceWindows } from "../infra/price-windows.ts";
 import type { EventLog } from "../infra/event-log.ts";
+import { SpanStatusCode } from "@opentelemetry/api";
+import { tracer } from "../infra/tracer.ts";
 import type { Metrics } from "../infra/metrics.ts";
 import type { ProviderAdapter } from "./adapter.ts";
 import { applyCatalog, catalogVersion, CatalogSyncError, type CatalogSyncSummary, type OfferChange } from "./catalog-sync.ts";
@@ -39,6 +44,17 @@ export interface IngestionOptions {
   windowRollMs?: number;
   /** Poll durations, results, changes, time since each provider's last success and leadership. */
   metrics?: Metrics | undefined;
+  /** How often an info line sums up the polls since the last one (nothing when there were none; 0 = never). Default 60000 ms. */
+  summaryMs?: number;
+}
+
+/** What the periodic summary reports for one provider. */
+export interface PollCounts {
+  polls: number;
+  /** Offers inserted, updated (reactivated included) or deactivated. */
+  changes: number;
+  errors: number;
+  stale: number;
 }
 
 /** How one poll of one provider went. Provider failures are reported here, never thrown. */
@@ -73,6 +89,13 @@ export interface Ingestion {
 
 // More than this share of the provider's records skipped counts as a partial answer.
 const SKIPPED_DEGRADED = 0.1;
+const STOPPED = "stopped";
+
+/** Offers a poll inserted, updated (reactivations included) or deactivated. */
+const offersChanged = (run: ProviderRun) => run.summary ? run.summary.inserted + run.summary.updated + run.summary.deactivated : 0;
+
+/** The demo market moves prices on every poll by design: its polls are steady-state noise, not news. */
+const isSimulated = (adapter: ProviderAdapter) => (adapter as { simulated?: boolean }).simulated === true;
 
 export function createIngestion(opts: IngestionOptions): Ingestion {
   const { prisma, log, metrics } = opts;
@@ -82,6 +105,7 @@ export function createIngestion(opts: IngestionOptions): Ingestion {
   const tickMs = opts.tickMs ?? 1000;
   const slowMs = opts.slowMs ?? 30_000;
   const windowRollMs = opts.windowRollMs ?? 60_000;
+  const summaryMs = opts.summaryMs ?? 60_000;
 
   const running = new Map<string, Promise<ProviderRun>>();
   const aborts = new Set<AbortController>();
@@ -92,8 +116,25 @@ export function createIngestion(opts: IngestionOptions): Ingestion {
   let tickTimer: NodeJS.Timeout | undefined;
   let lastRoll = 0;
   let rolling: Promise<void> | null = null;
+  let counts = new Map<string, PollCounts>();
+  let countsSince = Date.now();
+  let summaryTimer: NodeJS.Timeout | undefined;
 
-  async function poll(slug: string): Promise<ProviderRun> {
+  /** One poll as one trace ("ingestion.poll"): the provider's HTTP calls, the import's SQL and the events it wrote. */
+  function poll(slug: string): Promise<ProviderRun> {
+    return tracer().startActiveSpan("ingestion.poll", { attributes: { "gpubroker.provider": slug } }, async (span) => {
+      try {
+        const run = await pollOnce(slug);
+        span.setAttributes({ "gpubroker.ok": run.ok, "gpubroker.stale": run.stale, "gpubroker.changes": run.changes, "gpubroker.notifications": run.notifications });
+        if (!run.ok) span.setStatus({ code: SpanStatusCode.ERROR, message: run.error ?? "failed" });
+        return run;
+      } finally {
+        span.end();
+      }
+    });
+  }
+
+  async function pollOnce(slug: string): Promise<ProviderRun> {
     const adapter = adapters.get(slug)!;
     const startedAt = new Date();
     const abort = new AbortController();
@@ -137,11 +178,38 @@ export function createIngestion(opts: IngestionOptions): Ingestion {
     }
     await recordHealth(run).catch((err: unknown) => log.error({ provider: slug, err }, "could not record provider health"));
     countRun(run);
-    if (run.ok && !run.stale) log.info({ provider: slug, latencyMs, ...run.summary, notifications: run.notifications }, "provider polled");
+    if (run.ok && !run.stale) {
+      const changed = offersChanged(run) > 0 && !isSimulated(adapter);
+      log[changed ? "info" : "debug"]({ provider: slug, latencyMs, ...run.summary, notifications: run.notifications }, "provider polled");
+    }
     return run;
   }
 
+  function tally(run: ProviderRun) {
+    const c = counts.get(run.slug) ?? { polls: 0, changes: 0, errors: 0, stale: 0 };
+    c.polls++;
+    c.changes += offersChanged(run);
+    if (!run.ok) c.errors++;
+    if (run.stale) c.stale++;
+    counts.set(run.slug, c);
+  }
+
+  /** One info line for the polls since the last summary; nothing when there were none. */
+  function summarize() {
+    const providers = Object.fromEntries([...counts].sort(([a], [b]) => a.localeCompare(b)));
+    const since = countsSince;
+    counts = new Map();
+    countsSince = Date.now();
+    const all = Object.values(providers);
+    if (!all.length) return;
+    const sum = (k: keyof PollCounts) => all.reduce((n, c) => n + c[k], 0);
+    const [polls, changes, errors] = [sum("polls"), sum("changes"), sum("errors")];
+    log.info({ providers, seconds: Math.round((countsSince - since) / 1000) },
+      `ingestion: ${polls} poll${polls === 1 ? "" : "s"} of ${all.length} provider${all.length === 1 ? "" : "s"}, ${changes} offer${changes === 1 ? "" : "s"} changed, ${errors} failed`);
+  }
+
   function countRun(run: ProviderRun) {
+    tally(run);
     if (!metrics) return;
     const provider = run.slug;
     metrics.ingestionPollDuration.observe({ provider }, run.latencyMs / 1000);
@@ -242,7 +310,7 @@ export function createIngestion(opts: IngestionOptions): Ingestion {
     metrics?.ingestionLeader.set(0);
     clearTimeout(tickTimer);
     for (const a of aborts) a.abort(new Error(`ingestion leadership lost: ${why}`));
-    log.warn({ why }, "ingestion leadership lost");
+    if (why !== STOPPED) log.warn({ why }, "ingestion leadership lost");
   }
 
   function dropLockClient(client: pg.Client, why: string) {
@@ -292,12 +360,15 @@ export function createIngestion(opts: IngestionOptions): Ingestion {
     start() {
       if (started) return;
       started = true;
+      if (summaryMs > 0) summaryTimer = setInterval(summarize, summaryMs).unref();
       void contend().then(() => { if (started) scheduleContend(); });
     },
     async stop() {
       started = false;
       clearTimeout(lockTimer);
-      loseLeadership("stopped");
+      clearInterval(summaryTimer);
+      const wasLeader = leader;
+      loseLeadership(STOPPED);
       for (const a of aborts) a.abort(new Error("ingestion stopped"));
       await Promise.allSettled([...running.values(), rolling]);
       const client = lockClient;
@@ -306,6 +377,8 @@ export function createIngestion(opts: IngestionOptions): Ingestion {
         await client.query("SELECT pg_advisory_unlock_all()").catch(() => {});
         await client.end().catch(() => {});
       }
+      if (wasLeader) log.info("ingestion stopped: leadership released");
+      if (summaryMs > 0) summarize(); // what happened since the last summary
     },
     runProvider,
     refreshNow: runProvider,

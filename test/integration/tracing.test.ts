@@ -14,7 +14,10 @@ import { seedMarket } from "../support/market.ts";
 import { relaxedRateLimiter } from "../support/app.ts";
 import { until } from "../support/subscribe.ts";
 import { writeNotifications } from "../support/events.ts";
-import { startTracing, type Tracing } from "../../src/infra/tracing.ts";
+import { startTracing, traceFields, type Tracing } from "../../src/infra/tracing.ts";
+import { createLogger, logger, setLogMixin } from "../../src/infra/logger.ts";
+import { createIngestion } from "../../src/ingestion/scheduler.ts";
+import type { ProviderAdapter } from "../../src/ingestion/adapter.ts";
 import { createEventLog, type EventLog } from "../../src/infra/event-log.ts";
 import { createApp } from "../../src/yoga.ts";
 import { startServer, type RunningServer } from "../../src/server.ts";
@@ -115,6 +118,35 @@ describe("outbound calls and background work", () => {
     }
   });
 
+  it("a provider poll is one trace: ingestion.poll → the provider's HTTP call (with traceparent) → the import's SQL", async () => {
+    let seen: string | undefined;
+    const upstream: Server = createServer((req, res) => { seen = req.headers.traceparent as string | undefined; res.end("[]"); });
+    upstream.listen(0, "127.0.0.1");
+    await once(upstream, "listening");
+    const adapter: ProviderAdapter = {
+      slug: "lambda",
+      async fetchOffers() {
+        await (await fetch(`http://127.0.0.1:${(upstream.address() as AddressInfo).port}/instance-types`)).text();
+        return { offers: [{ externalId: "t1", instanceType: "gpu_1x_h100", gpuName: "H100 SXM", gpuCount: 1, region: "us-east-1", country: "US", onDemandPrice: "2.49" }], skipped: 0, skipReasons: [], requests: 1 };
+      },
+    };
+    const ingestion = createIngestion({ prisma: db.prisma, adapters: [adapter], log: logger.child({ component: "tracing-test" }), windowRollMs: 0 });
+    try {
+      exporter.reset();
+      const run = await ingestion.runProvider("lambda");
+      expect(run.ok).toBe(true);
+      const poll = exporter.getFinishedSpans().find((s) => s.name === "ingestion.poll")!;
+      expect(poll.attributes).toMatchObject({ "gpubroker.provider": "lambda", "gpubroker.ok": true, "gpubroker.changes": 1 });
+      const inTrace = spansOf(poll.spanContext().traceId);
+      expect(inTrace.some((s) => s.kind === SpanKind.CLIENT && parentOf(s) === poll.spanContext().spanId)).toBe(true);
+      expect(seen).toMatch(new RegExp(`^00-${poll.spanContext().traceId}-`));
+      expect(inTrace.filter((s) => s.name === "prisma:client:db_query").length).toBeGreaterThan(2);
+    } finally {
+      await ingestion.stop();
+      upstream.close();
+    }
+  });
+
   it("Redis commands are spans inside a trace, and not traced on their own", async () => {
     const redis = new Redis(REDIS_URL);
     try {
@@ -144,5 +176,23 @@ describe("outbound calls and background work", () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(exporter.getFinishedSpans().filter((s) => s.name.startsWith("prisma:") && !parentOf(s))).toEqual([]);
     await reader.return?.();
+  });
+});
+
+describe("log lines", () => {
+  it("a line written inside a trace names its trace and span (trace_id, span_id); outside one, neither", () => {
+    const lines: Record<string, unknown>[] = [];
+    const log = createLogger({ level: "info", format: "json", destination: { write: (line: string) => { lines.push(JSON.parse(line)); } } });
+    setLogMixin(traceFields);
+    try {
+      const span = trace.getTracer("test").startSpan("ingestion.poll");
+      context.with(trace.setSpan(context.active(), span), () => log.child({ requestId: "r-1" }).info("inside"));
+      span.end();
+      log.info("outside");
+      expect(lines[0]).toMatchObject({ msg: "inside", requestId: "r-1", trace_id: span.spanContext().traceId, span_id: span.spanContext().spanId });
+      expect(lines[1]).not.toHaveProperty("trace_id");
+    } finally {
+      setLogMixin(null);
+    }
   });
 });
