@@ -9,6 +9,11 @@ import assert from "node:assert/strict";
 import type pg from "pg";
 import { startServer } from "../src/server.ts";
 import { createApp } from "../src/yoga.ts";
+import { createServer as createHttpServer } from "node:http";
+import { once } from "node:events";
+import type { AddressInfo } from "node:net";
+import { createMetrics } from "../src/infra/metrics.ts";
+import { startTracing } from "../src/infra/tracing.ts";
 import { countOffers, findOfferPage, offerFacets, type OfferCursor, type OfferFilter, type OfferOrder } from "../src/infra/offers.ts";
 import { resolveNames } from "../src/infra/names.ts";
 import { startBaselineServer } from "./lib/baseline.ts";
@@ -175,9 +180,53 @@ async function httpBenchmark(bench: BenchDatabase, data: LoadSummary): Promise<v
       costs.push([name, cost.wallMs.toFixed(1), cost.cpuMs.toFixed(1)]);
     }
     printTable(["selection", "1-by-1 ms", "CPU ms/req"], costs);
+
+    await observabilityOverhead(bench, { filter }, load);
   } finally {
     await gpubroker.stop();
     await baseline.stop();
+  }
+}
+
+/**
+ * What metrics and tracing cost on `offers` page 1, in this run: the app with GraphQL metrics and
+ * tracing off, then with both on (Prometheus plugins, OTLP/HTTP export in batches to a local sink that
+ * discards), then off again (tracing shut down and its instrumentations removed). Ratio = on ÷ mean(off).
+ */
+async function observabilityOverhead(bench: BenchDatabase, variables: Variables, load: ReturnType<typeof loadOptionsFromEnv>) {
+  const body = JSON.stringify({ query: OFFERS_QUERY, variables });
+  const sink = createHttpServer((req, res) => { req.resume(); req.on("end", () => res.writeHead(200, { "content-type": "application/json" }).end("{}")); });
+  sink.listen(0, "127.0.0.1");
+  await once(sink, "listening");
+  const run = async (label: string, on: boolean) => {
+    const tracing = on ? startTracing({ endpoint: `http://127.0.0.1:${(sink.address() as AddressInfo).port}`, serviceName: "gpubroker-bench" }) : null;
+    const app = createApp({ db: bench.db, rateLimiter: benchRateLimiter(), graphqlMetrics: on, tracing: on, ...(on ? { metrics: createMetrics({ processMetrics: true }) } : {}) });
+    const server = await startServer(app, { port: 0, host: "127.0.0.1" });
+    try {
+      return { ...(await sequentialCost(server.url, body)), ...(await measure(label, server.url, body, load)) };
+    } finally {
+      await server.stop();
+      await app.dispose();
+      await tracing?.shutdown();
+    }
+  };
+  try {
+    // Alternated, so drift in the machine's speed (it is shared) falls on both sides.
+    const order = [false, true, false, true, false];
+    const results: { on: boolean; r: Awaited<ReturnType<typeof run>> }[] = [];
+    for (const [i, on] of order.entries()) results.push({ on, r: await run(`GPUBroker ${i + 1}/${order.length}, metrics and tracing ${on ? "on" : "off"}`, on) });
+    const mean = (on: boolean, pick: (r: Awaited<ReturnType<typeof run>>) => number) => {
+      const xs = results.filter((x) => x.on === on).map((x) => pick(x.r));
+      return xs.reduce((a, b) => a + b, 0) / xs.length;
+    };
+    const fmt = (r: Awaited<ReturnType<typeof run>>) => [r.requestsPerSec.toFixed(0), r.p50Ms, r.p99Ms, r.requests, r.wallMs.toFixed(1), r.cpuMs.toFixed(1)];
+    console.log(`\nObservability overhead, page 1 (off and on alternated; on = Prometheus plugins + every request traced, OTLP/HTTP in batches to a local sink):\n`);
+    printTable(["server", "req/s", "p50 ms", "p99 ms", "requests", "1-by-1 ms", "CPU ms/req"], [
+      ...results.map((x) => [x.on ? "metrics + tracing" : "off", ...fmt(x.r)]),
+      ["ratio on / off (mean req/s)", (mean(true, (r) => r.requestsPerSec) / mean(false, (r) => r.requestsPerSec)).toFixed(2), "", "", "", "", (mean(true, (r) => r.cpuMs) / mean(false, (r) => r.cpuMs)).toFixed(2)],
+    ]);
+  } finally {
+    sink.close();
   }
 }
 

@@ -76,6 +76,8 @@ export interface YogaOptions {
   metricsToken?: string | undefined;
   /** A span per GraphQL operation (OpenTelemetry; src/infra/tracing.ts starts the provider); default false. */
   tracing?: boolean;
+  /** GraphQL metrics and /metrics (the Prometheus plugins); default true. false only to measure their cost (bench/offers.ts). */
+  graphqlMetrics?: boolean;
 }
 
 export const JWT_ISSUER = "gpubroker";
@@ -148,7 +150,7 @@ export function createApp(opts: YogaOptions): YogaServerInstance<Record<string, 
     maxRequestBodySize: edge.maxBodyBytes,
     cors: corsFor(policy),
     plugins: [
-      ...metricsPlugins(metrics, { endpoint: opts.metricsEndpoint ?? true, token: opts.metricsToken }),
+      ...(opts.graphqlMetrics === false ? [] : metricsPlugins(metrics, { endpoint: opts.metricsEndpoint ?? true, token: opts.metricsToken })),
       ...limitPlugins({ development, rateLimiter, trustProxy: opts.trustProxy }),
       ...edgePlugins(edge, policy, graphiqlHtml),
       ...(opts.tracing ? [useOperationTracing()] : []),

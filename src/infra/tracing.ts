@@ -83,7 +83,8 @@ export function startTracing(opts: TracingOptions): Tracing | null {
       }),
       new UndiciInstrumentation(),
       new IORedisInstrumentation({ requireParentSpan: true }),
-      new PrismaInstrumentation(),
+      // Operations and their SQL; not the client's serialize / compile / connect steps (half the spans, little news).
+      new PrismaInstrumentation({ ignoreSpanTypes: ["prisma:client:serialize", "prisma:client:compile", "prisma:client:connect"] }),
     ],
   });
   // The require hooks patch modules as CommonJS loads them; this code base imports node:http and ioredis

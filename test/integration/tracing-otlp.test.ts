@@ -15,7 +15,7 @@ const root = join(import.meta.dirname, "..", "..");
 const TRACE_ID = "0af7651916cd43dd8448eb211c80319c";
 const PARENT_ID = "b7ad6b7169203331";
 
-interface OtlpSpan { traceId: string; spanId: string; parentSpanId?: string; name: string; kind: number }
+interface OtlpSpan { traceId: string; spanId: string; parentSpanId?: string; name: string; kind: number; startTimeUnixNano: string | number; endTimeUnixNano: string | number }
 interface OtlpBody { resourceSpans: { resource: { attributes: { key: string; value: { stringValue?: string } }[] }; scopeSpans: { scope: { name: string }; spans: OtlpSpan[] }[] }[] }
 
 const received: OtlpBody[] = [];
@@ -79,7 +79,8 @@ function tree(all: ReturnType<typeof spans>): string {
   const lines: string[] = [];
   const walk = (parent: string | undefined, depth: number) => {
     for (const s of all.filter((x) => (x.parentSpanId || undefined) === parent)) {
-      lines.push(`${"  ".repeat(depth)}${s.name} (${s.scope})`);
+      const ms = (Number(BigInt(s.endTimeUnixNano) - BigInt(s.startTimeUnixNano)) / 1e6).toFixed(2);
+      lines.push(`${"  ".repeat(depth)}${s.name} (${s.scope}) ${ms} ms`);
       walk(s.spanId, depth + 1);
     }
   };
