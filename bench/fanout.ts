@@ -15,7 +15,7 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
-import { changePercent } from "../src/domain/money.ts";
+import { priceTick } from "./lib/price-ticks.ts";
 import { appendEvents, createEventLog, type EventLog } from "../src/infra/event-log.ts";
 import type { PrismaClient } from "../src/generated/prisma/client.ts";
 import type { PriceTick } from "../src/infra/pubsub-types.ts";
@@ -63,25 +63,6 @@ function optionsFromEnv(args: string[]): Options {
 // ---------------------------------------------------------------- ticks
 
 const PROBE_AT = "2026-11-26T10:00:00.000Z";
-/** Whole cents → a Decimal(12,4) string, as the database hands prices to recordChanges. */
-const dollars = (cents: number) => `${Math.floor(cents / 100)}.${String(cents % 100).padStart(2, "0")}00`;
-
-/** A realistic repricing tick; `seq` varies the offer, prices and GPU count. `at` is the write time (ms). */
-function priceTick(seq: number, at: string): PriceTick {
-  const gpuCount = [1, 2, 4, 8][seq % 4]!;
-  const perGpu = 150 + (seq % 200);
-  const before = perGpu + 5 + (seq % 7);
-  const spot = seq % 3 === 0 ? null : Math.round(perGpu * 0.6);
-  const oldOnDemandPrice = dollars(before * gpuCount);
-  const newOnDemandPrice = dollars(perGpu * gpuCount);
-  return {
-    offerId: 1_000_000 + seq, provider: "runpod", providerId: 1, gpuModel: "H100-SXM-80GB", gpuModelId: 1, region: "US-TX-3", gpuCount, kind: "changed",
-    oldOnDemandPrice, newOnDemandPrice,
-    oldSpotPrice: spot === null ? null : dollars((spot + 3) * gpuCount), newSpotPrice: spot === null ? null : dollars(spot * gpuCount),
-    oldAvailability: "AVAILABLE", newAvailability: seq % 5 === 0 ? "LIMITED" : "AVAILABLE",
-    pricePerGpuHour: dollars(perGpu), changePercent: changePercent(oldOnDemandPrice, newOnDemandPrice), at,
-  };
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

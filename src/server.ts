@@ -176,13 +176,6 @@ export async function startMetricsServer(metrics: Metrics, opts: MetricsServerOp
       },
     );
   });
-  // Open responses, so stop() can end the Server-Sent Events streams (they never finish by themselves).
-  const responses = new Set<ServerResponse>();
-  server.on("request", (_req: IncomingMessage, res: ServerResponse) => {
-    responses.add(res);
-    res.once("close", () => responses.delete(res));
-  });
-
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(opts.port, opts.host, () => resolve());

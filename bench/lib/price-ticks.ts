@@ -1,5 +1,4 @@
-// Realistic PriceTick payloads for benchmarks that move ticks (bench/outbox.ts). The same generator
-// as bench/fanout.ts (not exported there): a repricing of offer 1 000 000 + seq, with the GPU count,
+// Realistic PriceTick payloads for the benchmarks that move ticks (bench/fanout.ts, bench/outbox.ts): a repricing of offer 1 000 000 + seq, with the GPU count,
 // prices, spot price and availability varying with seq. About 420 B of JSON each.
 import { changePercent } from "../../src/domain/money.ts";
 import type { PriceTick } from "../../src/infra/pubsub-types.ts";
