@@ -1,7 +1,7 @@
 // Logs an operator can live with: one clear line (no stack) for the conditions they fix at start,
 // ingestion's steady state at debug with a periodic info summary, readable lines when asked, and a
 // shutdown that gives ingestion leadership away first.
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -12,6 +12,7 @@ import { Writable } from "node:stream";
 import pg from "pg";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startMain } from "../support/main-process.ts";
 import { openTestDatabase } from "../support/db.ts";
 import { openDatabase, type Database } from "../../src/infra/db.ts";
 import type { CatalogOffer } from "../../src/domain/catalog/types.ts";
@@ -19,35 +20,15 @@ import type { FetchReport, ProviderAdapter } from "../../src/ingestion/adapter.t
 import { syncGpuModels } from "../../src/ingestion/gpu-models.ts";
 import { createIngestion, type PollCounts } from "../../src/ingestion/scheduler.ts";
 
-const root = join(import.meta.dirname, "..", "..");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const dataDirs: string[] = [];
 afterAll(() => { for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true }); });
 
-/** src/main.ts as `npm start` runs it, output captured (not a terminal: JSON unless LOG_FORMAT says otherwise). */
+/** src/main.ts with a fresh embedded data folder. */
 function start(env: Record<string, string>) {
-  const { DATABASE_URL: _ignored, LOG_FORMAT: _format, ...parent } = process.env;
   const dataDir = mkdtempSync(join(tmpdir(), "gpubroker-logs-"));
   dataDirs.push(dataDir);
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    cwd: root,
-    env: { ...parent, NODE_ENV: "development", LOG_LEVEL: "info", HOST: "127.0.0.1", PORT: "0", PGLITE_DATA_DIR: dataDir, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.on("data", (d) => { stdout += d; });
-  child.stderr!.on("data", (d) => { stderr += d; });
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  const ready = new Promise<string>((resolve, reject) => {
-    child.stdout!.on("data", () => {
-      const m = /ready at (http:\/\/[^\s"]+)/.exec(stdout);
-      if (m) resolve(m[1]!.replace("localhost", "127.0.0.1"));
-    });
-    void exited.then((code) => reject(new Error(`exited ${code}: ${stderr || stdout}`)));
-  });
-  ready.catch(() => {});
-  return { child, ready, exited, output: () => ({ stdout, stderr }) };
+  return startMain(dataDir, env);
 }
 
 const kill = (child: ChildProcess) => { if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL"); };

@@ -1,36 +1,15 @@
 // The zero-setup promise, end to end: a fresh data folder, `src/main.ts`, real HTTP, SIGTERM.
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { startMain } from "../support/main-process.ts";
 
-const root = join(import.meta.dirname, "..", "..");
 const dataDir = mkdtempSync(join(tmpdir(), "gpubroker-main-"));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
-function start(env: Record<string, string>) {
-  const { DATABASE_URL: _ignored, ...parent } = process.env;
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    cwd: root,
-    env: { ...parent, NODE_ENV: "development", LOG_LEVEL: "info", HOST: "127.0.0.1", PORT: "0", PGLITE_DATA_DIR: dataDir, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.on("data", (d) => { stdout += d; });
-  child.stderr!.on("data", (d) => { stderr += d; });
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  const ready = new Promise<string>((resolve, reject) => {
-    child.stdout!.on("data", () => {
-      const m = /ready at (http:\/\/[^\s"]+)/.exec(stdout);
-      if (m) resolve(m[1]!.replace("localhost", "127.0.0.1"));
-    });
-    void exited.then((code) => reject(new Error(`exited ${code}: ${stderr || stdout}`)));
-  });
-  ready.catch(() => {}); // awaited by the tests that expect a start
-  return { child, ready, exited, output: () => ({ stdout, stderr }) };
-}
+const start = (env: Record<string, string>) => startMain(dataDir, env);
 
 async function query(url: string, q: string) {
   const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: q }) });

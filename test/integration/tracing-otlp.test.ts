@@ -2,7 +2,6 @@
 // local OTLP/HTTP receiver (POST /v1/traces, the JSON encoding the exporter sends). A request with a
 // traceparent arrives as one trace — the caller's — whose spans reach the receiver by SIGTERM at the
 // latest (the batch is flushed on shutdown). Without the variable nothing is sent.
-import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, request } from "node:http";
@@ -10,8 +9,8 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startMain } from "../support/main-process.ts";
 
-const root = join(import.meta.dirname, "..", "..");
 const TRACE_ID = "0af7651916cd43dd8448eb211c80319c";
 const PARENT_ID = "b7ad6b7169203331";
 
@@ -44,24 +43,7 @@ afterAll(() => {
 function start(env: Record<string, string>) {
   const dataDir = mkdtempSync(join(tmpdir(), "gpubroker-otlp-"));
   dirs.push(dataDir);
-  const { DATABASE_URL: _d, OTEL_EXPORTER_OTLP_ENDPOINT: _o, ...parent } = process.env;
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    cwd: root,
-    env: { ...parent, NODE_ENV: "development", LOG_LEVEL: "info", HOST: "127.0.0.1", PORT: "0", PGLITE_DATA_DIR: dataDir, SEED_SNAPSHOT: "true", INGESTION: "false", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  child.stdout!.on("data", (d) => { out += d; });
-  child.stderr!.on("data", (d) => { out += d; });
-  const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
-  const ready = new Promise<string>((resolve, reject) => {
-    const poll = setInterval(() => {
-      const m = /ready at (http:\/\/[^\s"]+)/.exec(out);
-      if (m) { clearInterval(poll); resolve(m[1]!.replace("localhost", "127.0.0.1")); }
-    }, 20);
-    void exited.then((code) => { clearInterval(poll); reject(new Error(`exited ${code}: ${out}`)); });
-  });
-  return { child, ready, exited };
+  return startMain(dataDir, { SEED_SNAPSHOT: "true", INGESTION: "false", ...env });
 }
 
 function post(url: string, body: unknown, headers: Record<string, string>) {
