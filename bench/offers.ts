@@ -1,7 +1,8 @@
-// `npm run bench -- offers [--explain]`
+// `npm run bench -- offers [--explain | --overhead]`
 //   default:    GPUBroker's `offers` query over HTTP vs a bare node:http + pg baseline, same page, same load.
 //   --explain:  EXPLAIN (ANALYZE, BUFFERS) of the SQL behind `offers` / `totalCount` / `offerFacets`,
 //               plus the index changes proposed in bench/README.md, measured before/after.
+//   --overhead: only the observability table (metrics and tracing off / each alone / both), BENCH_OVERHEAD_ROUNDS rounds.
 // Env: BENCH_OFFERS (100000), BENCH_DURATION (10 s), BENCH_WARMUP (3 s), BENCH_CONNECTIONS (20),
 //      BENCH_DATABASE_URL (admin URL, default postgresql://root@127.0.0.1:5432/postgres).
 import { benchRateLimiter } from "./lib/rate-limit.ts";
@@ -32,6 +33,7 @@ export async function run(args: string[]): Promise<void> {
     console.log(`  from ${data.catalogRows} GPU rows of ${data.providers.join(", ")} catalogs; GPU models via ${data.gpuModelsFrom}; ` +
       `most common: ${data.models.slice(0, 3).map(([m, n]) => `${m} (${n})`).join(", ")}\n`);
     if (args.includes("--explain")) await indexStudy(bench, data);
+    else if (args.includes("--overhead")) await observabilityOverhead(bench, { filter: benchFilter(data) }, loadOptionsFromEnv(), Number(process.env.BENCH_OVERHEAD_ROUNDS ?? 2));
     else await httpBenchmark(bench, data);
   });
 }
@@ -133,9 +135,12 @@ async function verifySamePage(urls: { gpubroker: string; baseline: string }, var
   return ours.data.offers;
 }
 
+/** The most common GPU model, at least one GPU, at most $5 per GPU-hour: a typical shopper's page. */
+const benchFilter = (data: LoadSummary): BenchFilter => ({ gpuModels: [data.models[0]![0]], gpuCount: { min: 1 }, pricePerGpu: { max: "5" } });
+
 async function httpBenchmark(bench: BenchDatabase, data: LoadSummary): Promise<void> {
   const load = loadOptionsFromEnv();
-  const filter: BenchFilter = { gpuModels: [data.models[0]![0]], gpuCount: { min: 1 }, pricePerGpu: { max: "5" } };
+  const filter = benchFilter(data);
   const gpubroker = await startServer(createApp({ db: bench.db, rateLimiter: benchRateLimiter() }), { port: 0, host: "127.0.0.1" });
   const baseline = await startBaselineServer(baselineAnswer(bench.pool));
   try {
@@ -181,26 +186,33 @@ async function httpBenchmark(bench: BenchDatabase, data: LoadSummary): Promise<v
     }
     printTable(["selection", "1-by-1 ms", "CPU ms/req"], costs);
 
-    await observabilityOverhead(bench, { filter }, load);
+    await observabilityOverhead(bench, { filter }, load, 1);
   } finally {
     await gpubroker.stop();
     await baseline.stop();
   }
 }
 
+type Observability = "off" | "metrics" | "tracing" | "metrics + tracing" | "metrics + tracing 10 %";
+
 /**
- * What metrics and tracing cost on `offers` page 1, in this run: the app with GraphQL metrics and
- * tracing off, then with both on (Prometheus plugins, OTLP/HTTP export in batches to a local sink that
- * discards), then off again (tracing shut down and its instrumentations removed). Ratio = on ÷ mean(off).
+ * What metrics and tracing cost on `offers` page 1, in this run: the same app with GraphQL metrics and
+ * tracing off, with each alone and with both on (Prometheus plugins; every request traced, exported over
+ * OTLP/HTTP in batches to a local sink that discards), and both with 10 % of requests traced. The variants are alternated round by round so
+ * drift in the machine's speed (it is shared) falls on all of them. Ratio = mean req/s ÷ mean req/s off.
+ * `--overhead` runs only this table, with BENCH_OVERHEAD_ROUNDS rounds (default 2; 1 in the full run).
  */
-async function observabilityOverhead(bench: BenchDatabase, variables: Variables, load: ReturnType<typeof loadOptionsFromEnv>) {
+async function observabilityOverhead(bench: BenchDatabase, variables: Variables, load: ReturnType<typeof loadOptionsFromEnv>, rounds: number) {
   const body = JSON.stringify({ query: OFFERS_QUERY, variables });
   const sink = createHttpServer((req, res) => { req.resume(); req.on("end", () => res.writeHead(200, { "content-type": "application/json" }).end("{}")); });
   sink.listen(0, "127.0.0.1");
   await once(sink, "listening");
-  const run = async (label: string, on: boolean) => {
-    const tracing = on ? startTracing({ endpoint: `http://127.0.0.1:${(sink.address() as AddressInfo).port}`, serviceName: "gpubroker-bench" }) : null;
-    const app = createApp({ db: bench.db, rateLimiter: benchRateLimiter(), graphqlMetrics: on, tracing: on, ...(on ? { metrics: createMetrics({ processMetrics: true }) } : {}) });
+  const run = async (label: string, variant: Observability) => {
+    const metricsOn = variant.startsWith("metrics");
+    const tracingOn = variant.includes("tracing");
+    const sampleRatio = variant.endsWith("10 %") ? 0.1 : 1;
+    const tracing = tracingOn ? startTracing({ endpoint: `http://127.0.0.1:${(sink.address() as AddressInfo).port}`, serviceName: "gpubroker-bench", sampleRatio }) : null;
+    const app = createApp({ db: bench.db, rateLimiter: benchRateLimiter(), graphqlMetrics: metricsOn, tracing: tracingOn, ...(metricsOn ? { metrics: createMetrics({ processMetrics: true }) } : {}) });
     const server = await startServer(app, { port: 0, host: "127.0.0.1" });
     try {
       return { ...(await sequentialCost(server.url, body)), ...(await measure(label, server.url, body, load)) };
@@ -211,20 +223,23 @@ async function observabilityOverhead(bench: BenchDatabase, variables: Variables,
     }
   };
   try {
-    // Alternated, so drift in the machine's speed (it is shared) falls on both sides.
-    const order = [false, true, false, true, false];
-    const results: { on: boolean; r: Awaited<ReturnType<typeof run>> }[] = [];
-    for (const [i, on] of order.entries()) results.push({ on, r: await run(`GPUBroker ${i + 1}/${order.length}, metrics and tracing ${on ? "on" : "off"}`, on) });
-    const mean = (on: boolean, pick: (r: Awaited<ReturnType<typeof run>>) => number) => {
-      const xs = results.filter((x) => x.on === on).map((x) => pick(x.r));
+    const variants: Observability[] = ["off", "metrics", "tracing", "metrics + tracing", "metrics + tracing 10 %"];
+    const order = [...Array.from({ length: rounds }, () => variants).flat(), "off" as const];
+    const results: { variant: Observability; r: Awaited<ReturnType<typeof run>> }[] = [];
+    // Not counted: the first run after loading meets cold PostgreSQL caches and a cold JIT.
+    await run("GPUBroker warm-up run (not counted)", "off");
+    for (const [i, variant] of order.entries()) results.push({ variant, r: await run(`GPUBroker ${i + 1}/${order.length}, ${variant}`, variant) });
+    const mean = (variant: Observability, pick: (r: Awaited<ReturnType<typeof run>>) => number) => {
+      const xs = results.filter((x) => x.variant === variant).map((x) => pick(x.r));
       return xs.reduce((a, b) => a + b, 0) / xs.length;
     };
     const fmt = (r: Awaited<ReturnType<typeof run>>) => [r.requestsPerSec.toFixed(0), r.p50Ms, r.p99Ms, r.requests, r.wallMs.toFixed(1), r.cpuMs.toFixed(1)];
-    console.log(`\nObservability overhead, page 1 (off and on alternated; on = Prometheus plugins + every request traced, OTLP/HTTP in batches to a local sink):\n`);
-    printTable(["server", "req/s", "p50 ms", "p99 ms", "requests", "1-by-1 ms", "CPU ms/req"], [
-      ...results.map((x) => [x.on ? "metrics + tracing" : "off", ...fmt(x.r)]),
-      ["ratio on / off (mean req/s)", (mean(true, (r) => r.requestsPerSec) / mean(false, (r) => r.requestsPerSec)).toFixed(2), "", "", "", "", (mean(true, (r) => r.cpuMs) / mean(false, (r) => r.cpuMs)).toFixed(2)],
-    ]);
+    console.log(`\nObservability overhead, page 1 (variants alternated; tracing = every request traced, or 10 % with OTEL_TRACES_SAMPLER_ARG=0.1, OTLP/HTTP in batches to a local sink):\n`);
+    printTable(["server", "req/s", "p50 ms", "p99 ms", "requests", "1-by-1 ms", "CPU ms/req"], results.map((x) => [x.variant, ...fmt(x.r)]));
+    console.log("");
+    printTable(["variant", "ratio req/s vs off", "ratio CPU ms/req vs off"], variants.slice(1).map((v) => [v,
+      (mean(v, (r) => r.requestsPerSec) / mean("off", (r) => r.requestsPerSec)).toFixed(3),
+      (mean(v, (r) => r.cpuMs) / mean("off", (r) => r.cpuMs)).toFixed(3)]));
   } finally {
     sink.close();
   }

@@ -56,6 +56,8 @@ const Env = z.object({
   /** OpenTelemetry: traces are exported over OTLP/HTTP to `<this>/v1/traces` when set; nothing is traced otherwise. */
   OTEL_EXPORTER_OTLP_ENDPOINT: url(["http:", "https:"]).optional(),
   OTEL_SERVICE_NAME: z.string().trim().min(1).max(100).default("gpubroker"),
+  /** Fraction of requests (and ingestion polls, event batches) that start a trace, 0..1; a caller's sampled `traceparent` is always followed. */
+  OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).default(1),
   VAULT_ADDR: url(["http:", "https:"]).optional(),
   /** Vault auth: a token, or an AppRole (role and secret id). */
   VAULT_TOKEN: z.string().min(1).optional(),

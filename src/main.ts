@@ -44,7 +44,7 @@ async function main() {
   }
   logger.level = config.LOG_LEVEL;
   // First, so the database, Redis and HTTP work below is traced (nothing at all without an endpoint).
-  const tracing = startTracing({ endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: config.OTEL_SERVICE_NAME, serviceVersion: PACKAGE_VERSION });
+  const tracing = startTracing({ endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: config.OTEL_SERVICE_NAME, serviceVersion: PACKAGE_VERSION, sampleRatio: config.OTEL_TRACES_SAMPLER_ARG });
   if (tracing) setLogMixin(traceFields);
   const persistedOperations = config.PERSISTED_OPERATIONS_FILE ? readPersistedOperations(config.PERSISTED_OPERATIONS_FILE) : undefined;
 

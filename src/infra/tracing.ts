@@ -23,7 +23,7 @@ import { UndiciInstrumentation } from "@opentelemetry/instrumentation-undici";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import {
-  BatchSpanProcessor, ParentBasedSampler, SamplingDecision, SimpleSpanProcessor,
+  BatchSpanProcessor, ParentBasedSampler, SamplingDecision, SimpleSpanProcessor, TraceIdRatioBasedSampler,
   type Sampler, type SamplingResult, type SpanExporter,
 } from "@opentelemetry/sdk-trace-base";
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
@@ -34,14 +34,23 @@ import { ROOT_SPANS } from "./tracer.ts";
 
 const UNTRACED_PATHS = new Set(["/health", "/ready", "/metrics", "/favicon.ico"]);
 
-/** Samples every incoming request and our named units of work; anything else only inside a sampled trace. */
+/**
+ * Samples incoming requests and our named units of work (a `ratio` of them, by trace id); anything else
+ * only inside a sampled trace.
+ */
 class RootSampler implements Sampler {
-  shouldSample(_context: Context, _traceId: string, name: string, kind: SpanKind, _attributes: Attributes, _links: Link[]): SamplingResult {
+  private readonly byRatio: TraceIdRatioBasedSampler;
+  constructor(private readonly ratio: number) { this.byRatio = new TraceIdRatioBasedSampler(ratio); }
+  shouldSample(context: Context, traceId: string, name: string, kind: SpanKind, attributes: Attributes, links: Link[]): SamplingResult {
     const root = kind === SpanKind.SERVER || ROOT_SPANS.includes(name);
-    return { decision: root ? SamplingDecision.RECORD_AND_SAMPLED : SamplingDecision.NOT_RECORD };
+    if (!root) return { decision: SamplingDecision.NOT_RECORD };
+    return this.ratio >= 1 ? { decision: SamplingDecision.RECORD_AND_SAMPLED } : this.byRatio.shouldSample(context, traceId);
   }
-  toString() { return "GPUBrokerRootSampler"; }
+  toString() { return `GPUBrokerRootSampler{${this.ratio}}`; }
 }
+
+/** A caller's sampling decision (traceparent) is followed; a new trace is started by RootSampler. */
+export const createSampler = (ratio: number): Sampler => new ParentBasedSampler({ root: new RootSampler(ratio) });
 
 /** The active span's ids, for log lines (setLogMixin): every line written inside a traced request names its trace. */
 export function traceFields(): Record<string, string> {
@@ -56,6 +65,8 @@ export interface TracingOptions {
   exporter?: SpanExporter;
   serviceName?: string;
   serviceVersion?: string;
+  /** Fraction of root requests and units of work traced (OTEL_TRACES_SAMPLER_ARG); default 1 (all). */
+  sampleRatio?: number;
 }
 
 export interface Tracing {
@@ -69,7 +80,7 @@ export function startTracing(opts: TracingOptions): Tracing | null {
   const exporter = opts.exporter ?? new OTLPTraceExporter({ url: `${opts.endpoint!.replace(/\/+$/, "")}/v1/traces` });
   const provider = new NodeTracerProvider({
     resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: opts.serviceName ?? "gpubroker", [ATTR_SERVICE_VERSION]: opts.serviceVersion ?? "0.0.0" }),
-    sampler: new ParentBasedSampler({ root: new RootSampler() }),
+    sampler: createSampler(opts.sampleRatio ?? 1),
     spanProcessors: [opts.exporter ? new SimpleSpanProcessor(exporter) : new BatchSpanProcessor(exporter)],
   });
   provider.register(); // global provider, W3C trace-context + baggage propagators, AsyncLocalStorage context

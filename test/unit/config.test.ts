@@ -37,6 +37,14 @@ describe("config", () => {
   });
 });
 
+describe("tracing configuration", () => {
+  it("traces every request by default; OTEL_TRACES_SAMPLER_ARG is a fraction in 0..1", () => {
+    expect(loadConfig({}).OTEL_TRACES_SAMPLER_ARG).toBe(1);
+    expect(loadConfig({ OTEL_TRACES_SAMPLER_ARG: "0.1" }).OTEL_TRACES_SAMPLER_ARG).toBe(0.1);
+    for (const bad of ["1.5", "-0.1", "all"]) expect(() => loadConfig({ OTEL_TRACES_SAMPLER_ARG: bad })).toThrow(/OTEL_TRACES_SAMPLER_ARG/);
+  });
+});
+
 describe("assistant configuration", () => {
   it("defaults to the built-in backend with the documented limits", () => {
     expect(loadConfig({})).toMatchObject({ ASSISTANT_BACKEND: "builtin", SOMA_AGENT_TIMEOUT: 30, AI_MAX_HISTORY_TURNS: 10 });
