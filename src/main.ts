@@ -8,6 +8,7 @@ import { parse as parseConnectionString } from "pg-connection-string";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { openDatabase, type Database } from "./infra/db.ts";
 import { DataDirLockedError } from "./infra/data-dir-lock.ts";
+import { projectPath } from "./infra/project-root.ts";
 import { createEventLog, type EventLog } from "./infra/event-log.ts";
 import { createVault } from "./infra/vault.ts";
 import { configuredAdapters } from "./ingestion/configured.ts";
@@ -24,7 +25,7 @@ import { createLazyTokenSigner } from "./infra/auth/tokens.ts";
 import { seedFromSnapshot } from "./ingestion/snapshot.ts";
 import { syncGpuModels } from "./ingestion/gpu-models.ts";
 
-const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version;
+const PACKAGE_VERSION = (JSON.parse(readFileSync(projectPath("package.json"), "utf8")) as { version: string }).version;
 
 /** A condition the operator fixes (not a bug): its message is the one line printed. */
 class StartupError extends Error {

@@ -3,10 +3,10 @@
 // Used for embedded PGlite (the Prisma CLI cannot drive it) and for test databases.
 import { createHash, randomUUID } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { projectPath } from "./project-root.ts";
 
-export const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "prisma", "migrations");
+export const MIGRATIONS_DIR = projectPath("prisma", "migrations");
 
 /** The smallest SQL surface both PGlite and node-postgres offer. */
 export interface ScriptRunner {
@@ -16,6 +16,9 @@ export interface ScriptRunner {
   /** Runs `fn` in one transaction; throws = rolled back. */
   transaction(fn: (tx: Pick<ScriptRunner, "exec" | "query">) => Promise<void>): Promise<void>;
 }
+
+/** Advisory lock held while a migration is applied (any 64-bit key no other lock in this database uses). */
+const MIGRATION_LOCK_KEY = 7_461_102_033;
 
 const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
   "id" VARCHAR(36) PRIMARY KEY NOT NULL,
@@ -44,15 +47,21 @@ export async function applyMigrations(db: ScriptRunner, dir = MIGRATIONS_DIR): P
     if (done.has(name)) continue;
     const sql = readFileSync(join(dir, name, "migration.sql"));
     const checksum = createHash("sha256").update(sql).digest("hex");
+    let ran = false;
     await db.transaction(async (tx) => {
+      // Two migrators at once (a rerun job, a second deploy): one applies, the other finds it done.
+      await tx.query(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`);
+      const finished = await tx.query(`SELECT 1 FROM "_prisma_migrations" WHERE migration_name = $1 AND finished_at IS NOT NULL AND rolled_back_at IS NULL`, [name]);
+      if (finished.rows.length) return;
       await tx.exec(sql.toString("utf8"));
       await tx.query(
         `INSERT INTO "_prisma_migrations" (id, checksum, migration_name, started_at, finished_at, applied_steps_count)
          VALUES ($1, $2, $3, now(), now(), 1)`,
         [randomUUID(), checksum, name],
       );
+      ran = true;
     });
-    applied.push(name);
+    if (ran) applied.push(name);
   }
   return applied;
 }

@@ -1,13 +1,13 @@
 // The zero-setup seed: a real catalog snapshot (data/catalog-snapshot.json, built by
 // scripts/build-snapshot.ts) applied to an empty database on first start.
 import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import type { PrismaClient } from "../generated/prisma/client.ts";
+import { projectPath } from "../infra/project-root.ts";
 import { syncGpuModels } from "./gpu-models.ts";
 import { applyCatalog, type CatalogSyncSummary } from "./catalog-sync.ts";
 
-export const DEFAULT_SNAPSHOT_PATH = fileURLToPath(new URL("../../data/catalog-snapshot.json", import.meta.url));
+export const DEFAULT_SNAPSHOT_PATH = projectPath("data", "catalog-snapshot.json");
 
 const decimal = z.string().regex(/^\d+(\.\d{1,4})?$/, "a decimal string with at most 4 decimals");
 

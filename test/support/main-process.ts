@@ -1,4 +1,4 @@
-// `src/main.ts` as `npm start` runs it, in a child process with its output captured (not a terminal:
+// `src/main.ts` from source (as `npm run dev` runs it; `npm start` runs the same code from the build, covered by test/production/layout.sh),
 // JSON logs unless LOG_FORMAT says otherwise). The parent's DATABASE_URL, LOG_FORMAT and
 // OTEL_EXPORTER_OTLP_ENDPOINT are not passed on: each test says what the process gets.
 import { spawn } from "node:child_process";
