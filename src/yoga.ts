@@ -1,7 +1,7 @@
 // Builds the Yoga app (schema, context, plugins) and nothing else: tests call `yoga.fetch` in-process.
 import { randomUUID } from "node:crypto";
 import { GraphQLError } from "graphql";
-import { createYoga, renderGraphiQL, type Plugin, type YogaServerInstance } from "graphql-yoga";
+import { createYoga, type GraphiQLOptions, type Plugin, type YogaServerInstance } from "graphql-yoga";
 import { PothosValidationError } from "@pothos/core";
 import { AppError } from "./errors.ts";
 import { toGraphQLError } from "./graphql/errors.ts";
@@ -11,10 +11,10 @@ import type { Database } from "./infra/db.ts";
 import { createLoaders } from "./infra/loaders.ts";
 import { logger } from "./infra/logger.ts";
 import { createRateLimiter, type RateLimiter } from "./infra/rate-limit.ts";
-import { clientIp, limitPlugins, type RequestSource } from "./graphql/limits.ts";
+import { clientIp, CSRF_HEADERS, limitPlugins, type RequestSource } from "./graphql/limits.ts";
 import { useCodedStreamEnd } from "./graphql/shared-subscriptions.ts";
 import { useStreamAuthority } from "./graphql/stream-authority.ts";
-import { corsFor, createEdgePolicy, DEFAULT_MAX_BODY_BYTES, edgePlugins, registerEdgePolicy, rememberCause } from "./graphql/http-edge.ts";
+import { corsFor, createEdgePolicy, DEFAULT_MAX_BODY_BYTES, edgePlugins, graphiqlPage, registerEdgePolicy, rememberCause } from "./graphql/http-edge.ts";
 import { createLazyTokenSigner, type TokenSigner } from "./infra/auth/tokens.ts";
 import { createPubSub } from "./infra/pubsub.ts";
 import { useOperationTracing } from "./graphql/tracing.ts";
@@ -136,8 +136,8 @@ export function createApp(opts: YogaOptions): YogaServerInstance<Record<string, 
     log: logger.child({ component: "http" }),
   };
   const policy = createEdgePolicy(edge);
-  // Rendered once, so the page's Content-Security-Policy can name its inline scripts by hash.
-  const graphiqlHtml = (opts.graphiql ?? development) ? renderGraphiQL({ title: "GPUBroker", defaultQuery: GRAPHIQL_DEFAULT_QUERY }) : null;
+  // Rendered once: a small page whose script, styles and workers this server serves (http-edge.ts).
+  const graphiqlHtml = (opts.graphiql ?? development) ? graphiqlPage(GRAPHIQL_OPTIONS) : null;
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
     graphqlEndpoint: "/graphql",
@@ -192,13 +192,70 @@ function useJwks(tokens: TokenSigner): Plugin {
   };
 }
 
-const GRAPHIQL_DEFAULT_QUERY = `# Cheapest H100s with at least 2 GPUs, with the market around them
-query CheapH100s {
-  offers(filter: { gpuModels: ["H100"], gpuCount: { min: 2 } }, orderBy: { field: PRICE_PER_GPU }, first: 5) {
+/**
+ * GraphiQL's settings. Subscriptions use Server-Sent Events through the page's own fetch, so they carry the Headers
+ * tab (Authorization) as queries do — graphql-ws would send only connection params fixed when the page loads — plus
+ * the CSRF header their GET needs. The tabs are README examples, verbatim (test/integration/graphiql.test.ts).
+ */
+const GRAPHIQL_OPTIONS: GraphiQLOptions = {
+  title: "GPUBroker",
+  endpoint: "/graphql",
+  subscriptionsProtocol: "SSE",
+  additionalHeaders: { [CSRF_HEADERS[0]!]: "1" },
+  defaultTabs: [
+    { query: `query CheapH100Boxes {
+  offers(
+    filter: { gpuModels: ["H100"], gpuCount: { min: 8 }, countries: ["US"] }
+    orderBy: { field: PRICE_PER_GPU, direction: ASC }
+    first: 5
+  ) {
     totalCount
-    edges { node { provider { name } instanceType gpuCount pricePerGpuHour onDemandPrice region } }
+    edges { node { id provider { name } instanceType gpuCount pricePerGpuHour onDemandPrice region } }
     pageInfo { endCursor hasNextPage }
   }
-  offerFacets { gpuModels { value count minPricePerGpuHour medianPricePerGpuHour } }
 }
-`;
+` },
+    { query: `query MarketFacets {
+  offerFacets(filter: { gpuCount: { min: 1 } }) {
+    gpuModels { value count minPricePerGpuHour medianPricePerGpuHour maxPricePerGpuHour }
+    providers { value count }
+    regions { value count }
+  }
+}
+` },
+    { query: `query RankOffers {
+  rankOffers(filter: { gpuCount: { min: 1 } }, model: "llama-3-8b", criteria: [
+    { criterion: PRICE_PER_GPU_HOUR, weight: 3 }, { criterion: COST_PER_MTOK, weight: 2 },
+    { criterion: TOTAL_VRAM, weight: 1 }, { criterion: PROVIDER_RELIABILITY, weight: 1 }], first: 5) {
+    considered excluded ranked { rank closeness offer { provider { slug } instanceType pricePerGpuHour } values { criterion value } }
+  }
+}
+` },
+    { query: `subscription FollowTicks($after: String) {
+  priceTicks(after: $after, filter: { gpuModels: ["H100"] }) { cursor offerId provider newOnDemandPrice changePercent at }
+}
+` },
+    { query: `query ParseWorkload {
+  parseWorkload(text: "I need to serve Llama 3 70B to 200 users in Europe, what's cheapest?") {
+    kind confidence
+    model { name preset parameters }
+    quantities { text value unit period }
+    regions { text countries }
+    budget { maxPricePerHour maxPricePerGpuHour total }
+    hints notUnderstood notes assumptions
+    workloadInput workloadInputReason offerFilter
+  }
+}
+` },
+    { query: `mutation Register {
+  register(email: "ada@example.com", password: "a long and lovely passphrase", name: "Ada") {
+    accessToken accessTokenExpiresAt refreshToken user { id email role }
+  }
+}
+` },
+    // Signed in: the Headers tab holds the access token Register or Login returned.
+    { query: `# Headers: {"Authorization": "Bearer <login.accessToken>"}
+query Me { me { email name role } }
+`, headers: `{"Authorization": "Bearer <login.accessToken>"}` },
+  ],
+};

@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import { isIP } from "node:net";
 import { getNamedType, GraphQLError, isIntrospectionType, type ValidationRule } from "graphql";
-import { useReadinessCheck, type Plugin, type YogaServerInstance } from "graphql-yoga";
+import { useReadinessCheck, type GraphiQLOptions, type Plugin, type YogaServerInstance } from "graphql-yoga";
 import { usePersistedOperations } from "@graphql-yoga/plugin-persisted-operations";
 import type { Logger } from "pino";
 import { clientIp, CSRF_HEADERS, type RequestSource } from "./limits.ts";
@@ -13,10 +13,6 @@ import { METRICS_PATH } from "./metrics.ts";
 
 /** 1 MiB: the largest honest document is a few kB (see QUERY_LIMITS.maxTokens); variables add little more. */
 export const DEFAULT_MAX_BODY_BYTES = 1_048_576;
-
-/** Where Yoga's GraphiQL page loads its script, styles and editor workers from. */
-export const GRAPHIQL_CDN = "https://unpkg.com";
-const GRAPHIQL_FAVICON_HOST = "https://raw.githubusercontent.com";
 
 /** JSON answers load nothing and render nowhere. */
 export const API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
@@ -127,7 +123,8 @@ export function isLoopbackIp(ip: string | null | undefined): boolean {
 export function edgePlugins(opts: EdgeOptions, policy: EdgePolicy, graphiqlHtml: string | null): Plugin[] {
   return [
     useAllowedHosts(policy),
-    useSecurityHeaders({ graphiqlCsp: graphiqlHtml ? graphiqlCsp(graphiqlHtml) : null, trustProxy: opts.trustProxy }),
+    useSecurityHeaders({ graphiqlCsp: graphiqlHtml ? GRAPHIQL_CSP : null, trustProxy: opts.trustProxy }),
+    ...(graphiqlHtml ? [useGraphiQLAssets()] : []),
     useGetParameterCheck(),
     ...(opts.introspection ? [] : [useNoIntrospection()]),
     ...(opts.persistedOperations ? [usePersisted(opts.persistedOperations)] : []),
@@ -166,24 +163,110 @@ function useAllowedHosts(policy: EdgePolicy): Plugin {
   };
 }
 
+// GraphiQL (development): the page and everything it loads come from this server (Yoga's bundled GraphiQL,
+// @graphql-yoga/render-graphiql), so it works offline under a policy that names no other origin.
+
+/** Where the GraphiQL page's script, stylesheet, editor workers and icon are served (same origin as the page). */
+export const GRAPHIQL_ASSETS_PATH = "/graphiql/";
+
 /**
- * The GraphiQL page's policy: its two inline scripts by hash, the script, stylesheet and editor-worker code
- * from the CDN (the workers are fetched, then run from blob: URLs), inline styles (GraphiQL and Monaco set them).
+ * The GraphiQL page's policy: scripts, stylesheet, workers and icon from this server only, no inline script; fonts
+ * and images inlined in its stylesheet (data:); inline styles, because Monaco writes <style> elements at run time.
  */
-export function graphiqlCsp(html: string): string {
-  const hashes = [...html.matchAll(/<script>([\s\S]*?)<\/script>/g)].map((m) => `'sha256-${createHash("sha256").update(m[1]!).digest("base64")}'`);
-  return [
-    "default-src 'none'",
-    `script-src ${GRAPHIQL_CDN} ${hashes.join(" ")}`,
-    `style-src ${GRAPHIQL_CDN} 'unsafe-inline'`,
-    "font-src data:",
-    `img-src 'self' data: ${GRAPHIQL_FAVICON_HOST}`,
-    `connect-src 'self' ${GRAPHIQL_CDN}`,
-    "worker-src blob:",
-    "base-uri 'none'",
-    "form-action 'none'",
-    "frame-ancestors 'none'",
-  ].join("; ");
+export const GRAPHIQL_CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "font-src data:",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "worker-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join("; ");
+
+/** The GraphiQL page: no inline script (its options travel as a JSON data block that start.js reads). */
+export function graphiqlPage(options: GraphiQLOptions): string {
+  const title = (options.title ?? "GraphiQL").replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
+  // "<" escaped so no value can close the data block
+  const json = JSON.stringify(options).replace(/</g, "\\u003c");
+  const asset = (name: string) => `${GRAPHIQL_ASSETS_PATH}${name}`;
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>${title}</title>
+<link rel="icon" href="${asset("favicon.ico")}">
+<link rel="stylesheet" href="${asset("graphiql.css")}">
+</head>
+<body id="body" class="no-focus-outline">
+<noscript>GraphiQL needs JavaScript.</noscript>
+<div id="root"></div>
+<script type="application/json" id="graphiql-options">${json}</script>
+<script src="${asset("start.js")}"></script>
+<script src="${asset("graphiql.js")}"></script>
+</body>
+</html>
+`;
+}
+
+/** Runs before the bundle (Monaco reads MonacoEnvironment when it loads) and renders GraphiQL once the page is parsed. */
+const GRAPHIQL_START = `"use strict";
+(function () {
+  var base = document.currentScript.src;
+  var workers = { editorWorkerService: "editor.worker.js", json: "json.worker.js", graphql: "graphql.worker.js" };
+  self.MonacoEnvironment = {
+    globalAPI: false,
+    getWorkerUrl: function (_moduleId, label) { return new URL(workers[label] || workers.editorWorkerService, base).href; },
+  };
+  window.addEventListener("DOMContentLoaded", function () {
+    var options = JSON.parse(document.getElementById("graphiql-options").textContent);
+    YogaGraphiQL.renderYogaGraphiQL(document.getElementById("root"), options);
+  });
+})();
+`;
+
+interface StaticAsset { body: Uint8Array<ArrayBuffer>; type: string; etag: string }
+
+/** The bundle (about 9 MB of text) is read on the first asset request, so a process that never shows GraphiQL never holds it. */
+async function loadGraphiQLAssets(): Promise<Map<string, StaticAsset>> {
+  const bundle = await import("@graphql-yoga/render-graphiql/graphiql");
+  const js = "text/javascript; charset=utf-8";
+  const text = (source: string, type: string) => ({ bytes: Buffer.from(source, "utf8"), type });
+  const files: Record<string, { bytes: Buffer; type: string }> = {
+    "start.js": text(GRAPHIQL_START, js),
+    "graphiql.js": text(bundle.js, js),
+    "graphiql.css": text(bundle.css, "text/css; charset=utf-8"),
+    "editor.worker.js": text(bundle.editorWorkerService, js),
+    "json.worker.js": text(bundle.jsonWorker, js),
+    "graphql.worker.js": text(bundle.graphqlWorker, js),
+    "favicon.ico": { bytes: Buffer.from(bundle.favicon.slice(bundle.favicon.indexOf(",") + 1), "base64"), type: "image/x-icon" },
+  };
+  return new Map(Object.entries(files).map(([name, { bytes, type }]) => [name, {
+    body: new Uint8Array(bytes), type, etag: `"${createHash("sha256").update(bytes).digest("base64url").slice(0, 27)}"`,
+  }]));
+}
+
+/** GET /graphiql/<asset>: the page's files, revalidated by ETag (a dependency update changes them under the same name). */
+function useGraphiQLAssets(): Plugin {
+  let assets: Promise<Map<string, StaticAsset>> | undefined;
+  return {
+    async onRequest({ request, url, endResponse, fetchAPI }) {
+      if (!url.pathname.startsWith(GRAPHIQL_ASSETS_PATH)) return;
+      const asset = (await (assets ??= loadGraphiQLAssets())).get(url.pathname.slice(GRAPHIQL_ASSETS_PATH.length));
+      const json = { "content-type": "application/json; charset=utf-8" };
+      if (!asset) {
+        endResponse(new fetchAPI.Response(JSON.stringify({ errors: [{ message: "No such GraphiQL asset.", extensions: { code: "NOT_FOUND" } }] }), { status: 404, headers: json }));
+      } else if (request.method !== "GET" && request.method !== "HEAD") {
+        endResponse(new fetchAPI.Response(JSON.stringify({ errors: [{ message: "GraphiQL assets are read with GET.", extensions: { code: "METHOD_NOT_ALLOWED" } }] }), { status: 405, headers: { ...json, allow: "GET, HEAD" } }));
+      } else {
+        const headers = { "content-type": asset.type, etag: asset.etag, "cache-control": "no-cache" };
+        const fresh = request.headers.get("if-none-match") === asset.etag;
+        endResponse(new fetchAPI.Response(fresh || request.method === "HEAD" ? null : asset.body, { status: fresh ? 304 : 200, headers }));
+      }
+    },
+  };
 }
 
 /** Over TLS: the socket itself, or X-Forwarded-Proto written by a proxy we trust (the entry it added, as with X-Forwarded-For). */

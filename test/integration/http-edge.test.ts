@@ -318,33 +318,6 @@ describe("security headers", () => {
       await server.stop();
     }
   });
-
-  it("GraphiQL's page gets a policy that allows exactly what it loads: its inline scripts by hash, its CDN, blob: workers", async () => {
-    const res = await createApp({ db, development: true }).fetch("http://localhost/graphql", { headers: { accept: "text/html" } });
-    expect(res.status).toBe(200);
-    const html = await res.text();
-    const csp = res.headers.get("content-security-policy")!;
-    expectHardened(res.headers, csp);
-    const directives = Object.fromEntries(csp.split(/;\s*/).map((d) => { const [name, ...sources] = d.split(" "); return [name!, sources]; }));
-    expect(directives["default-src"]).toEqual(["'none'"]);
-    expect(directives["frame-ancestors"]).toEqual(["'none'"]);
-    expect(csp).not.toMatch(/unsafe-eval|\*/);
-    const allows = (directive: string, url: string) => (directives[directive] ?? []).includes(new URL(url).origin);
-    const scripts = [...html.matchAll(/<script src=["']?([^"' >]+)/g)].map((m) => m[1]!);
-    const styles = [...html.matchAll(/<link[^>]*rel=["']?stylesheet[^>]*href=["']?([^"' >]+)/g)].map((m) => m[1]!);
-    const icons = [...html.matchAll(/<link[^>]*rel=["']?icon[^>]*href=["']?([^"' >]+)/g)].map((m) => m[1]!);
-    const workers = [...html.matchAll(/"(https:\/\/[^"]+worker[^"]*\.js)"/g)].map((m) => m[1]!);
-    expect(scripts.length * styles.length * icons.length * workers.length).toBeGreaterThan(0);
-    for (const url of scripts) expect(allows("script-src", url), url).toBe(true);
-    for (const url of styles) expect(allows("style-src", url), url).toBe(true);
-    for (const url of icons) expect(allows("img-src", url), url).toBe(true);
-    for (const url of workers) expect(allows("connect-src", url), url).toBe(true);
-    expect(directives["worker-src"]).toEqual(["blob:"]);
-    const inline = [...html.matchAll(/<script>([\s\S]*?)<\/script>/g)].map((m) => `'sha256-${createHash("sha256").update(m[1]!).digest("base64")}'`);
-    expect(inline).toHaveLength(2);
-    for (const hash of inline) expect(directives["script-src"]).toContain(hash);
-    expect(directives["script-src"]).not.toContain("'unsafe-inline'");
-  });
 });
 
 describe("CORS and Host", () => {
