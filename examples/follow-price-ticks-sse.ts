@@ -5,13 +5,12 @@
 //   npx tsx examples/follow-price-ticks-sse.ts [http://localhost:4000/graphql]
 //
 // Environment: GPUBROKER_TOKEN (optional bearer token), MAX_TICKS (exit after that many; the tests use it).
+// The subscription is the typed PriceTicks document of ./gpubroker-client.ts (`npm run codegen` first).
+import { PriceTicks } from "./gpubroker-client.ts";
+import type { PriceTicksSubscription } from "./generated/graphql.ts";
+
 const url = process.argv[2] ?? process.env.GPUBROKER_URL ?? "http://localhost:4000/graphql";
 const maxTicks = Number(process.env.MAX_TICKS ?? Infinity);
-
-const query = /* GraphQL */ `
-  subscription FollowTicks($after: String) {
-    priceTicks(after: $after) { cursor offerId provider gpuModel kind newOnDemandPrice changePercent at }
-  }`;
 
 let after: string | null = null; // store it durably to resume across restarts of this client too
 let handled = 0;
@@ -24,7 +23,7 @@ async function streamOnce(): Promise<void> {
       "content-type": "application/json", accept: "text/event-stream",
       ...(process.env.GPUBROKER_TOKEN ? { authorization: `Bearer ${process.env.GPUBROKER_TOKEN}` } : {}),
     },
-    body: JSON.stringify({ query, variables: { after } }),
+    body: JSON.stringify({ query: PriceTicks.toString(), variables: { after } }),
   });
   if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
   const decoder = new TextDecoder();
@@ -37,7 +36,7 @@ async function streamOnce(): Promise<void> {
       buffer = buffer.slice(end + 2);
       const data = frame.find((l) => l.startsWith("data:"))?.slice(5).trim();
       if (!frame.includes("event: next") || !data) continue;
-      const { data: result, errors } = JSON.parse(data) as { data?: { priceTicks: { cursor: string } }; errors?: { message: string; extensions?: { code?: string } }[] };
+      const { data: result, errors } = JSON.parse(data) as { data?: PriceTicksSubscription; errors?: { message: string; extensions?: { code?: string } }[] };
       if (errors?.[0]?.extensions?.code === "RESUME_WINDOW_EXCEEDED") {
         console.error("resume window exceeded: reload the state, then follow live");
         after = null;

@@ -1,11 +1,13 @@
 // Builds data/catalog-snapshot.json (the zero-setup seed) from public SkyPilot catalogs:
-// the five in data/skypilot-catalog/v8 and the two excerpts in data/catalogs.
+// the five in data/skypilot-catalog/v8 and the two excerpts in data/catalogs. A line per provider on
+// stderr, the summary on stdout; a failure is one line on stderr (exit 1; 2 for a wrong command line).
+// The same --taken-at gives the same file byte for byte.
 // Usage: npx tsx scripts/build-snapshot.ts [--taken-at <ISO time>] [--out <file>]
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { parseSkypilotVms } from "../src/domain/catalog/skypilot.ts";
+import { parseSkypilotVms, SkypilotFormatError } from "../src/domain/catalog/skypilot.ts";
 import type { CatalogOffer } from "../src/domain/catalog/types.ts";
 import { DEFAULT_SNAPSHOT_PATH, parseSnapshot, type CatalogSnapshot } from "../src/ingestion/snapshot.ts";
 
@@ -64,34 +66,82 @@ function compact(offer: CatalogOffer): CatalogOffer {
   return Object.fromEntries(Object.entries(offer).filter(([, v]) => v !== null && v !== undefined)) as unknown as CatalogOffer;
 }
 
-const { values } = parseArgs({ options: { "taken-at": { type: "string" }, out: { type: "string" } } });
-const takenAt = values["taken-at"] ?? new Date().toISOString();
-const out = values.out ?? DEFAULT_SNAPSHOT_PATH;
+/** A failure to report in one line; `exitCode` 2 when the command line is wrong. */
+class BuildFailure extends Error {
+  constructor(message: string, readonly exitCode: 1 | 2 = 1) {
+    super(message);
+  }
+}
 
-const snapshot: CatalogSnapshot = {
-  format: 1,
-  takenAt,
-  sources: [{
-    repository: REPOSITORY,
-    license: "not confirmed: the repository has no LICENSE file; the SkyPilot project itself is Apache-2.0",
-    note: "public price catalogs (instance types, GPUs, regions, hourly USD prices) as published by SkyPilot's catalog fetchers",
-  }],
-  providers: SOURCES.map((s) => {
-    const parsed = parseSkypilotVms(readFileSync(s.file, "utf8"));
+function readSource(s: Source): CatalogOffer[] {
+  let text: string;
+  try {
+    text = readFileSync(s.file, "utf8");
+  } catch (err) {
+    throw new BuildFailure(`cannot read the ${s.slug} catalog: ${(err as Error).message}`);
+  }
+  try {
+    const parsed = parseSkypilotVms(text);
     const offers = (s.trim ? s.trim(parsed.offers) : parsed.offers).map(compact);
-    console.log(`${s.slug}: ${parsed.rows} rows, ${parsed.offers.length} offers, ${offers.length} kept (no GPU ${parsed.skipped.noGpu}, invalid ${parsed.skipped.invalid})`);
-    return { slug: s.slug, source: { repository: REPOSITORY, path: s.path, commit: s.commit, retrieved: s.retrieved, note: s.note }, offers };
-  }),
-};
-parseSnapshot(snapshot, "the built snapshot");
+    console.error(`${s.slug}: ${parsed.rows} rows, ${parsed.offers.length} offers, ${offers.length} kept (no GPU ${parsed.skipped.noGpu}, invalid ${parsed.skipped.invalid})`);
+    return offers;
+  } catch (err) {
+    if (err instanceof SkypilotFormatError) throw new BuildFailure(`${s.file}: ${err.message}`);
+    throw err;
+  }
+}
 
-// One offer per line: small, and diffs stay readable.
-const body = snapshot.providers.map((p) => {
-  const offers = p.offers.map((o) => `      ${JSON.stringify(o)}`).join(",\n");
-  return `    {"slug": ${JSON.stringify(p.slug)}, "source": ${JSON.stringify(p.source)}, "offers": [\n${offers}\n    ]}`;
-}).join(",\n");
-const text = `{\n  "format": 1,\n  "takenAt": ${JSON.stringify(snapshot.takenAt)},\n  "sources": ${JSON.stringify(snapshot.sources)},\n  "providers": [\n${body}\n  ]\n}\n`;
-writeFileSync(out, text);
-const offers = snapshot.providers.reduce((n, p) => n + p.offers.length, 0);
-const models = new Set(snapshot.providers.flatMap((p) => p.offers.map((o) => o.gpuModel).filter(Boolean)));
-console.log(`wrote ${out}: ${snapshot.providers.length} providers, ${offers} offers, ${models.size} known GPU models, ${(text.length / 1024).toFixed(0)} KiB`);
+function build(): void {
+  const started = performance.now();
+  let values;
+  try {
+    ({ values } = parseArgs({ options: { "taken-at": { type: "string" }, out: { type: "string" } } }));
+  } catch (err) {
+    throw new BuildFailure((err as Error).message, 2);
+  }
+  const takenAt = values["taken-at"] ?? new Date().toISOString();
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/.test(takenAt) || Number.isNaN(Date.parse(takenAt))) {
+    throw new BuildFailure(`--taken-at must be a UTC time such as 2026-11-26T10:00:00.000Z (got "${takenAt}")`, 2);
+  }
+  const out = values.out ?? DEFAULT_SNAPSHOT_PATH;
+
+  const snapshot: CatalogSnapshot = {
+    format: 1,
+    takenAt,
+    sources: [{
+      repository: REPOSITORY,
+      license: "not confirmed: the repository has no LICENSE file; the SkyPilot project itself is Apache-2.0",
+      note: "public price catalogs (instance types, GPUs, regions, hourly USD prices) as published by SkyPilot's catalog fetchers",
+    }],
+    providers: SOURCES.map((s) => ({ slug: s.slug, source: { repository: REPOSITORY, path: s.path, commit: s.commit, retrieved: s.retrieved, note: s.note }, offers: readSource(s) })),
+  };
+  try {
+    parseSnapshot(snapshot, "the built snapshot");
+  } catch (err) {
+    throw new BuildFailure((err as Error).message.split("\n").map((l) => l.trim()).filter(Boolean).join(" "));
+  }
+
+  // One offer per line: small, and diffs stay readable.
+  const body = snapshot.providers.map((p) => {
+    const offers = p.offers.map((o) => `      ${JSON.stringify(o)}`).join(",\n");
+    return `    {"slug": ${JSON.stringify(p.slug)}, "source": ${JSON.stringify(p.source)}, "offers": [\n${offers}\n    ]}`;
+  }).join(",\n");
+  const text = `{\n  "format": 1,\n  "takenAt": ${JSON.stringify(snapshot.takenAt)},\n  "sources": ${JSON.stringify(snapshot.sources)},\n  "providers": [\n${body}\n  ]\n}\n`;
+  try {
+    writeFileSync(out, text);
+  } catch (err) {
+    throw new BuildFailure(`cannot write ${out}: ${(err as Error).message}`);
+  }
+  const offers = snapshot.providers.reduce((n, p) => n + p.offers.length, 0);
+  const models = new Set(snapshot.providers.flatMap((p) => p.offers.map((o) => o.gpuModel).filter(Boolean)));
+  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  console.log(`wrote ${out}: ${snapshot.providers.length} providers, ${offers} offers, ${models.size} known GPU models, ${(text.length / 1024).toFixed(0)} KiB in ${seconds} s`);
+}
+
+try {
+  build();
+} catch (err) {
+  const failure = err instanceof BuildFailure ? err : new BuildFailure(`failed: ${String((err as Error).message ?? err).split("\n")[0]}`);
+  console.error(`build-snapshot: ${failure.message}`);
+  process.exitCode = failure.exitCode;
+}
