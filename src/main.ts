@@ -6,7 +6,7 @@ import { createServer } from "node:net";
 import pg from "pg";
 import { parse as parseConnectionString } from "pg-connection-string";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
-import { openDatabase, type Database } from "./infra/db.ts";
+import { openDatabase, withSessionLock, type Database } from "./infra/db.ts";
 import { DataDirLockedError } from "./infra/data-dir-lock.ts";
 import { projectPath } from "./infra/project-root.ts";
 import { createEventLog, type EventLog } from "./infra/event-log.ts";
@@ -22,7 +22,7 @@ import { createApp, JWT_AUDIENCE, JWT_ISSUER } from "./yoga.ts";
 import { createRateLimiter } from "./infra/rate-limit.ts";
 import { createPubSub } from "./infra/pubsub.ts";
 import { createLazyTokenSigner } from "./infra/auth/tokens.ts";
-import { seedFromSnapshot } from "./ingestion/snapshot.ts";
+import { SEED_LOCK_KEY, seedFromSnapshot } from "./ingestion/snapshot.ts";
 import { syncGpuModels } from "./ingestion/gpu-models.ts";
 
 const PACKAGE_VERSION = (JSON.parse(readFileSync(projectPath("package.json"), "utf8")) as { version: string }).version;
@@ -60,11 +60,15 @@ async function main() {
     poolSize: config.DATABASE_POOL_SIZE,
   });
   logger.info({ database: db.kind, applied: db.applied }, db.kind === "pglite" ? `embedded PostgreSQL (PGlite) in ${config.PGLITE_DATA_DIR}` : "PostgreSQL");
-  await syncGpuModels(db.prisma);
-  if (config.SEED_SNAPSHOT) {
-    const seed = await seedFromSnapshot(db.prisma);
-    if (seed.seeded) logger.info({ offers: seed.offers, providers: seed.providers.map((p) => p.slug), takenAt: seed.takenAt }, "seeded the catalog snapshot");
-  }
+  // Nodes starting together on a fresh database (compose starts its replicas at once) take turns:
+  // otherwise both insert the same providers and one dies on a unique constraint.
+  await withSessionLock(config.DATABASE_URL, SEED_LOCK_KEY, async () => {
+    await syncGpuModels(db.prisma);
+    if (config.SEED_SNAPSHOT) {
+      const seed = await seedFromSnapshot(db.prisma);
+      if (seed.seeded) logger.info({ offers: seed.offers, providers: seed.providers.map((p) => p.slug), takenAt: seed.takenAt }, "seeded the catalog snapshot");
+    }
+  });
 
   // Redis shares rate-limit counters between API nodes; without it each process counts alone.
   const redis = config.REDIS_URL ? new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2 }) : null;

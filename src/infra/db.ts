@@ -117,3 +117,21 @@ export async function openDatabase(opts: OpenOptions): Promise<Database> {
     throw err;
   }
 }
+
+/**
+ * Runs `fn` while holding a PostgreSQL session advisory lock (`key`: a 64-bit integer as a string) on a
+ * connection of its own, so other processes wait their turn; ending the session releases it, even if this
+ * process dies. Without a URL (embedded PGlite: one process per data folder) it just runs `fn`.
+ */
+export async function withSessionLock<T>(url: string | undefined, key: string, fn: () => Promise<T>): Promise<T> {
+  if (!url) return fn();
+  const client = new pg.Client({ connectionString: url, application_name: "gpubroker-lock", options: PG_SESSION_OPTIONS });
+  client.on("error", () => {}); // lost while fn runs: fn's own queries report it, and the server has released the lock
+  await client.connect();
+  try {
+    await client.query("SELECT pg_advisory_lock($1::bigint)", [key]);
+    return await fn();
+  } finally {
+    await client.end().catch(() => {});
+  }
+}

@@ -95,6 +95,9 @@ export type SeedResult =
  * Seeds each snapshot provider that has no offers yet (first start; also finishes a seed that was
  * interrupted part-way). Providers that already have offers are left alone.
  */
+/** Held (withSessionLock) by a starting node while it syncs GPU models and seeds; next to INGESTION_LOCK_KEY. */
+export const SEED_LOCK_KEY = "7453565588261532533";
+
 export async function seedFromSnapshot(
   prisma: PrismaClient,
   opts: { path?: string; snapshot?: CatalogSnapshot; now?: Date } = {},

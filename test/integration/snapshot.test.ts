@@ -3,10 +3,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openTestDatabase } from "../support/db.ts";
-import type { Database } from "../../src/infra/db.ts";
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { openDatabase, withSessionLock, type Database } from "../../src/infra/db.ts";
 import { GPU_SPECS } from "../../src/domain/gpu/specs.ts";
 import { providerInfo } from "../../src/ingestion/registry.ts";
-import { loadSnapshot, seedFromSnapshot, SnapshotError } from "../../src/ingestion/snapshot.ts";
+import { loadSnapshot, SEED_LOCK_KEY, seedFromSnapshot, SnapshotError } from "../../src/ingestion/snapshot.ts";
 
 const snapshot = loadSnapshot();
 const offers = snapshot.providers.flatMap((p) => p.offers);
@@ -93,6 +95,48 @@ describe("seedFromSnapshot", () => {
       expect(await other.prisma.pricePoint.count()).toBe(offers.length);
     } finally {
       await other.close();
+    }
+  });
+});
+
+describe.skipIf(!process.env.DATABASE_URL)("seeding from several nodes at once (PostgreSQL)", () => {
+  const admin = async (sql: string) => {
+    const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
+    await client.connect();
+    try { await client.query(sql); } finally { await client.end(); }
+  };
+  const names: string[] = [];
+  afterAll(async () => { for (const name of names) await admin(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`); });
+  /** A fresh migrated database and three clients on it, as three API nodes starting together. */
+  async function threeNodes() {
+    const name = `gpubroker_seed_${Date.now().toString(36)}_${randomBytes(3).toString("hex")}`;
+    names.push(name);
+    await admin(`CREATE DATABASE "${name}"`);
+    const url = new URL(process.env.DATABASE_URL!);
+    url.pathname = `/${name}`;
+    const first = await openDatabase({ databaseUrl: url.toString(), migrate: true, poolSize: 4 });
+    const others = await Promise.all([1, 2].map(() => openDatabase({ databaseUrl: url.toString(), poolSize: 4 })));
+    return { url: url.toString(), nodes: [first, ...others] };
+  }
+
+  it("unguarded, nodes seeding together collide on the providers they both insert", async () => {
+    const { nodes } = await threeNodes();
+    try {
+      const results = await Promise.allSettled(nodes.map((db) => seedFromSnapshot(db.prisma)));
+      expect(results.filter((r) => r.status === "rejected").length).toBeGreaterThan(0);
+    } finally {
+      await Promise.all(nodes.map((db) => db.close()));
+    }
+  });
+
+  it("under SEED_LOCK_KEY they take turns: one seeds every offer, the others find nothing to do", async () => {
+    const { url, nodes } = await threeNodes();
+    try {
+      const results = await Promise.all(nodes.map((db) => withSessionLock(url, SEED_LOCK_KEY, () => seedFromSnapshot(db.prisma))));
+      expect(results.filter((r) => r.seeded)).toHaveLength(1);
+      expect(await nodes[0]!.prisma.gpuOffer.count()).toBe(loadSnapshot().providers.reduce((n, p) => n + p.offers.length, 0));
+    } finally {
+      await Promise.all(nodes.map((db) => db.close()));
     }
   });
 });
