@@ -16,6 +16,9 @@ const isOrigin = (v: string) => {
   try { return ["http:", "https:"].includes(new URL(v).protocol) && new URL(v).origin === v.toLowerCase().replace(/\/$/, ""); } catch { return false; }
 };
 
+/** Also the ingestion scheduler's default when it is built without a configuration (tests). */
+export const PRICE_HISTORY_RAW_DAYS_DEFAULT = 30;
+
 const Env = z.object({
   NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
@@ -72,7 +75,10 @@ const Env = z.object({
   SKYPILOT_CATALOGS: z.string().optional(),
   /** Simulated price movements on the stored offers (no provider needed). */
   DEMO_MARKET: flag.default(false),
-  DEMO_MARKET_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(15),
+  /** A minute by default: enough to watch ticks arrive, and a quarter of the price history a 15 s demo writes. */
+  DEMO_MARKET_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
+  /** Days of price history kept point by point; older whole hours are rolled up (min/avg/max, last point) for priceHistory and the KPIs, by the ingestion leader every hour. */
+  PRICE_HISTORY_RAW_DAYS: z.coerce.number().int().min(1).max(3_650).default(PRICE_HISTORY_RAW_DAYS_DEFAULT),
   /** Who writes the assistant's answers: the built-in rule-based planner (offline), an OpenAI-compatible server, or SomaAgent. */
   ASSISTANT_BACKEND: z.enum(["builtin", "openai", "soma"]).default("builtin"),
   /** OpenAI-compatible chat completions (OpenAI, vLLM, llama.cpp server, Ollama, LM Studio): base URL ending in /v1. */

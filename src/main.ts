@@ -270,7 +270,7 @@ async function configureIngestion(config: Config, db: Database, events: EventLog
   logger.info({ providers: adapters.map((a) => a.slug), ...(demo.length ? { demo } : {}) }, adapters.length ? "ingestion configured" : "ingestion: no provider credentials configured");
   return createIngestion({
     prisma: db.prisma, adapters, events, databaseUrl: config.DATABASE_URL ?? null, log: logger.child({ component: "ingestion" }), metrics,
-    summaryMs: config.INGESTION_SUMMARY_SECONDS * 1000,
+    summaryMs: config.INGESTION_SUMMARY_SECONDS * 1000, priceHistoryRawDays: config.PRICE_HISTORY_RAW_DAYS,
   });
 }
 

@@ -13,11 +13,15 @@
 // - Volatility of a provider: sample standard deviation of the relative on-demand changes (new ÷ previous
 //   − 1) recorded in the last 30 days across its offers (withdrawn ones too: it is history); points that
 //   changed only availability are not price changes.
+// - History older than PRICE_HISTORY_RAW_DAYS is read from hourly roll-ups (src/infra/price-retention.ts):
+//   "as of t" and volatility answer as from the points, at hourly resolution where a window starts
+//   inside a rolled hour (only when the raw period is shorter than the window).
 // - Ratios (changes, shares, discounts, indexes) are plain fractions (−0.05 = 5 % down), rounded to 6 decimals.
 //   Lists ranked by a change rank by it as rounded, so changes equal as shown list by offer id / model name.
 import { Prisma, type GpuOffer, type PrismaClient } from "../generated/prisma/client.ts";
 import { costPerMillionTokens, estimateInference, LlmInputError, type InferenceEstimate } from "../domain/math/llm.ts";
 import { anchoredWindows, PRICE_WINDOW_MS, priceAsOf, priceThen, windowPriceJoin, type PriceWindowKey } from "./price-windows.ts";
+import { rolledWithin } from "./price-retention.ts";
 
 type Decimal = Prisma.Decimal;
 
@@ -277,12 +281,22 @@ export async function providerKpis(prisma: PrismaClient, providerId: number, now
     prisma.$queryRaw<ProviderPriceIndex[]>(priceIndexSql(providerId)),
     // Each point carries its change against the offer's previous point (PricePoint.changeRatio, kept by
     // the insert trigger): one index range over (providerId, recordedAt, changeRatio). Availability-only
-    // points (0) are not price changes.
+    // points (0) are not price changes. Rolled-up hours in the window add their count, Σ and squared
+    // deviations; parts combine as Σ M2ᵢ + Σ nᵢ (meanᵢ − mean)² (the raw part's M2 = var_pop × n).
     prisma.$queryRaw<{ priceChanges: number; volatility: number | null }[]>`
-      SELECT count(*)::int AS "priceChanges", ${ratio(Prisma.sql`stddev_samp(pp."changeRatio")`)} AS volatility
-      FROM "PricePoint" pp
-      WHERE pp."providerId" = ${providerId} AND pp."recordedAt" > ${from}::timestamp(3) AND pp."recordedAt" <= ${now}::timestamp(3)
-        AND pp."changeRatio" <> 0`,
+      WITH part AS (
+        SELECT count(*)::int AS n, sum(pp."changeRatio") AS s, var_pop(pp."changeRatio") * count(*) AS m2
+        FROM "PricePoint" pp
+        WHERE pp."providerId" = ${providerId} AND pp."recordedAt" > ${from}::timestamp(3) AND pp."recordedAt" <= ${now}::timestamp(3)
+          AND pp."changeRatio" <> 0
+        UNION ALL
+        SELECT r."priceChanges", r."changeRatioSum", r."changeRatioSquaredDeviations" FROM "PriceRollup" r
+        WHERE r."providerId" = ${providerId} AND r."priceChanges" > 0
+          AND ${rolledWithin(Prisma.sql`${from}::timestamp(3)`, Prisma.sql`${now}::timestamp(3)`, "(]")}
+      ), total AS (SELECT sum(n)::int AS n, sum(s) / NULLIF(sum(n), 0) AS mean FROM part)
+      SELECT coalesce(t.n, 0) AS "priceChanges",
+             CASE WHEN t.n > 1 THEN ${ratio(Prisma.sql`sqrt(greatest((SELECT sum(p.m2 + p.n * (p.s / p.n - t.mean) ^ 2) FROM part p WHERE p.n > 0), 0) / (t.n - 1))`)} END AS volatility
+      FROM total t`,
     prisma.provider.findUniqueOrThrow({ where: { id: providerId }, select: { reliabilityScore: true } }),
   ]);
   const o = offers!;

@@ -73,6 +73,12 @@ export function createMetrics({ processMetrics = false }: MetricsOptions = {}) {
       labelNames: ["provider"] as const, registers,
     }),
     ingestionLeader: new Gauge({ name: "gpubroker_ingestion_leader", help: "1 while this node holds the ingestion lock and polls providers.", registers }),
+    priceHistoryRolledUp: new Counter({
+      name: "gpubroker_price_points_rolled_up_total", help: "Raw price points older than PRICE_HISTORY_RAW_DAYS the leader rolled up into hourly rows (and deleted).", registers,
+    }),
+    priceRetentionLastRun: new Gauge({
+      name: "gpubroker_price_retention_last_run_timestamp_seconds", help: "Unix time the leader last finished a price-history roll-up run (0: none yet on this node).", registers,
+    }),
     /** The leader records each provider's last successful poll here (and loads the stored ones when it takes over). */
     ingestionSucceeded(provider: string, at: Date | number = Date.now()) {
       const time = typeof at === "number" ? at : at.getTime();

@@ -3,6 +3,7 @@
 // (sort column, id), stable while prices do not move across the cursor.
 import { Prisma, type GpuOffer, type PrismaClient } from "../generated/prisma/client.ts";
 import { toRowId } from "../domain/ids.ts";
+import { rolledWithin } from "./price-retention.ts";
 import {
   OFFER_CRITERIA, OFFER_CRITERION_KEYS, flagOn, listValues, type CostPair, type Criterion, type OfferFilter, type Range,
 } from "../domain/offers/filter.ts";
@@ -220,20 +221,34 @@ export interface PriceBucket { start: Date; min: Prisma.Decimal; avg: Prisma.Dec
 
 /**
  * Price points grouped in time buckets. For one offer: the instance's on-demand price; for a GPU
- * model: price per GPU-hour across all its offers (comparable across GPU counts).
+ * model: price per GPU-hour across all its offers (comparable across GPU counts). Hours rolled up after
+ * the raw period (src/infra/price-retention.ts) count when all their points lie in [from, to): their
+ * count, min, max and Σ enter the bucket as their points did (per GPU: Σ ÷ GPUs for the hour, where the
+ * points' prices are divided one by one, equal to 20 significant digits).
  */
 export async function priceHistory(
   prisma: PrismaClient,
   a: { offerId?: number; gpuModelId?: number; from: Date; to: Date; bucket: HistoryBucket },
 ): Promise<PriceBucket[]> {
   const unit = Prisma.raw(`'${a.bucket.toLowerCase()}'`);
-  const price = a.offerId != null ? Prisma.sql`pp."onDemandPrice"` : Prisma.sql`pp."onDemandPrice" / o."gpuCount"`;
-  const scope = a.offerId != null ? Prisma.sql`pp."offerId" = ${a.offerId}` : Prisma.sql`o."gpuModelId" = ${a.gpuModelId}`;
+  const perGpu = (x: Prisma.Sql) => (a.offerId != null ? x : Prisma.sql`${x} / o."gpuCount"`);
+  const scope = a.offerId != null ? Prisma.sql`o.id = ${a.offerId}` : Prisma.sql`o."gpuModelId" = ${a.gpuModelId}`;
+  const [from, to] = [Prisma.sql`${a.from}::timestamp(3)`, Prisma.sql`${a.to}::timestamp(3)`];
   return prisma.$queryRaw<PriceBucket[]>`
-    SELECT date_trunc(${unit}, pp."recordedAt") AS start,
-           min(${price})::numeric(12,4) AS min, avg(${price})::numeric(12,4) AS avg, max(${price})::numeric(12,4) AS max,
-           count(*)::int AS points
-    FROM "PricePoint" pp JOIN "GpuOffer" o ON o.id = pp."offerId"
-    WHERE ${scope} AND pp."recordedAt" >= ${a.from} AND pp."recordedAt" < ${a.to}
-    GROUP BY 1 ORDER BY 1`;
+    WITH part AS (
+      SELECT date_trunc(${unit}, pp."recordedAt") AS start, min(${perGpu(Prisma.sql`pp."onDemandPrice"`)}) AS lo,
+             max(${perGpu(Prisma.sql`pp."onDemandPrice"`)}) AS hi, sum(${perGpu(Prisma.sql`pp."onDemandPrice"`)}) AS total, count(*) AS points
+      FROM "PricePoint" pp JOIN "GpuOffer" o ON o.id = pp."offerId"
+      WHERE ${scope} AND pp."recordedAt" >= ${from} AND pp."recordedAt" < ${to}
+      GROUP BY 1
+      UNION ALL
+      SELECT date_trunc(${unit}, r.hour), min(${perGpu(Prisma.sql`r."onDemandMin"`)}), max(${perGpu(Prisma.sql`r."onDemandMax"`)}),
+             sum(${perGpu(Prisma.sql`r."onDemandSum"`)}), sum(r.points)
+      FROM "PriceRollup" r JOIN "GpuOffer" o ON o.id = r."offerId"
+      WHERE ${scope} AND ${rolledWithin(from, to, "[)")}
+      GROUP BY 1
+    )
+    SELECT start, min(lo)::numeric(12,4) AS min, (sum(total) / sum(points))::numeric(12,4) AS avg, max(hi)::numeric(12,4) AS max,
+           sum(points)::int AS points
+    FROM part GROUP BY 1 ORDER BY 1`;
 }

@@ -16,6 +16,8 @@
 //   points, a GpuOffer update their copies of the offer. WindowAnchor is written by the roll only.
 // - rollPriceWindows moves the anchors to now − window, re-reading only the rows whose next point the
 //   anchor passed. The ingestion leader runs it when it takes over and once a minute.
+// - The history is the raw points plus the last point of each hour rolled up after PRICE_HISTORY_RAW_DAYS
+//   (priceAsOf; src/infra/price-retention.ts, which re-reads the rows a roll-up could change).
 import { Prisma, type PrismaClient } from "../generated/prisma/client.ts";
 
 export type PriceWindowKey = "HOURS_24" | "DAYS_7" | "DAYS_30";
@@ -33,10 +35,19 @@ export interface WindowRoll {
   reread: number;
 }
 
-/** The on-demand price of offer `offer` as of `at` (its last point at or before it), or null. */
+/**
+ * The on-demand price of offer `offer` as of `at` (its last point at or before it), or null. The history
+ * is the raw points plus the last point of each rolled-up hour (src/infra/price-retention.ts): the later
+ * of one probe into each. The migration's "WindowPrice_asOf" reads the same history.
+ */
 export const priceAsOf = (offer: Prisma.Sql, at: Prisma.Sql) => Prisma.sql`(
-  SELECT pp."onDemandPrice" FROM "PricePoint" pp
-  WHERE pp."offerId" = ${offer} AND pp."recordedAt" <= ${at} ORDER BY pp."recordedAt" DESC LIMIT 1)`;
+  SELECT h.price FROM (
+    (SELECT pp."onDemandPrice" AS price, pp."recordedAt" AS at FROM "PricePoint" pp
+     WHERE pp."offerId" = ${offer} AND pp."recordedAt" <= ${at} ORDER BY pp."recordedAt" DESC LIMIT 1)
+    UNION ALL
+    (SELECT r."lastOnDemandPrice", r."lastRecordedAt" FROM "PriceRollup" r
+     WHERE r."offerId" = ${offer} AND r.hour <= ${at} AND r."lastRecordedAt" <= ${at} ORDER BY r.hour DESC LIMIT 1)
+  ) h ORDER BY h.at DESC LIMIT 1)`;
 
 /**
  * Moves every window's anchor to `now` − window (one transaction; price inserts wait for it). Cheap when

@@ -3,7 +3,9 @@
 // transaction, wakes the event log after commit and records health.
 // Leadership is a PostgreSQL session advisory lock held on a dedicated connection: it is released
 // by the server the moment that connection (or the process) dies, so a follower can take over.
-// The leader also rolls the KPI price windows forward once a minute (src/infra/price-windows.ts).
+// The leader also rolls the KPI price windows forward once a minute (src/infra/price-windows.ts), and
+// rolls up price history older than PRICE_HISTORY_RAW_DAYS into hourly rows shortly after it takes the
+// lead, then every hour (src/infra/price-retention.ts).
 // A poll applies its snapshot only if no catalog was applied while it was fetching (catalog-sync.ts,
 // basedOnVersion): otherwise it is stale, discarded, logged and counted in Provider.staleSnapshots.
 // Logs: a poll that changed offers of a real provider is an info line; a poll that changed nothing, and
@@ -12,7 +14,9 @@
 import pg from "pg";
 import type { Logger } from "pino";
 import type { Notification, PrismaClient } from "../generated/prisma/client.ts";
+import { PRICE_HISTORY_RAW_DAYS_DEFAULT } from "../config.ts";
 import { rollPriceWindows } from "../infra/price-windows.ts";
+import { rollUpPriceHistory } from "../infra/price-retention.ts";
 import type { EventLog } from "../infra/event-log.ts";
 import { SpanStatusCode } from "@opentelemetry/api";
 import { tracer } from "../infra/tracer.ts";
@@ -42,6 +46,12 @@ export interface IngestionOptions {
   slowMs?: number;
   /** How often the leader rolls the KPI price windows forward (0 = never). Default 60000 ms. */
   windowRollMs?: number;
+  /** Days of price points kept raw; older whole hours are rolled up. Default PRICE_HISTORY_RAW_DAYS_DEFAULT (30). */
+  priceHistoryRawDays?: number;
+  /** How often the leader rolls up the price history (0 = never). Default 3600000 ms. */
+  retentionMs?: number;
+  /** Its first run, after taking the lead (not at once: the first polls and window roll go first). Default 60000 ms. */
+  retentionDelayMs?: number;
   /** Poll durations, results, changes, time since each provider's last success and leadership. */
   metrics?: Metrics | undefined;
   /** How often an info line sums up the polls since the last one (nothing when there were none; 0 = never). Default 60000 ms. */
@@ -105,6 +115,9 @@ export function createIngestion(opts: IngestionOptions): Ingestion {
   const tickMs = opts.tickMs ?? 1000;
   const slowMs = opts.slowMs ?? 30_000;
   const windowRollMs = opts.windowRollMs ?? 60_000;
+  const rawDays = opts.priceHistoryRawDays ?? PRICE_HISTORY_RAW_DAYS_DEFAULT;
+  const retentionMs = opts.retentionMs ?? 3_600_000;
+  const retentionDelayMs = opts.retentionDelayMs ?? 60_000;
   const summaryMs = opts.summaryMs ?? 60_000;
 
   const running = new Map<string, Promise<ProviderRun>>();
@@ -116,6 +129,8 @@ export function createIngestion(opts: IngestionOptions): Ingestion {
   let tickTimer: NodeJS.Timeout | undefined;
   let lastRoll = 0;
   let rolling: Promise<void> | null = null;
+  let nextRetention = 0;
+  let retaining: Promise<void> | null = null;
   let counts = new Map<string, PollCounts>();
   let countsSince = Date.now();
   let summaryTimer: NodeJS.Timeout | undefined;
@@ -284,10 +299,28 @@ export function createIngestion(opts: IngestionOptions): Ingestion {
       .finally(() => { rolling = null; });
   }
 
+  // A failed run is logged and tried again at the next hour; nothing is half-done (one transaction per batch).
+  function rollUpHistoryIfDue() {
+    if (!retentionMs || retaining || Date.now() < nextRetention) return;
+    nextRetention = Date.now() + retentionMs;
+    const abort = new AbortController();
+    aborts.add(abort);
+    const t0 = performance.now();
+    retaining = rollUpPriceHistory(prisma, { rawDays, signal: abort.signal, onBatch: (points) => metrics?.priceHistoryRolledUp.inc(points) })
+      .then((run) => {
+        metrics?.priceRetentionLastRun.set(Date.now() / 1000);
+        log[run.points ? "info" : "debug"]({ ms: Math.round(performance.now() - t0), ...run, rawDays },
+          `price history: ${run.points} point${run.points === 1 ? "" : "s"} older than ${rawDays} days rolled up into ${run.hours} hourly row${run.hours === 1 ? "" : "s"}`);
+      })
+      .catch((err: unknown) => log.error({ err }, "rolling up the price history failed"))
+      .finally(() => { aborts.delete(abort); retaining = null; });
+  }
+
   function scheduleTick() {
     tickTimer = setTimeout(async () => {
       if (!leader) return;
       rollWindowsIfDue();
+      rollUpHistoryIfDue();
       await pollDue().catch((err: unknown) => log.error({ err }, "ingestion tick failed"));
       if (leader) scheduleTick();
     }, tickMs);
@@ -301,6 +334,7 @@ export function createIngestion(opts: IngestionOptions): Ingestion {
     void loadLastSuccesses().catch((err: unknown) => log.warn({ err }, "could not read the providers' last successes"));
     void pollDue().catch((err: unknown) => log.error({ err }, "ingestion tick failed"));
     rollWindowsIfDue();
+    nextRetention = Date.now() + retentionDelayMs;
     scheduleTick();
   }
 
@@ -370,7 +404,7 @@ export function createIngestion(opts: IngestionOptions): Ingestion {
       const wasLeader = leader;
       loseLeadership(STOPPED);
       for (const a of aborts) a.abort(new Error("ingestion stopped"));
-      await Promise.allSettled([...running.values(), rolling]);
+      await Promise.allSettled([...running.values(), rolling, retaining]);
       const client = lockClient;
       lockClient = null;
       if (client) {

@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { openTestDatabase } from "../support/db.ts";
-import type { Database } from "../../src/infra/db.ts";
+import { openDatabase, type Database } from "../../src/infra/db.ts";
 
 describe("database", () => {
   let db: Database;
@@ -40,4 +43,26 @@ describe("database connection loss", () => {
       await db.close();
     }
   });
+});
+
+describe("embedded database upkeep", () => {
+  it("an embedded database on disk is vacuumed and checkpointed on a timer (PGlite has no autovacuum, no checkpointer)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "gpubroker-upkeep-"));
+    const lite = await openDatabase({ dataDir: dir, upkeepMs: 200 });
+    try {
+      const lastVacuum = async () => (await lite.prisma.$queryRawUnsafe<{ at: Date | null }[]>(
+        `SELECT last_vacuum AS at FROM pg_stat_user_tables WHERE relname = 'GpuOffer'`))[0]!.at;
+      expect(await lastVacuum()).toBeNull();
+      const before = await lite.prisma.$queryRawUnsafe<{ lsn: string }[]>(`SELECT checkpoint_lsn::text AS lsn FROM pg_control_checkpoint()`);
+      await lite.prisma.$executeRawUnsafe(`CREATE TABLE churn AS SELECT g AS id FROM generate_series(1, 20000) g`);
+      await lite.prisma.$executeRawUnsafe(`UPDATE churn SET id = id + 1`);
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect(await lastVacuum()).toBeInstanceOf(Date);
+      const after = await lite.prisma.$queryRawUnsafe<{ lsn: string }[]>(`SELECT checkpoint_lsn::text AS lsn FROM pg_control_checkpoint()`);
+      expect(after[0]!.lsn).not.toBe(before[0]!.lsn); // a checkpoint ran since the writes began
+    } finally {
+      await lite.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

@@ -76,3 +76,11 @@ describe("config in production", () => {
     expect(loadConfig({ NODE_ENV: "production", JWT_PRIVATE_KEY: pem("PRIVATE"), JWT_PUBLIC_KEY: pem("PUBLIC"), TRUST_PROXY: "1" })).toMatchObject({ TRUST_PROXY: 1 });
   });
 });
+
+describe("price history retention", () => {
+  it("keeps 30 days of raw price points by default; PRICE_HISTORY_RAW_DAYS is a whole number of days in 1..3650", () => {
+    expect(loadConfig({}).PRICE_HISTORY_RAW_DAYS).toBe(30);
+    expect(loadConfig({ PRICE_HISTORY_RAW_DAYS: "7" }).PRICE_HISTORY_RAW_DAYS).toBe(7);
+    for (const bad of ["0", "3651", "1.5", "forever"]) expect(() => loadConfig({ PRICE_HISTORY_RAW_DAYS: bad })).toThrow(/PRICE_HISTORY_RAW_DAYS/);
+  });
+});
