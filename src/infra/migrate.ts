@@ -32,7 +32,11 @@ const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
 )`;
 
 export async function applyMigrations(db: ScriptRunner, dir = MIGRATIONS_DIR): Promise<string[]> {
-  await db.exec(MIGRATIONS_TABLE);
+  // Under the lock too: two `CREATE TABLE IF NOT EXISTS` at once can both pass the check and one then fails.
+  await db.transaction(async (tx) => {
+    await tx.query(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`);
+    await tx.exec(MIGRATIONS_TABLE);
+  });
   const done = new Set(
     (await db.query<{ migration_name: string }>(
       `SELECT migration_name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`,
