@@ -4,13 +4,12 @@
 // afterwards, rejected rows counted by reason, every failure one line on stderr with a non-zero status.
 // scripts/build-snapshot.ts: the same shape, and it rebuilds the committed snapshot byte for byte.
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase, type Database } from "../../src/infra/db.ts";
+import { createScratchDatabase } from "../support/db.ts";
 
 const root = join(import.meta.dirname, "..", "..");
 const work = mkdtempSync(join(tmpdir(), "import-catalog-"));
@@ -21,25 +20,9 @@ let target: { env: Record<string, string | undefined>; open: () => Promise<Datab
 
 beforeAll(async () => {
   if (base) {
-    const name = `gpubroker_test_import_${Date.now().toString(36)}_${randomBytes(4).toString("hex")}`;
-    const admin = new pg.Client({ connectionString: base });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE "${name}"`);
-    await admin.end();
-    const url = new URL(base);
-    url.pathname = `/${name}`;
-    const databaseUrl = url.toString();
+    const { url: databaseUrl, drop } = await createScratchDatabase("test_import");
     await (await openDatabase({ databaseUrl, migrate: true, poolSize: 1 })).close(); // as `npm run db:deploy` would
-    target = {
-      env: { DATABASE_URL: databaseUrl },
-      open: () => openDatabase({ databaseUrl, poolSize: 2 }),
-      drop: async () => {
-        const a = new pg.Client({ connectionString: base });
-        await a.connect();
-        await a.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-        await a.end();
-      },
-    };
+    target = { env: { DATABASE_URL: databaseUrl }, open: () => openDatabase({ databaseUrl, poolSize: 2 }), drop };
   } else {
     const dataDir = join(work, "pglite");
     target = { env: { DATABASE_URL: undefined, PGLITE_DATA_DIR: dataDir }, open: () => openDatabase({ dataDir }), drop: async () => {} };

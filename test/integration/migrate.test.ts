@@ -1,13 +1,13 @@
 // The one-shot migration job (scripts/migrate.ts → node dist/scripts/migrate.js in the image): applies
 // what is pending, is a no-op the second time, is safe when two run at once, and fails in one line.
 import { execFile } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
+import { createScratchDatabase } from "../support/db.ts";
 
 const root = join(import.meta.dirname, "..", "..");
 const MIGRATIONS = readdirSync(join(root, "prisma", "migrations"), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
@@ -50,17 +50,12 @@ describe("npm run db:migrate on embedded PGlite", () => {
 });
 
 describe.skipIf(!process.env.DATABASE_URL)("npm run db:migrate on PostgreSQL", () => {
-  const name = `gpubroker_migrate_${Date.now().toString(36)}_${randomBytes(3).toString("hex")}`;
-  const admin = async (sql: string) => {
-    const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
-    await client.connect();
-    try { return await client.query(sql); } finally { await client.end(); }
-  };
-  const url = () => { const u = new URL(process.env.DATABASE_URL!); u.pathname = `/${name}`; return u.toString(); };
-  afterAll(async () => { await admin(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`); });
+  let scratch: Awaited<ReturnType<typeof createScratchDatabase>> | undefined;
+  const url = () => scratch!.url;
+  afterAll(async () => { await scratch?.drop(); });
 
   it("two jobs started at once apply each migration exactly once between them; a third finds nothing to do", async () => {
-    await admin(`CREATE DATABASE "${name}"`);
+    scratch = await createScratchDatabase("migrate");
     const [a, b] = await Promise.all([migrate({ DATABASE_URL: url() }), migrate({ DATABASE_URL: url() })]);
     expect([a.code, b.code, a.stderr, b.stderr]).toEqual([0, 0, "", ""]);
     const appliedBy = (out: string) => MIGRATIONS.filter((m) => out.includes(`  ${m}\n`));

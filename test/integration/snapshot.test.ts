@@ -2,9 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openTestDatabase } from "../support/db.ts";
-import { randomBytes } from "node:crypto";
-import pg from "pg";
+import { createScratchDatabase, openTestDatabase } from "../support/db.ts";
 import { openDatabase, withSessionLock, type Database } from "../../src/infra/db.ts";
 import { GPU_SPECS } from "../../src/domain/gpu/specs.ts";
 import { providerInfo } from "../../src/ingestion/registry.ts";
@@ -100,23 +98,15 @@ describe("seedFromSnapshot", () => {
 });
 
 describe.skipIf(!process.env.DATABASE_URL)("seeding from several nodes at once (PostgreSQL)", () => {
-  const admin = async (sql: string) => {
-    const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
-    await client.connect();
-    try { await client.query(sql); } finally { await client.end(); }
-  };
-  const names: string[] = [];
-  afterAll(async () => { for (const name of names) await admin(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`); });
+  const drops: (() => Promise<void>)[] = [];
+  afterAll(async () => { for (const drop of drops) await drop(); });
   /** A fresh migrated database and three clients on it, as three API nodes starting together. */
   async function threeNodes() {
-    const name = `gpubroker_seed_${Date.now().toString(36)}_${randomBytes(3).toString("hex")}`;
-    names.push(name);
-    await admin(`CREATE DATABASE "${name}"`);
-    const url = new URL(process.env.DATABASE_URL!);
-    url.pathname = `/${name}`;
-    const first = await openDatabase({ databaseUrl: url.toString(), migrate: true, poolSize: 4 });
-    const others = await Promise.all([1, 2].map(() => openDatabase({ databaseUrl: url.toString(), poolSize: 4 })));
-    return { url: url.toString(), nodes: [first, ...others] };
+    const { url, drop } = await createScratchDatabase("seed");
+    drops.push(drop);
+    const first = await openDatabase({ databaseUrl: url, migrate: true, poolSize: 4 });
+    const others = await Promise.all([1, 2].map(() => openDatabase({ databaseUrl: url, poolSize: 4 })));
+    return { url, nodes: [first, ...others] };
   }
 
   it("unguarded, nodes seeding together collide on the providers they both insert", async () => {
