@@ -14,6 +14,7 @@ import { createRateLimiter, type RateLimiter } from "./infra/rate-limit.ts";
 import { clientIp, CSRF_HEADERS, limitPlugins, type RequestSource } from "./graphql/limits.ts";
 import { useCodedStreamEnd } from "./graphql/shared-subscriptions.ts";
 import { useStreamAuthority } from "./graphql/stream-authority.ts";
+import { useCompiledExecution } from "./graphql/jit.ts";
 import { corsFor, createEdgePolicy, DEFAULT_MAX_BODY_BYTES, edgePlugins, graphiqlPage, registerEdgePolicy, rememberCause } from "./graphql/http-edge.ts";
 import { createLazyTokenSigner, type TokenSigner } from "./infra/auth/tokens.ts";
 import { createPubSub } from "./infra/pubsub.ts";
@@ -76,6 +77,8 @@ export interface YogaOptions {
   metricsToken?: string | undefined;
   /** A span per GraphQL operation (OpenTelemetry; src/infra/tracing.ts starts the provider); default false. */
   tracing?: boolean;
+  /** Compiled execution of queries and mutations (graphql-jit); default true. false only to measure it (bench/offers.ts). */
+  jit?: boolean;
   /** GraphQL metrics and /metrics (the Prometheus plugins); default true. false only to measure their cost (bench/offers.ts). */
   graphqlMetrics?: boolean;
 }
@@ -151,6 +154,8 @@ export function createApp(opts: YogaOptions): YogaServerInstance<Record<string, 
     cors: corsFor(policy),
     plugins: [
       ...(opts.graphqlMetrics === false ? [] : metricsPlugins(metrics, { endpoint: opts.metricsEndpoint ?? true, token: opts.metricsToken })),
+      // Before the limits: their result hooks (suggestions stripped) see the errors graphql-js gives a bad variable.
+      ...(opts.jit === false ? [] : useCompiledExecution()),
       ...limitPlugins({ development, rateLimiter, trustProxy: opts.trustProxy }),
       ...edgePlugins(edge, policy, graphiqlHtml),
       ...(opts.tracing ? [useOperationTracing()] : []),

@@ -197,7 +197,10 @@ function useHideSuggestions(): Plugin {
   const hide = (errors: readonly Error[]) => {
     // Masking may answer with the original error (a variable's enum error wraps graphql's), so clean the whole chain.
     for (const error of errors) {
-      for (let e: Error | undefined = error; e; e = (e as GraphQLError).originalError) e.message = e.message.replace(/\s*Did you mean .+\?$/s, "");
+      for (let e: Error | undefined = error; e; e = (e as GraphQLError).originalError) {
+        const message = e.message.replace(/\s*Did you mean .+\?$/s, "");
+        if (message !== e.message) e.message = message; // only where needed: graphql-jit's errors are read-only
+      }
     }
   };
   return {

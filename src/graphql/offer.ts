@@ -1,9 +1,10 @@
 import { z } from "zod";
 import { Prisma } from "../generated/prisma/client.ts";
 import { MODEL_PRESETS } from "../domain/math/llm.ts";
-import type { OfferFilter, OfferSortField } from "../services/offers.ts";
+import type { OfferPage, OfferSortField } from "../services/offers.ts";
 import { PAGE_SIZE } from "../services/paging.ts";
 import { builder } from "./builder.ts";
+import { selects } from "./selection.ts";
 import { AvailabilityEnum, DeploymentEnum, GpuVendorEnum, InterconnectEnum, PrecisionEnum, SortDirectionEnum } from "./enums.ts";
 import { toRowId } from "../domain/ids.ts";
 
@@ -193,7 +194,17 @@ builder.queryFields((t) => ({
         filter: t.arg({ type: OfferFilterInput, description: "What to match." }),
         orderBy: t.arg({ type: OfferOrderInput, description: "How to sort; default PRICE_PER_GPU ascending." }),
       },
-      resolve: (_root, args, ctx) => ctx.services.offers.search(args, ctx.actor),
+      resolve: async (_root, args, ctx, info) => {
+        // The page, its total and its providers / GPU models in one statement, when they are selected;
+        // the batch loaders then answer provider and gpuModel from what the statement returned.
+        const page = await ctx.services.offers.search(args, ctx.actor, {
+          totalCount: selects(info, ["totalCount"]),
+          relations: selects(info, ["edges", "node", "provider"]) || selects(info, ["edges", "node", "gpuModel"]) || selects(info, ["nodes", "provider"]) || selects(info, ["nodes", "gpuModel"]),
+        });
+        for (const p of page.providers) ctx.loaders.provider.prime(p.id, p);
+        for (const m of page.gpuModels) ctx.loaders.gpuModel.prime(m.id, m);
+        return page;
+      },
     },
     {
       name: "OfferConnection",
@@ -201,7 +212,10 @@ builder.queryFields((t) => ({
       fields: (c) => ({
         totalCount: c.int({
           description: "All offers matching the filter (not just this page).",
-          resolve: (conn, _args, ctx) => ctx.services.offers.totalCount((conn as unknown as { filter: OfferFilter }).filter, ctx.actor),
+          resolve: (conn, _args, ctx) => {
+            const page = conn as unknown as OfferPage;
+            return page.totalCount ?? ctx.services.offers.totalCount(page.filter, ctx.actor);
+          },
         }),
       }),
     },

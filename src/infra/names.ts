@@ -33,9 +33,18 @@ export async function resolveNames(prisma: Reader, kind: "models" | "providers",
 
 /** What a user may type for a GPU model ("a100 80gb", "H100") → its canonical name, or the trimmed text when unknown. */
 export function canonicalGpuName(spelling: string): string {
-  const match = normalizeGpuName(spelling);
-  return match.known ? match.name : spelling.trim();
+  let name = canonical.get(spelling);
+  if (name === undefined) {
+    const match = normalizeGpuName(spelling);
+    name = match.known ? match.name : spelling.trim();
+    // Memoised: filters repeat the same few spellings. Bounded, since spellings come from callers.
+    if (canonical.size >= CANONICAL_CACHE_SIZE) canonical.delete(canonical.keys().next().value!);
+    canonical.set(spelling, name);
+  }
+  return name;
 }
+const CANONICAL_CACHE_SIZE = 2000;
+const canonical = new Map<string, string>();
 
 export interface ResolvedGpuModel { id: number; name: string }
 

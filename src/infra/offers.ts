@@ -1,7 +1,9 @@
 // Offer search in SQL: the offer filter (defined once in src/domain/offers/filter.ts) compiled to a
 // WHERE clause shared by the page, the total count and the facets; keyset pagination over
 // (sort column, id), stable while prices do not move across the cursor.
-import { Prisma, type GpuOffer, type PrismaClient } from "../generated/prisma/client.ts";
+import { Prisma, type GpuModel, type GpuOffer, type PrismaClient, type Provider } from "../generated/prisma/client.ts";
+import { fromJsonRows, jsonRow } from "./json-rows.ts";
+import { directRead } from "./db.ts";
 import { toRowId } from "../domain/ids.ts";
 import { rolledWithin } from "./price-retention.ts";
 import {
@@ -118,6 +120,12 @@ export interface OfferPageArgs {
 }
 
 export async function findOfferPage(prisma: PrismaClient, a: OfferPageArgs): Promise<GpuOffer[]> {
+  const page = offerPageSql(a);
+  return page ? prisma.$queryRaw<GpuOffer[]>(page.sql) : [];
+}
+
+/** The page's statement (`SELECT o.*` [+ "costPerMtok"] in order) and its ORDER BY over the selected columns; null when nothing can match. */
+function offerPageSql(a: OfferPageArgs): { sql: Prisma.Sql; orderBy: (alias: string) => Prisma.Sql } | null {
   const { column, cast } = OFFER_SORT_FIELDS[a.order.field];
   const byCost = a.order.field === "COST_PER_MTOK";
   if (byCost && !a.filter?.costPairs) throw new Error("COST_PER_MTOK needs filter.costPairs");
@@ -137,28 +145,74 @@ export async function findOfferPage(prisma: PrismaClient, a: OfferPageArgs): Pro
   const where = Prisma.join(conds, " AND ");
   const dir = Prisma.raw(asc ? "ASC" : "DESC");
   const orderBy = Prisma.sql`${sortKey} ${dir}, o."id" ${dir}`;
+  const outerOrder = (alias: string) => Prisma.raw(`${alias}."${byCost ? "costPerMtok" : column}" ${asc ? "ASC" : "DESC"}, ${alias}."id" ${asc ? "ASC" : "DESC"}`);
   if (byCost) {
     const pairs = a.filter!.costPairs!;
-    if (!pairs.length) return [];
+    if (!pairs.length) return null;
     const factors = Prisma.join(pairs.map((p) => Prisma.sql`(${p.gpuModelId}::int, ${p.gpuCount}::int, ${p.factor}::numeric)`));
-    return prisma.$queryRaw<GpuOffer[]>`
+    return {
+      sql: Prisma.sql`
       SELECT o.*, ${sortKey} AS "costPerMtok" FROM "GpuOffer" o
       JOIN (VALUES ${factors}) AS cf(mid, cnt, factor) ON cf.mid = o."gpuModelId" AND cf.cnt = o."gpuCount"
-      WHERE ${where} ORDER BY ${orderBy} LIMIT ${a.limit}`;
+      WHERE ${where} ORDER BY ${orderBy} LIMIT ${a.limit}`,
+      orderBy: outerOrder,
+    };
   }
-  if (!pin) {
-    return prisma.$queryRaw<GpuOffer[]>`SELECT o.* FROM "GpuOffer" o WHERE ${where} ORDER BY ${orderBy} LIMIT ${a.limit}`;
-  }
+  if (!pin) return { sql: Prisma.sql`SELECT o.* FROM "GpuOffer" o WHERE ${where} ORDER BY ${orderBy} LIMIT ${a.limit}`, orderBy: outerOrder };
   // Filtered by GPU model (or provider) and sorted by price per GPU: read the first page of each
   // pinned id from its (id, active, price, id) index and merge. The id arrives as a lateral
   // parameter, so the planner cannot pick the global price index and filter its way through the
   // cheaper offers of every other model instead (24 ms → 0.1 ms on 100k offers, bench/README.md).
-  return prisma.$queryRaw<GpuOffer[]>`
+  return {
+    sql: Prisma.sql`
     SELECT o.* FROM unnest(${pin.ids}::int[]) AS pin(id)
     CROSS JOIN LATERAL (
       SELECT * FROM "GpuOffer" o WHERE ${col(pin.column)} = pin.id AND ${where} ORDER BY ${orderBy} LIMIT ${a.limit}
     ) o
-    ORDER BY ${orderBy} LIMIT ${a.limit}`;
+    ORDER BY ${orderBy} LIMIT ${a.limit}`,
+    orderBy: outerOrder,
+  };
+}
+
+export interface OfferPageWith {
+  rows: GpuOffer[];
+  /** All offers matching the filter (cursor aside), when asked for. */
+  total: number | null;
+  /** The page's providers and GPU models (full rows), when asked for. */
+  providers: Provider[];
+  gpuModels: GpuModel[];
+}
+
+/**
+ * One page, and in the same statement (one round trip) what the caller asks for with it: the total count of
+ * the filter and the page's providers and GPU models. The rows travel as one JSON value built by PostgreSQL
+ * (src/infra/json-rows.ts), not as rows mapped column by column.
+ */
+export async function findOfferPageWith(
+  prisma: PrismaClient, a: OfferPageArgs, want: { total: boolean; relations: boolean },
+): Promise<OfferPageWith> {
+  const page = offerPageSql(a);
+  const total = want.total ? Prisma.sql`(SELECT count(*)::int FROM "GpuOffer" o WHERE ${offerWhere(a.filter)})` : Prisma.sql`NULL::int`;
+  if (!page) {
+    const [row] = await directRead<{ total: number | null }>(prisma, Prisma.sql`SELECT ${total} AS total`);
+    return { rows: [], total: row?.total ?? null, providers: [], gpuModels: [] };
+  }
+  const extra = a.order.field === "COST_PER_MTOK" ? { costPerMtok: "Decimal" as const } : undefined;
+  const relations = want.relations
+    ? Prisma.sql`(SELECT coalesce(json_agg(${jsonRow("Provider", "r")}), '[]') FROM "Provider" r WHERE r.id IN (SELECT "providerId" FROM page)) AS providers,
+      (SELECT coalesce(json_agg(${jsonRow("GpuModel", "r")}), '[]') FROM "GpuModel" r WHERE r.id IN (SELECT "gpuModelId" FROM page)) AS models`
+    : Prisma.sql`NULL::json AS providers, NULL::json AS models`;
+  const [row] = await directRead<{ total: number | null; rows: unknown[]; providers: unknown[] | null; models: unknown[] | null }>(prisma, Prisma.sql`
+    WITH page AS MATERIALIZED (${page.sql})
+    SELECT ${total} AS total,
+      (SELECT coalesce(json_agg(${jsonRow("GpuOffer", "page", extra)} ORDER BY ${page.orderBy("page")}), '[]') FROM page) AS rows,
+      ${relations}`);
+  return {
+    rows: fromJsonRows<GpuOffer>("GpuOffer", row!.rows, extra),
+    total: row!.total,
+    providers: fromJsonRows<Provider>("Provider", row!.providers ?? []),
+    gpuModels: fromJsonRows<GpuModel>("GpuModel", row!.models ?? []),
+  };
 }
 
 /** The filter column whose (column, active, pricePerGpuHour, id) index serves this page, if any. */

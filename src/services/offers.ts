@@ -2,15 +2,15 @@
 // workload, alerts and subscriptions), keyset pages in any order (including $ per 1M tokens for an
 // LLM), total counts, facets and one offer by id. Public: every actor may read the catalog.
 import { resolveCursorConnection } from "@pothos/plugin-relay";
-import type { GpuOffer, PrismaClient } from "../generated/prisma/client.ts";
+import type { GpuModel, GpuOffer, PrismaClient, Provider } from "../generated/prisma/client.ts";
 import { DEFAULT_SERVING, LlmInputError, MODEL_PRESETS, estimateInference, pricePerMillionTokens, type Precision } from "../domain/math/llm.ts";
 import type { CostPair, OfferFilter, OfferFilterInput } from "../domain/offers/filter.ts";
 import { toRowId } from "../domain/ids.ts";
 import { badInput, notFound } from "../errors.ts";
 import { resolveGpuModels, resolveNames } from "../infra/names.ts";
 import {
-  countOffers, decodeOfferCursor, encodeOfferCursor, findOfferPage, offerFacets, offerGpuPairs,
-  type OfferCursor, type OfferOrder, type OfferSortField,
+  countOffers, decodeOfferCursor, encodeOfferCursor, findOfferPageWith, offerFacets, offerGpuPairs,
+  type OfferCursor, type OfferOrder, type OfferPageWith, type OfferSortField,
 } from "../infra/offers.ts";
 import type { Actor } from "./actor.ts";
 import { checkPageArgs, PAGE_SIZE } from "./paging.ts";
@@ -68,7 +68,15 @@ export interface OfferPage {
   edges: { cursor: string; node: GpuOffer }[];
   pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; startCursor?: string | null; endCursor?: string | null };
   filter: OfferFilter;
+  /** All matching offers, when `include.totalCount` asked for it (read with the page). */
+  totalCount: number | null;
+  /** The page's providers and GPU models, when `include.relations` asked for them (read with the page). */
+  providers: Provider[];
+  gpuModels: GpuModel[];
 }
+
+/** What to read with a page, in the same statement. */
+export interface OfferPageIncludes { totalCount?: boolean; relations?: boolean }
 
 export interface OfferFacet {
   /** GPU model name, provider slug or region; null groups offers whose GPU is not identified. */
@@ -119,22 +127,30 @@ export function createOfferService({ prisma }: { prisma: PrismaClient }) {
      * default order price per GPU-hour ascending. Pages are keyed on (sort value, id), so a walk sees
      * each offer once as long as prices do not move across the cursor while it pages.
      */
-    async search(input: OfferSearchInput, _actor: Actor): Promise<OfferPage> {
+    async search(input: OfferSearchInput, _actor: Actor, include: OfferPageIncludes = {}): Promise<OfferPage> {
       checkPageArgs(input);
       const order: OfferOrder = { field: input.orderBy?.field ?? "PRICE_PER_GPU", direction: input.orderBy?.direction ?? "ASC" };
       const after = parseCursor("after", input.after, order);
       const before = parseCursor("before", input.before, order);
       const filter = await resolveOfferFilter(prisma, input.filter);
       if (order.field === "COST_PER_MTOK") filter.costPairs = await costPairs(filter, input.orderBy?.model, input.orderBy?.precision ?? "FP16");
-      // Relay paging by the relay plugin's own helper (a plain function: no schema involved).
+      // Relay paging by the relay plugin's own helper (a plain function: no schema involved); the page, its
+      // total and its relations in one statement.
+      let read: OfferPageWith | undefined;
       const connection = await resolveCursorConnection<Promise<GpuOffer[]>>(
         { args: input, defaultSize: PAGE_SIZE.default, maxSize: PAGE_SIZE.max, toCursor: (offer) => encodeOfferCursor(order, offer) },
-        ({ limit, inverted }) => findOfferPage(prisma, { filter, order, after, before, limit, inverted }),
+        async ({ limit, inverted }) => {
+          read = await findOfferPageWith(prisma, { filter, order, after, before, limit, inverted }, { total: !!include.totalCount, relations: !!include.relations });
+          return read.rows;
+        },
       );
       return {
         edges: connection.edges.filter((e) => e != null),
         pageInfo: connection.pageInfo,
         filter,
+        totalCount: read?.total ?? null,
+        providers: read?.providers ?? [],
+        gpuModels: read?.gpuModels ?? [],
       };
     },
 

@@ -53,3 +53,40 @@ describe("no N+1", () => {
     console.log(`nested queries: offers ${large.offers} + providers ${large.providers} SQL statements, for 10 and for 1,000 offers`);
   });
 });
+
+describe("one round trip per page", () => {
+  it("a page of offers with its total count, providers and GPU models is one SQL statement, with the same answer as field by field", async () => {
+    const db: Database = await openTestDatabase();
+    opened.push(db);
+    await seedMarket(db.prisma, 300);
+    const { request } = testClient(db);
+    const page = (after: string | null) => `{ offers(first: 20, filter: { gpuModels: ["H100"], gpuCount: { min: 1 } }${after ? `, after: "${after}"` : ""}) {
+      totalCount pageInfo { hasNextPage endCursor }
+      edges { node { id pricePerGpuHour lastSeenAt spotPrice provider { slug name complianceTags reliabilityScore health { status lastSuccessAt } } gpuModel { name fp16Tflops } } } } }`;
+    await request(page(null)); // names into the cache
+    db.stats.statements = 0;
+    const first = await request(page(null));
+    expect(first.errors).toBeUndefined();
+    expect(db.stats.statements).toBe(1);
+    const edges = first.data.offers.edges as { node: { id: string; provider: { slug: string }; gpuModel: { name: string } } }[];
+    expect(edges.length).toBe(20);
+    db.stats.statements = 0;
+    const second = await request(page(first.data.offers.pageInfo.endCursor));
+    expect(db.stats.statements).toBe(1);
+    expect(second.data.offers.totalCount).toBe(first.data.offers.totalCount);
+    // The same page through separate statements: the count, then the rows and their relations by Prisma.
+    const ids = edges.map((e) => Number(Buffer.from(e.node.id, "base64").toString().split(":")[1]));
+    const rows = await db.prisma.gpuOffer.findMany({ where: { id: { in: ids } }, include: { provider: true, gpuModel: true } });
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    for (const [i, e] of edges.entries()) {
+      const row = byId.get(ids[i]!)!;
+      expect(e.node.provider.slug).toBe(row.provider.slug);
+      expect(e.node.gpuModel.name).toBe(row.gpuModel!.name);
+      expect((e.node as unknown as { lastSeenAt: string }).lastSeenAt).toBe(row.lastSeenAt.toISOString());
+      expect((e.node as unknown as { pricePerGpuHour: string }).pricePerGpuHour).toBe(row.pricePerGpuHour.toFixed(Math.max(2, row.pricePerGpuHour.decimalPlaces())));
+    }
+    const h100 = await db.prisma.gpuModel.findMany({ where: { name: { startsWith: "H100" } }, select: { id: true } });
+    expect(first.data.offers.totalCount).toBe(await db.prisma.gpuOffer.count({ where: { active: true, gpuCount: { gte: 1 }, gpuModelId: { in: h100.map((m) => m.id) } } }));
+  });
+});
+
