@@ -239,6 +239,16 @@ export async function countOffers(prisma: PrismaClient, filter?: OfferFilter): P
   return row?.n ?? 0;
 }
 
+/**
+ * A number that grows with every catalog applied to any provider (the sum of Provider.catalogVersion, bumped in
+ * the same transaction as the offers it applies: src/ingestion/catalog-sync.ts, the only writer of offers). Equal
+ * epochs mean equal offers, on every node: what per-cycle caches key on. Read it before the data it keys.
+ */
+export async function catalogEpoch(prisma: PrismaClient): Promise<number> {
+  const [row] = await directRead<{ epoch: number }>(prisma, Prisma.sql`SELECT coalesce(sum("catalogVersion"), 0)::float8 AS epoch FROM "Provider"`);
+  return row?.epoch ?? 0;
+}
+
 export interface FacetBucket {
   dimension: "GPU_MODEL" | "PROVIDER" | "REGION";
   key: string | null;

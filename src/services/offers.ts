@@ -9,8 +9,8 @@ import { toRowId } from "../domain/ids.ts";
 import { badInput, notFound } from "../errors.ts";
 import { resolveGpuModels, resolveNames } from "../infra/names.ts";
 import {
-  countOffers, decodeOfferCursor, encodeOfferCursor, findOfferPageWith, offerFacets, offerGpuPairs,
-  type OfferCursor, type OfferOrder, type OfferPageWith, type OfferSortField,
+  catalogEpoch, countOffers, decodeOfferCursor, encodeOfferCursor, findOfferPageWith, offerFacets, offerGpuPairs,
+  type FacetBucket, type OfferCursor, type OfferOrder, type OfferPageWith, type OfferSortField,
 } from "../infra/offers.ts";
 import type { Actor } from "./actor.ts";
 import { checkPageArgs, PAGE_SIZE } from "./paging.ts";
@@ -96,7 +96,29 @@ function parseCursor(name: "after" | "before", cursor: string | null | undefined
   return parsed;
 }
 
+/** Facets kept per filter and catalog epoch: at most this many filters, least recently used dropped first. */
+export const FACET_CACHE_SIZE = 200;
+
 export function createOfferService({ prisma }: { prisma: PrismaClient }) {
+  // offerFacets reads every matching offer (~200 ms unfiltered on 100k): answered once per catalog change
+  // (ingestion cycle) and filter, on every node, keyed by the catalog epoch read before the facets.
+  const facetCache = new Map<string, { epoch: number; value: Promise<FacetBucket[]> }>();
+  async function cachedFacets(filter: OfferFilter): Promise<FacetBucket[]> {
+    const key = JSON.stringify(filter);
+    const epoch = await catalogEpoch(prisma);
+    const hit = facetCache.get(key);
+    facetCache.delete(key); // re-inserted below: Map order is the LRU order
+    if (hit && hit.epoch >= epoch) {
+      facetCache.set(key, hit);
+      return hit.value;
+    }
+    const value = offerFacets(prisma, filter);
+    facetCache.set(key, { epoch, value });
+    if (facetCache.size > FACET_CACHE_SIZE) facetCache.delete(facetCache.keys().next().value!);
+    value.catch(() => { if (facetCache.get(key)?.value === value) facetCache.delete(key); }); // errors are not kept
+    return value;
+  }
+
   /** For COST_PER_MTOK: the (GPU model, count) pairs the LLM fits on, each with its price → $/Mtok factor. */
   async function costPairs(filter: OfferFilter, model: string | null | undefined, precision: Precision): Promise<CostPair[]> {
     if (!model) throw badInput(`orderBy COST_PER_MTOK needs orderBy.model (${Object.keys(MODEL_PRESETS).join(", ")}).`, { argument: "orderBy.model" });
@@ -161,7 +183,7 @@ export function createOfferService({ prisma }: { prisma: PrismaClient }) {
 
     /** Counts and min/median/max price per GPU-hour of the matching offers by GPU model, provider and region. */
     async facets(input: { filter?: OfferFilterInput | null }, _actor: Actor): Promise<OfferFacets> {
-      const buckets = await offerFacets(prisma, await resolveOfferFilter(prisma, input.filter));
+      const buckets = await cachedFacets(await resolveOfferFilter(prisma, input.filter));
       const pick = (d: string) => buckets.filter((b) => b.dimension === d).map(({ key, dimension: _, ...b }) => ({ value: key, ...b }));
       return { gpuModels: pick("GPU_MODEL"), providers: pick("PROVIDER"), regions: pick("REGION") };
     },
