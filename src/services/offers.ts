@@ -8,6 +8,7 @@ import type { CostPair, OfferFilter, OfferFilterInput } from "../domain/offers/f
 import { toRowId } from "../domain/ids.ts";
 import { badInput, notFound } from "../errors.ts";
 import { resolveGpuModels, resolveNames } from "../infra/names.ts";
+import { createEpochCache } from "../infra/epoch-cache.ts";
 import {
   catalogEpoch, countOffers, decodeOfferCursor, encodeOfferCursor, findOfferPageWith, offerFacets, offerGpuPairs,
   type FacetBucket, type OfferCursor, type OfferOrder, type OfferPageWith, type OfferSortField,
@@ -102,22 +103,9 @@ export const FACET_CACHE_SIZE = 200;
 export function createOfferService({ prisma }: { prisma: PrismaClient }) {
   // offerFacets reads every matching offer (~200 ms unfiltered on 100k): answered once per catalog change
   // (ingestion cycle) and filter, on every node, keyed by the catalog epoch read before the facets.
-  const facetCache = new Map<string, { epoch: number; value: Promise<FacetBucket[]> }>();
-  async function cachedFacets(filter: OfferFilter): Promise<FacetBucket[]> {
-    const key = JSON.stringify(filter);
-    const epoch = await catalogEpoch(prisma);
-    const hit = facetCache.get(key);
-    facetCache.delete(key); // re-inserted below: Map order is the LRU order
-    if (hit && hit.epoch >= epoch) {
-      facetCache.set(key, hit);
-      return hit.value;
-    }
-    const value = offerFacets(prisma, filter);
-    facetCache.set(key, { epoch, value });
-    if (facetCache.size > FACET_CACHE_SIZE) facetCache.delete(facetCache.keys().next().value!);
-    value.catch(() => { if (facetCache.get(key)?.value === value) facetCache.delete(key); }); // errors are not kept
-    return value;
-  }
+  const facetCache = createEpochCache<FacetBucket[]>(FACET_CACHE_SIZE);
+  const cachedFacets = async (filter: OfferFilter) =>
+    facetCache.get(JSON.stringify(filter), await catalogEpoch(prisma), () => offerFacets(prisma, filter));
 
   /** For COST_PER_MTOK: the (GPU model, count) pairs the LLM fits on, each with its price → $/Mtok factor. */
   async function costPairs(filter: OfferFilter, model: string | null | undefined, precision: Precision): Promise<CostPair[]> {
