@@ -67,6 +67,10 @@ const Env = z.object({
   VAULT_ROLE_ID: z.string().min(1).optional(),
   VAULT_SECRET_ID: z.string().min(1).optional(),
   VAULT_KV_MOUNT: z.string().min(1).default("secret"),
+  /** Cache the results of public catalog reads, dropped by the market events that change them (in Redis with REDIS_URL, else per process). */
+  RESPONSE_CACHE: flag.default(true),
+  /** The longest a cached result lives: the bound for changes that come without a market event (provider health, non-price offer details). */
+  RESPONSE_CACHE_TTL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
   /** Poll providers (the elected process only). */
   INGESTION: flag.default(true),
   /** How often the polling node logs one info line summing up its polls, changes and failures per provider (0 = never); each poll is logged at debug unless it changed offers of a real provider. */

@@ -24,6 +24,7 @@ import { createPubSub } from "./infra/pubsub.ts";
 import { createLazyTokenSigner } from "./infra/auth/tokens.ts";
 import { SEED_LOCK_KEY, seedFromSnapshot } from "./ingestion/snapshot.ts";
 import { syncGpuModels } from "./ingestion/gpu-models.ts";
+import { createMemoryResponseCacheStore, createRedisResponseCacheStore } from "./infra/response-cache-store.ts";
 
 const PACKAGE_VERSION = (JSON.parse(readFileSync(projectPath("package.json"), "utf8")) as { version: string }).version;
 
@@ -83,6 +84,12 @@ async function main() {
 
   const pubsub = createPubSub({ redisUrl: config.REDIS_URL, metrics });
   const events = createEventLog({ prisma: db.prisma, redisUrl: config.REDIS_URL, retentionMs: config.EVENT_RETENTION_MINUTES * 60_000, metrics });
+  // Public catalog reads: one cache for every node with Redis, one per process without (closed with yoga).
+  const responseCacheTtlMs = config.RESPONSE_CACHE_TTL_SECONDS * 1000;
+  const responseCache = config.RESPONSE_CACHE ? {
+    ttlMs: responseCacheTtlMs,
+    store: config.REDIS_URL ? createRedisResponseCacheStore({ url: config.REDIS_URL, maxTtlMs: responseCacheTtlMs, metrics }) : createMemoryResponseCacheStore(),
+  } : undefined;
   // Created now (the API's refreshProvider uses it), started once the server listens.
   const ingestion = config.INGESTION ? await configureIngestion(config, db, events, metrics) : undefined;
 
@@ -94,6 +101,7 @@ async function main() {
     readinessChecks: redis ? { redis: () => redis.ping() } : undefined,
     authorityRecheckMs: config.STREAM_AUTH_RECHECK_SECONDS * 1000,
     metrics, metricsEndpoint: config.METRICS_PORT === undefined, metricsToken: config.METRICS_TOKEN,
+    responseCache,
     assistant: {
       backend: config.ASSISTANT_BACKEND, openaiBaseUrl: config.OPENAI_BASE_URL, openaiApiKey: config.OPENAI_API_KEY, model: config.ASSISTANT_MODEL,
       somaBase: config.SOMA_AGENT_BASE, somaTimeoutSeconds: config.SOMA_AGENT_TIMEOUT, somaTenant: config.SOMA_AGENT_TENANT, historyTurns: config.AI_MAX_HISTORY_TURNS,

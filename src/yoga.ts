@@ -28,6 +28,7 @@ import { createStreamAuthority } from "./services/stream-authority.ts";
 import { createAssistant, type AssistantSettings } from "./assistant/index.ts";
 import type { IngestionControl } from "./services/admin.ts";
 import type { ChatLimits } from "./services/chat.ts";
+import { createResponseCache, type ResponseCacheOptions } from "./graphql/response-cache.ts";
 
 export interface YogaOptions {
   db: Database;
@@ -81,6 +82,8 @@ export interface YogaOptions {
   jit?: boolean;
   /** GraphQL metrics and /metrics (the Prometheus plugins); default true. false only to measure their cost (bench/offers.ts). */
   graphqlMetrics?: boolean;
+  /** Caches public catalog reads, invalidated by market events (src/graphql/response-cache.ts); default: none. */
+  responseCache?: ResponseCacheOptions;
 }
 
 export const JWT_ISSUER = "gpubroker";
@@ -120,7 +123,10 @@ export function createApp(opts: YogaOptions): YogaServerInstance<Record<string, 
   const rateLimiter = opts.rateLimiter ?? createRateLimiter({ prefix: "gpubroker", metrics });
   const pubsub = opts.pubsub ?? createPubSub({ metrics });
   const ownEvents = opts.events ? null : createEventLog({ prisma: db.prisma, metrics });
-  const events = opts.events ?? ownEvents!;
+  const loggedEvents = opts.events ?? ownEvents!;
+  const responseCache = opts.responseCache ? createResponseCache(opts.responseCache, schema, loggedEvents, logger.child({ component: "response-cache" })) : null;
+  // With the cache, this node hands a market event to its subscribers once it has dropped the results it changes.
+  const events = responseCache?.events ?? loggedEvents;
   const services = opts.services ?? createServices({ prisma: db.prisma, pubsub, events, tokens, rateLimiter, ingestion: opts.ingestion, chatLimits: opts.chatLimits, log: logger });
   const streamAuthority = createStreamAuthority({ prisma: db.prisma, pubsub, log: logger.child({ component: "stream-authority" }), authorityRecheckMs: opts.authorityRecheckMs });
   const assistant = createAssistant({ services, pubsub, settings: opts.assistant ?? { backend: "builtin" }, log: logger.child({ component: "assistant" }), metrics });
@@ -162,8 +168,10 @@ export function createApp(opts: YogaOptions): YogaServerInstance<Record<string, 
       useCodedStreamEnd(),
       useStreamAuthority(),
       // yoga.dispose() (shutdown) stops the answers this node writes, each stored as failed.
-      { onDispose: async () => { await assistant.close(); await ownEvents?.close(); } },
+      { onDispose: async () => { await assistant.close(); await responseCache?.close(); await ownEvents?.close(); } },
       useJwks(tokens),
+      // Last: its lookup replaces execute, after anything else that does.
+      ...(responseCache?.plugins ?? []),
     ],
     context: async (initial) => {
       // HTTP operations carry a Fetch Request; WebSocket ones the connection_init payload
