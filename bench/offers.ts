@@ -14,29 +14,92 @@ import { createServer as createHttpServer } from "node:http";
 import { once } from "node:events";
 import type { AddressInfo } from "node:net";
 import { createMetrics } from "../src/infra/metrics.ts";
+import { createMemoryResponseCacheStore } from "../src/infra/response-cache-store.ts";
 import { startTracing } from "../src/infra/tracing.ts";
 import { countOffers, findOfferPage, offerFacets, type OfferCursor, type OfferFilter, type OfferOrder } from "../src/infra/offers.ts";
 import { resolveNames } from "../src/infra/names.ts";
 import { startBaselineServer } from "./lib/baseline.ts";
 import { withBenchDatabase, type BenchDatabase } from "./lib/database.ts";
 import { captureSql, explain, type CapturedSql, type ExplainResult } from "./lib/explain.ts";
-import { loadOptionsFromEnv, measure, printTable, sequentialCost } from "./lib/load.ts";
+import { loadOptionsFromEnv, measure, printTable, sequentialCost, type LoadResult } from "./lib/load.ts";
+import { writeResults, type GoalResult } from "./lib/results.ts";
 import { loadMarketplace, type LoadSummary } from "./lib/marketplace.ts";
 
 const PAGE_SIZE = 50;
 
 export async function run(args: string[]): Promise<void> {
-  const count = Number(process.env.BENCH_OFFERS ?? 100_000);
+  if (args.includes("--explain") || args.includes("--overhead")) {
+    await withLoadedDatabase(Number(process.env.BENCH_OFFERS ?? 100_000), async (bench, data) => {
+      if (args.includes("--explain")) await indexStudy(bench, data);
+      else await observabilityOverhead(bench, { filter: benchFilter(data) }, loadOptionsFromEnv(), Number(process.env.BENCH_OVERHEAD_ROUNDS ?? 2));
+    });
+    return;
+  }
+  // The curve: page 1 at every size; at the main size (100k) also page 2, the CPU breakdown and the variants.
+  const sizes = (process.env.BENCH_OFFERS_SIZES ?? process.env.BENCH_OFFERS ?? "10000,100000,1000000").split(",").map((x) => Number(x.trim()));
+  if (!sizes.every((n) => Number.isInteger(n) && n >= 1000)) throw new Error("BENCH_OFFERS_SIZES must be whole numbers ≥ 1000, e.g. 10000,100000,1000000");
+  const main = sizes.includes(100_000) ? 100_000 : sizes[Math.floor((sizes.length - 1) / 2)]!;
+  const points: SizePoint[] = [];
+  const markdown: string[] = [];
+  let detail: MainResults | undefined;
+  for (const size of sizes) {
+    await withLoadedDatabase(size, async (bench, data) => {
+      const r = await httpBenchmark(bench, data, size === main);
+      points.push({ size, ...r.page1 });
+      markdown.push(`### ${size.toLocaleString("en")} offers\n\n${r.markdown}`);
+      if (size === main) detail = r;
+    });
+  }
+  console.log(`\nCurve (page 1):\n`);
+  const curveRows = points.map((p) => [p.size, p.baseline.requestsPerSec.toFixed(0), p.gpubroker.requestsPerSec.toFixed(0), (p.gpubroker.requestsPerSec / p.baseline.requestsPerSec).toFixed(2), p.baseline.p50Ms, p.gpubroker.p50Ms]);
+  const curveHeader = ["offers", "baseline req/s", "GPUBroker req/s", "ratio", "baseline p50 ms", "GPUBroker p50 ms"];
+  printTable(curveHeader, curveRows);
+  markdown.push(`### Curve (page 1)\n\n${markdownTable(curveHeader, curveRows)}`);
+  const goals: GoalResult[] = [];
+  if (detail) {
+    const ratio = (g: LoadResult & { cpuMs: number }, b: LoadResult & { cpuMs: number }) => ({ rps: g.requestsPerSec / b.requestsPerSec, cpu: g.cpuMs / b.cpuMs });
+    for (const [name, page] of [["page 1", detail.page1], ["page 2", detail.page2!]] as const) {
+      const r = ratio(page.gpubroker, page.baseline);
+      goals.push({ metric: `offers ${name} req/s ÷ baseline (${main / 1000}k offers, uncached)`, value: r.rps, unit: "×", goal: "≥ 0.8", met: r.rps >= 0.8 });
+      goals.push({ metric: `offers ${name} CPU/req ÷ baseline`, value: r.cpu, unit: "×", goal: "≤ 1.5", met: r.cpu <= 1.5 });
+    }
+    if (detail.cached) {
+      const r = detail.cached.requestsPerSec / detail.page1.baseline.requestsPerSec;
+      goals.push({ metric: "offers page 1 cached req/s ÷ baseline", value: r, unit: "×", goal: "≥ 2", met: r >= 2 });
+    }
+  }
+  writeResults({
+    bench: "offers",
+    goals,
+    curves: [
+      { id: "rps", title: "offers page 1: requests/s", xLabel: "offers in the catalog", yLabel: "req/s", logX: true,
+        series: [{ label: "baseline (node:http + pg)", points: points.map((p) => [p.size, p.baseline.requestsPerSec]) },
+          { label: "GPUBroker", points: points.map((p) => [p.size, p.gpubroker.requestsPerSec]) }] },
+      { id: "p50", title: "offers page 1: p50 latency under load", xLabel: "offers in the catalog", yLabel: "ms", logX: true,
+        series: [{ label: "baseline (node:http + pg)", points: points.map((p) => [p.size, p.baseline.p50Ms]) },
+          { label: "GPUBroker", points: points.map((p) => [p.size, p.gpubroker.p50Ms]) }] },
+    ],
+    markdown: markdown.join("\n\n"),
+  });
+}
+
+async function withLoadedDatabase(count: number, fn: (bench: BenchDatabase, data: LoadSummary) => Promise<void>): Promise<void> {
   await withBenchDatabase("gpubroker_bench_offers", async (bench) => {
     const data = await loadMarketplace(bench, count);
     console.log(`Loaded ${data.offers} offers (${data.activeOffers} active) and ${data.pricePoints} price points in ${data.loadMs} ms`);
     console.log(`  from ${data.catalogRows} GPU rows of ${data.providers.join(", ")} catalogs; GPU models via ${data.gpuModelsFrom}; ` +
       `most common: ${data.models.slice(0, 3).map(([m, n]) => `${m} (${n})`).join(", ")}\n`);
-    if (args.includes("--explain")) await indexStudy(bench, data);
-    else if (args.includes("--overhead")) await observabilityOverhead(bench, { filter: benchFilter(data) }, loadOptionsFromEnv(), Number(process.env.BENCH_OVERHEAD_ROUNDS ?? 2));
-    else await httpBenchmark(bench, data);
+    await fn(bench, data);
   });
 }
+
+type Measured = LoadResult & { wallMs: number; cpuMs: number };
+interface PagePair { baseline: Measured; gpubroker: Measured }
+interface SizePoint extends PagePair { size: number }
+interface MainResults { page1: PagePair; page2?: PagePair; cached?: Measured; markdown: string }
+
+const markdownTable = (header: string[], rows: (string | number)[][]) =>
+  [`| ${header.join(" | ")} |`, `|${header.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
 
 // ---------------------------------------------------------------- HTTP: GPUBroker vs baseline
 
@@ -138,58 +201,81 @@ async function verifySamePage(urls: { gpubroker: string; baseline: string }, var
 /** The most common GPU model, at least one GPU, at most $5 per GPU-hour: a typical shopper's page. */
 const benchFilter = (data: LoadSummary): BenchFilter => ({ gpuModels: [data.models[0]![0]], gpuCount: { min: 1 }, pricePerGpu: { max: "5" } });
 
-async function httpBenchmark(bench: BenchDatabase, data: LoadSummary): Promise<void> {
+async function httpBenchmark(bench: BenchDatabase, data: LoadSummary, full: boolean): Promise<MainResults> {
   const load = loadOptionsFromEnv();
   const filter = benchFilter(data);
   const gpubroker = await startServer(createApp({ db: bench.db, rateLimiter: benchRateLimiter() }), { port: 0, host: "127.0.0.1" });
   const baseline = await startBaselineServer(baselineAnswer(bench.pool));
+  const interpreted = full ? await startServer(createApp({ db: bench.db, rateLimiter: benchRateLimiter(), jit: false }), { port: 0, host: "127.0.0.1" }) : null;
+  // The response cache as main.ts sets it up without Redis (one process: an in-memory LRU).
+  const cachedApp = full ? createApp({ db: bench.db, rateLimiter: benchRateLimiter(), responseCache: { store: createMemoryResponseCacheStore(), ttlMs: 60_000 } }) : null;
+  const cached = cachedApp ? await startServer(cachedApp, { port: 0, host: "127.0.0.1" }) : null;
   try {
     const urls = { gpubroker: gpubroker.url, baseline: baseline.url };
     const statements = await captureSql(bench.db, () => post(urls.gpubroker, { filter }));
     const page1 = await verifySamePage(urls, { filter }, "page 1");
     const after = page1.pageInfo.endCursor!;
     await verifySamePage(urls, { filter, after }, "page 2");
+    const before = bench.db.stats.statements; // Prisma's and the direct reads (captureSql sees only Prisma's log)
+    await post(urls.gpubroker, { filter, after });
+    const warm = { length: bench.db.stats.statements - before };
+    if (cached) await verifySamePage({ gpubroker: cached.url, baseline: baseline.url }, { filter }, "page 1 (response cache on)");
 
     console.log(`Query: offers(filter: ${JSON.stringify(filter).replace(/"(\w+)":/g, "$1: ").replace(/,/g, ", ")}, orderBy: PRICE_PER_GPU ASC, first: ${PAGE_SIZE})`);
     console.log(`  selecting totalCount, pageInfo { hasNextPage endCursor }, 12 offer fields, provider { name }, gpuModel { name };`);
     console.log(`  ${page1.totalCount} offers match. Both servers return identical JSON for page 1 and page 2 (checked).`);
-    const tables = statements.map((s) => (s.sql.includes("count(*)") ? "count" : /FROM "(?:public"\.")?(\w+)"/.exec(s.sql)?.[1] ?? "?"));
-    console.log(`GPUBroker: graphql-yoga + Pothos + Prisma (adapter-pg, pool 10); ${statements.length} SQL statements for the first request:`);
-    console.log(`  ${tables.join(", ")} (names into the cache, page, count, Provider and GpuModel loaders).`);
+    console.log(`GPUBroker: graphql-yoga + graphql-jit + Pothos + Prisma (adapter-pg, pool 10); SQL statements: first request ${statements.length}, warm ${warm.length}`);
+    console.log(`  (names into the cache on the first; then the page, its count and its providers and GPU models as one JSON value in one statement).`);
     console.log(`Baseline:  node:http + one pg.Pool (10) query (count + page JOIN provider, GpuModel via LATERAL) + JSON.stringify;`);
     console.log(`  same request body, same response JSON, no GraphQL parsing/validation, no name normalisation.`);
     console.log(`Load: autocannon in a worker thread, ${load.connections} connections, ${load.warmup} s warm-up + ${load.duration} s measured, loopback.\n`);
 
     const rows: (string | number)[][] = [];
-    for (const [variant, variables] of [["page 1", { filter }], ["page 2 (after)", { filter, after }]] as const) {
+    const fmt = (r: Measured) => [r.requestsPerSec.toFixed(0), r.p50Ms, r.p99Ms, r.requests, r.wallMs.toFixed(1), r.cpuMs.toFixed(1)];
+    const pairs: PagePair[] = [];
+    let cachedPage1: Measured | undefined;
+    const pages = full ? [["page 1", { filter }], ["page 2 (after)", { filter, after }]] as const : [["page 1", { filter }]] as const;
+    for (const [variant, variables] of pages) {
       const body = JSON.stringify({ query: OFFERS_QUERY, variables });
-      const result = async (label: string, url: string) => ({ ...(await sequentialCost(url, body)), ...(await measure(label, url, body, load)) });
+      const result = async (label: string, url: string): Promise<Measured> => ({ ...(await sequentialCost(url, body)), ...(await measure(label, url, body, load)) });
       const b = await result(`baseline ${variant}`, baseline.url);
       const g = await result(`GPUBroker ${variant}`, gpubroker.url);
-      const fmt = (r: typeof b) => [r.requestsPerSec.toFixed(0), r.p50Ms, r.p99Ms, r.requests, r.wallMs.toFixed(1), r.cpuMs.toFixed(1)];
-      rows.push([variant, "baseline", ...fmt(b)], [variant, "GPUBroker", ...fmt(g)],
-        [variant, "ratio GPUBroker/baseline", (g.requestsPerSec / b.requestsPerSec).toFixed(2), "", "", "", "", ""]);
+      pairs.push({ baseline: b, gpubroker: g });
+      rows.push([variant, "baseline", ...fmt(b)], [variant, "GPUBroker", ...fmt(g)]);
+      if (interpreted) rows.push([variant, "GPUBroker, graphql-jit off", ...fmt(await result(`GPUBroker jit off ${variant}`, interpreted.url))]);
+      if (cached && variant === "page 1") {
+        cachedPage1 = await result(`GPUBroker cached ${variant}`, cached.url);
+        rows.push([variant, "GPUBroker, response cache on", ...fmt(cachedPage1)]);
+        rows.push([variant, "ratio cached/baseline", (cachedPage1.requestsPerSec / b.requestsPerSec).toFixed(2), "", "", "", "", (cachedPage1.cpuMs / b.cpuMs).toFixed(2)]);
+      }
+      rows.push([variant, "ratio GPUBroker/baseline", (g.requestsPerSec / b.requestsPerSec).toFixed(2), "", "", "", "", (g.cpuMs / b.cpuMs).toFixed(2)]);
     }
-    printTable(["variant", "server", "req/s", "p50 ms", "p99 ms", "requests", "1-by-1 ms", "CPU ms/req"], rows);
+    const header = ["variant", "server", "req/s", "p50 ms", "p99 ms", "requests", "1-by-1 ms", "CPU ms/req"];
+    printTable(header, rows);
     console.log(`\nreq/s, p50, p99: under load. 1-by-1 ms: mean latency of 100 sequential requests; CPU ms/req: this`);
     console.log(`process's CPU time per request in that sequential run (server + fetch client; PostgreSQL not included).`);
-
-    console.log(`\nWhere GPUBroker's CPU goes: page 2, 100 sequential requests per selection:\n`);
-    const selections = [
-      ["as above", {}], ["without provider/gpuModel", { relations: false }],
-      ["without totalCount", { totalCount: false }], ["without either", { relations: false, totalCount: false }],
-    ] as const;
-    const costs: (string | number)[][] = [];
-    for (const [name, selection] of selections) {
-      const cost = await sequentialCost(gpubroker.url, JSON.stringify({ query: offersQuery(selection), variables: { filter, after } }));
-      costs.push([name, cost.wallMs.toFixed(1), cost.cpuMs.toFixed(1)]);
+    let markdown = markdownTable(header, rows);
+    if (full) {
+      console.log(`\nWhere GPUBroker's CPU goes: page 2, 100 sequential requests per selection:\n`);
+      const selections = [
+        ["as above", {}], ["without provider/gpuModel", { relations: false }],
+        ["without totalCount", { totalCount: false }], ["without either", { relations: false, totalCount: false }],
+      ] as const;
+      const costs: (string | number)[][] = [];
+      for (const [name, selection] of selections) {
+        const cost = await sequentialCost(gpubroker.url, JSON.stringify({ query: offersQuery(selection), variables: { filter, after } }));
+        costs.push([name, cost.wallMs.toFixed(1), cost.cpuMs.toFixed(1)]);
+      }
+      printTable(["selection", "1-by-1 ms", "CPU ms/req"], costs);
+      markdown += `\n\n${markdownTable(["selection (page 2)", "1-by-1 ms", "CPU ms/req"], costs)}`;
     }
-    printTable(["selection", "1-by-1 ms", "CPU ms/req"], costs);
-
-    await observabilityOverhead(bench, { filter }, load, 1);
+    return { page1: pairs[0]!, page2: pairs[1], cached: cachedPage1, markdown };
   } finally {
     await gpubroker.stop();
     await baseline.stop();
+    await interpreted?.stop();
+    await cached?.stop();
+    await cachedApp?.dispose();
   }
 }
 

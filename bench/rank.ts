@@ -1,8 +1,12 @@
 // `npm run bench -- rank`
 //   GPUBroker's `rankOffers` over HTTP (TOPSIS over every offer, 4 criteria) against a baseline in the same
 //   run: one `pg` query for the same columns and the same TOPSIS in a plain loop over Float64Arrays.
-// Env: BENCH_OFFERS (100000), BENCH_RANK_CALLS (30 measured calls per variant, after 5 warm-up calls),
-//      BENCH_DATABASE_URL (admin URL, default postgresql://root@127.0.0.1:5432/postgres).
+//   A curve: every catalogue size gets its own throwaway database, loaded and measured the same way.
+//   rankOffers caches its ranking data per catalog epoch: measured with the epoch bumped before each call
+//   (uncached, as after an ingestion cycle) and without (cached).
+// Env: BENCH_RANK_SIZES (10000,100000,1000000 offers), BENCH_RANK_CALLS (at most 30 measured calls per
+//      variant, after up to 5 warm-up calls), BENCH_RANK_BUDGET (20 s per variant: stop measuring after
+//      it once 10 calls are in), BENCH_DATABASE_URL (admin URL, default postgresql://root@127.0.0.1:5432/postgres).
 import { benchRateLimiter } from "./lib/rate-limit.ts";
 import assert from "node:assert/strict";
 import type pg from "pg";
@@ -10,11 +14,15 @@ import { startServer } from "../src/server.ts";
 import { createApp } from "../src/yoga.ts";
 import { captureSql } from "./lib/explain.ts";
 import { withBenchDatabase } from "./lib/database.ts";
-import { median, printTable } from "./lib/load.ts";
+import { median } from "./lib/load.ts";
 import { loadMarketplace } from "./lib/marketplace.ts";
+import { formatNumber } from "./lib/chart.ts";
+import { tableText, writeResults, type Curve, type GoalResult } from "./lib/results.ts";
 
 const FIRST = 20;
-const TARGET_MS = 150;
+const GOAL_MS = 50;
+const GOAL_AT = 100_000;
+const MIN_CALLS = 10;
 const CRITERIA = [
   { criterion: "PRICE_PER_GPU_HOUR", weight: 0.4, benefit: false, sql: `o."pricePerGpuHour"` },
   { criterion: "TOTAL_VRAM", weight: 0.2, benefit: true, sql: `o."vramTotalGb"` },
@@ -105,24 +113,125 @@ async function gpubroker(url: string, model?: string): Promise<Top> {
   return { ids: ranked.map((r) => Number(Buffer.from(r.offer.id, "base64").toString().split(":")[1])), closeness: ranked.map((r) => r.closeness), considered };
 }
 
-async function timed(calls: number, fn: () => Promise<unknown>): Promise<{ median: number; p90: number }> {
-  for (let i = 0; i < 5; i++) await fn();
+interface Timing { median: number; p90: number; calls: number }
+
+/**
+ * Up to 5 warm-up calls (at most ~5 s of them), then up to `calls` measured calls: at least MIN_CALLS, more while
+ * within `budgetMs`. `before` runs ahead of every call, untimed.
+ */
+async function timed(calls: number, budgetMs: number, fn: () => Promise<unknown>, before?: () => Promise<unknown>): Promise<Timing> {
+  const warm = performance.now() + 5_000;
+  for (let i = 0; i < 5 && (i === 0 || performance.now() < warm); i++) {
+    await before?.();
+    await fn();
+  }
   const times: number[] = [];
-  for (let i = 0; i < calls; i++) {
+  const deadline = performance.now() + budgetMs;
+  while (times.length < calls && (times.length < MIN_CALLS || performance.now() < deadline)) {
+    await before?.();
     const start = performance.now();
     await fn();
     times.push(performance.now() - start);
   }
   times.sort((a, b) => a - b);
-  return { median: median(times), p90: times[Math.floor(times.length * 0.9)]! };
+  return { median: median(times), p90: times[Math.min(times.length - 1, Math.floor(times.length * 0.9))]!, calls: times.length };
+}
+
+interface SizeResult {
+  offers: number;
+  ranked: number;
+  loadMs: number;
+  baseline: Timing;
+  statement: Timing;
+  serial: Timing;
+  /** The catalog changed before each call, so the ranking data is read again (what an ingestion cycle causes). */
+  rankOffers: Timing;
+  /** The same catalog: the ranking data comes from the service's per-epoch cache. */
+  cached: Timing;
+  withCost: Timing;
+  rows: (string | number)[][];
 }
 
 export async function run(): Promise<void> {
-  const count = Number(process.env.BENCH_OFFERS ?? 100_000);
+  const sizes = (process.env.BENCH_RANK_SIZES ?? "10000,100000,1000000").split(",").map((s) => Number(s.trim())).filter((n) => n > 0).sort((a, b) => a - b);
+  if (sizes.length === 0) throw new Error(`BENCH_RANK_SIZES="${process.env.BENCH_RANK_SIZES}" names no size`);
   const calls = Number(process.env.BENCH_RANK_CALLS ?? 30);
-  await withBenchDatabase("gpubroker_bench_rank", async (bench) => {
+  const budgetMs = Number(process.env.BENCH_RANK_BUDGET ?? 20) * 1000;
+  const md: string[] = [];
+  const results: SizeResult[] = [];
+  console.log(`Query: rankOffers(filter: { includeInactive: true }, criteria: ${CRITERIA.map((c) => `${c.criterion} ${c.weight}`).join(", ")}, first: ${FIRST})`);
+  console.log(`  selecting considered, excluded and ${FIRST} × { offer { id gpuName gpuCount pricePerGpuHour } closeness rank }.`);
+  console.log(`GPUBroker: POST over loopback HTTP to graphql-yoga + Pothos + Prisma (adapter-pg). rankOffers keeps its ranking data per`);
+  console.log(`  catalog epoch, so it is measured twice: with the catalog changed before each call (Provider.catalogVersion bumped,`);
+  console.log(`  untimed: the data is read again, as after every ingestion cycle) and with the same catalog (cached data).`);
+  console.log(`Baseline:  one pg.Pool query (rowMode array, float8 columns) → Float64Arrays → TOPSIS loop → top ${FIRST}; no HTTP, no GraphQL.`);
+  console.log(`Sizes: ${sizes.map(formatNumber).join(", ")} offers, each in its own throwaway database. Per variant: median and p90 of up to ${calls}`);
+  console.log(`sequential calls (at least ${MIN_CALLS}; no new call after ${budgetMs / 1000} s) after up to 5 warm-up calls.`);
+  if (sizes.some((n) => n >= 1_000_000)) console.log(`Loading ${formatNumber(Math.max(...sizes))} offers takes about ${Math.round(Math.max(...sizes) / 20_000)} s on an idle 2-core machine (~20k offers/s; several times that under load), and the baseline's calls take seconds each at that size.`);
+  for (const size of sizes) {
+    const r = await measureSize(size, calls, budgetMs);
+    results.push(r);
+    console.log(`\n${formatNumber(size)} offers: ${r.ranked} ranked (the rest have no known GPU model), loaded in ${(r.loadMs / 1000).toFixed(1)} s; top ${FIRST} ids and closeness match the baseline (|Δ| ≤ 1e-12).\n`);
+    const t = tableText(["variant", "ms/call (median)", "p90 ms", "calls", "× baseline"], r.rows);
+    console.log(t);
+    md.push(`### ${formatNumber(size)} offers (${r.ranked} ranked)\n\n${t}`);
+  }
+
+  const curveRows = results.map((r) => [formatNumber(r.offers), r.rankOffers.median.toFixed(1), r.rankOffers.p90.toFixed(1), r.cached.median.toFixed(1), r.statement.median.toFixed(1), r.withCost.median.toFixed(1), r.baseline.median.toFixed(1), (r.rankOffers.median / r.baseline.median).toFixed(2)]);
+  const curveTable = tableText(["offers", "rankOffers median ms", "p90 ms", "cached median ms", "ranking statement ms", "+ COST_PER_MTOK ms", "baseline ms", "× baseline"], curveRows);
+  console.log(`\nCurve (median ms per call; rankOffers = catalog changed before each call, cached = same catalog):\n\n${curveTable}`);
+  md.push(`### Curve\n\n${curveTable}`);
+
+  const goals = rankGoals(results);
+  const goalTable = tableText(["metric", "value", "goal", "met", "note"], goals.map((g) => [g.metric, `${g.value.toFixed(2)} ${g.unit}`, g.goal, g.met === null ? "–" : g.met ? "met" : "NOT met", g.note ?? ""]));
+  console.log(`\nGoals:\n\n${goalTable}`);
+  md.push(`### Goals\n\n${goalTable}`);
+
+  const series = (label: string, pick: (r: SizeResult) => number) => ({ label, points: results.map((r): [number, number] => [r.offers, pick(r)]) });
+  const curves: Curve[] = [
+    {
+      id: "ms", title: "rankOffers (4 criteria, HTTP, catalog changed before each call) vs. baseline", xLabel: "offers in the catalogue", yLabel: "ms per call", logX: true,
+      series: [series("rankOffers median", (r) => r.rankOffers.median), series("rankOffers p90", (r) => r.rankOffers.p90), series("baseline median", (r) => r.baseline.median)],
+    },
+    {
+      id: "parts", title: "rankOffers and its ranking statement", xLabel: "offers in the catalogue", yLabel: "ms per call (median)", logX: true,
+      series: [series("rankOffers", (r) => r.rankOffers.median), series("ranking statement alone", (r) => r.statement.median), series("+ COST_PER_MTOK", (r) => r.withCost.median), series("rankOffers, cached data", (r) => r.cached.median)],
+    },
+  ];
+  for (const path of writeResults({ bench: "rank", goals, curves, markdown: md.join("\n\n") })) console.log(`wrote ${path}`);
+}
+
+function rankGoals(results: SizeResult[]): GoalResult[] {
+  const goals: GoalResult[] = [];
+  const atGoal = results.find((r) => r.offers === GOAL_AT);
+  const atTenfold = results.find((r) => r.offers === 10 * GOAL_AT);
+  if (atGoal) {
+    const { rankOffers: g, cached, baseline: b } = atGoal;
+    goals.push({ metric: `rankOffers median ms at ${formatNumber(GOAL_AT)} offers (catalog changed before each call)`, value: g.median, unit: "ms", goal: `< ${GOAL_MS} ms`, met: g.median < GOAL_MS, note: `p90 ${g.p90.toFixed(1)} ms, baseline ${b.median.toFixed(1)} ms` });
+    goals.push({ metric: `rankOffers median ms at ${formatNumber(GOAL_AT)} offers (same catalog: cached ranking data)`, value: cached.median, unit: "ms", goal: `< ${GOAL_MS} ms`, met: cached.median < GOAL_MS, note: `p90 ${cached.p90.toFixed(1)} ms` });
+  } else {
+    const near = results.reduce((a, b) => (Math.abs(Math.log(b.offers / GOAL_AT)) < Math.abs(Math.log(a.offers / GOAL_AT)) ? b : a));
+    goals.push({ metric: `rankOffers median ms at ${formatNumber(near.offers)} offers (catalog changed before each call)`, value: near.rankOffers.median, unit: "ms", goal: `< ${GOAL_MS} ms at ${formatNumber(GOAL_AT)}`, met: null, note: `${formatNumber(GOAL_AT)} not in BENCH_RANK_SIZES` });
+    goals.push({ metric: `rankOffers median ms at ${formatNumber(near.offers)} offers (same catalog: cached ranking data)`, value: near.cached.median, unit: "ms", goal: `< ${GOAL_MS} ms at ${formatNumber(GOAL_AT)}`, met: null, note: `${formatNumber(GOAL_AT)} not in BENCH_RANK_SIZES` });
+  }
+  const pair = atGoal && atTenfold ? [atGoal, atTenfold] : results.slice(-2);
+  if (pair.length === 2) {
+    const [small, big] = pair as [SizeResult, SizeResult];
+    const value = big.rankOffers.median / small.rankOffers.median / (big.offers / small.offers);
+    const isGoal = small.offers === GOAL_AT && big.offers === 10 * GOAL_AT;
+    goals.push({
+      metric: `rankOffers ms growth ${formatNumber(small.offers)}→${formatNumber(big.offers)} ÷ ${Number((big.offers / small.offers).toPrecision(3))} (≤ 1 = linear or better; catalog changed before each call)`,
+      value, unit: "", goal: "≤ 1", met: isGoal ? value <= 1 : null,
+      note: `${small.rankOffers.median.toFixed(1)} → ${big.rankOffers.median.toFixed(1)} ms${isGoal ? "" : `; the goal is for ${formatNumber(GOAL_AT)}→${formatNumber(10 * GOAL_AT)}`}`,
+    });
+  }
+  return goals;
+}
+
+async function measureSize(count: number, calls: number, budgetMs: number): Promise<SizeResult> {
+  return withBenchDatabase("gpubroker_bench_rank", async (bench) => {
+    console.log(`\n──── ${formatNumber(count)} offers: loading …`);
     const data = await loadMarketplace(bench, count);
-    console.log(`Loaded ${data.offers} offers (${data.activeOffers} active) in ${data.loadMs} ms; GPU models via ${data.gpuModelsFrom}\n`);
     const server = await startServer(createApp({ db: bench.db, rateLimiter: benchRateLimiter() }), { port: 0, host: "127.0.0.1" });
     try {
       const ours = await gpubroker(server.url);
@@ -130,6 +239,10 @@ export async function run(): Promise<void> {
       assert.equal(ours.considered, base.considered, "GPUBroker and the baseline rank different offers");
       assert.deepEqual(ours.ids, base.ids, "GPUBroker and the baseline disagree on the top offers");
       ours.closeness.forEach((c, i) => assert.ok(Math.abs(c - base.closeness[i]!) <= 1e-12, `closeness ${i}: ${c} vs ${base.closeness[i]}`));
+      // rankOffers keeps its ranking data per catalog epoch (sum of Provider.catalogVersion, bumped by each
+      // catalog sync); bumping it makes the next call read the data again, as after an ingestion cycle.
+      const newCatalog = () => bench.pool.query(`UPDATE "Provider" SET "catalogVersion" = "catalogVersion" + 1 WHERE id = (SELECT min(id) FROM "Provider")`);
+      await newCatalog();
       const statements = await captureSql(bench.db, () => gpubroker(server.url));
       // Postgres' share: the ranking statement rankOffers sent, replayed as is over a bare pg pool, in a
       // transaction with the planner settings rankOffers sets for it (and once without them: serial).
@@ -146,28 +259,25 @@ export async function run(): Promise<void> {
           client.release();
         }
       };
-
-      console.log(`Query: rankOffers(filter: { includeInactive: true }, criteria: ${CRITERIA.map((c) => `${c.criterion} ${c.weight}`).join(", ")}, first: ${FIRST})`);
-      console.log(`  selecting considered, excluded and ${FIRST} × { offer { id gpuName gpuCount pricePerGpuHour } closeness rank }.`);
-      console.log(`  ${ours.considered} offers ranked (of ${data.offers}; the rest have no known GPU model). Top ${FIRST} ids and closeness match the baseline (checked, |Δ| ≤ 1e-12).`);
-      console.log(`GPUBroker: POST over loopback HTTP to graphql-yoga + Pothos + Prisma (adapter-pg); ${statements.length} SQL statements per call`);
-      console.log(`  (the planner settings, the ranking data as one text value per group of equal offers, then the ${FIRST} winning offers).`);
-      console.log(`Baseline:  one pg.Pool query (rowMode array, float8 columns) → Float64Arrays → TOPSIS loop → top ${FIRST}; no HTTP, no GraphQL.`);
-      console.log(`Median of ${calls} sequential calls after 5 warm-up calls.\n`);
-
-      const rows: (string | number)[][] = [];
-      const b = await timed(calls, () => baselineRows(bench.pool));
-      const t = await timed(calls, () => replay(true));
-      const serial = await timed(calls, () => replay(false));
-      const g = await timed(calls, () => gpubroker(server.url));
-      const c = await timed(calls, () => gpubroker(server.url, "llama-3-8b"));
-      rows.push(["baseline: pg rows + Float64Array TOPSIS", b.median.toFixed(1), b.p90.toFixed(1), "1.00"]);
-      rows.push(["diagnostic: rankOffers' ranking statement alone (pg, no parsing)", t.median.toFixed(1), t.p90.toFixed(1), (t.median / b.median).toFixed(2)]);
-      rows.push(["diagnostic: the same statement with default planner costs (serial)", serial.median.toFixed(1), serial.p90.toFixed(1), (serial.median / b.median).toFixed(2)]);
-      rows.push(["GPUBroker rankOffers, 4 criteria (HTTP)", g.median.toFixed(1), g.p90.toFixed(1), (g.median / b.median).toFixed(2)]);
-      rows.push(["GPUBroker rankOffers, + COST_PER_MTOK llama-3-8b (HTTP)", c.median.toFixed(1), c.p90.toFixed(1), (c.median / b.median).toFixed(2)]);
-      printTable(["variant", "ms/call (median)", "p90 ms", "× baseline"], rows);
-      console.log(`\nTarget: rankOffers over ${count} offers in < ${TARGET_MS} ms end to end: ${g.median < TARGET_MS ? "met" : "NOT met"} (${g.median.toFixed(1)} ms).`);
+      console.log(`  loaded in ${(data.loadMs / 1000).toFixed(1)} s; measuring (${statements.length} SQL statements per rankOffers call) …`);
+      const b = await timed(calls, budgetMs, () => baselineRows(bench.pool));
+      const t = await timed(calls, budgetMs, () => replay(true));
+      const serial = await timed(calls, budgetMs, () => replay(false));
+      const g = await timed(calls, budgetMs, () => gpubroker(server.url), newCatalog);
+      const cached = await timed(calls, budgetMs, () => gpubroker(server.url));
+      const c = await timed(calls, budgetMs, () => gpubroker(server.url, "llama-3-8b"), newCatalog);
+      const row = (name: string, x: Timing) => [name, x.median.toFixed(1), x.p90.toFixed(1), x.calls, (x.median / b.median).toFixed(2)];
+      return {
+        offers: count, ranked: ours.considered, loadMs: data.loadMs, baseline: b, statement: t, serial, rankOffers: g, cached, withCost: c,
+        rows: [
+          row("baseline: pg rows + Float64Array TOPSIS", b),
+          row("diagnostic: rankOffers' ranking statement alone (pg, no parsing)", t),
+          row("diagnostic: the same statement with default planner costs (serial)", serial),
+          row("GPUBroker rankOffers, 4 criteria (HTTP), catalog changed before each call", g),
+          row("GPUBroker rankOffers, 4 criteria (HTTP), same catalog (cached ranking data)", cached),
+          row("GPUBroker rankOffers, + COST_PER_MTOK llama-3-8b (HTTP), catalog changed before each call", c),
+        ],
+      };
     } finally {
       await server.stop();
     }
