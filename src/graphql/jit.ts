@@ -5,8 +5,9 @@
 // got invalid value …" with the scalar's reason) and BAD_USER_INPUT, whichever executor runs.
 import { useGraphQlJit } from "@envelop/graphql-jit";
 import {
-  getNamedType, getOperationAST, GraphQLError, isInputObjectType, isInputType, typeFromAST, valueFromAST,
-  type DocumentNode, type GraphQLInputType, type GraphQLSchema,
+  getNamedType, getOperationAST, GraphQLError, isInputObjectType, isInputType, Kind, typeFromAST, valueFromAST,
+  type DocumentNode, type FieldNode, type FragmentDefinitionNode, type GraphQLInputType, type GraphQLSchema,
+  type OperationDefinitionNode, type SelectionSetNode,
 } from "graphql";
 import { getVariableValues } from "graphql/execution/values.js";
 import type { Plugin } from "graphql-yoga";
@@ -77,8 +78,55 @@ function compiles(args: { schema: unknown; document: DocumentNode; operationName
 }
 const decided = new WeakMap<DocumentNode, Map<string, boolean>>();
 
+/** The field node at a result path (aliases, fragments and inline fragments followed), or undefined. */
+function fieldAt(document: DocumentNode, operation: OperationDefinitionNode, path: readonly (string | number)[]): FieldNode | undefined {
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  for (const d of document.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) fragments.set(d.name.value, d);
+  const find = (set: SelectionSetNode | undefined, key: string): FieldNode | undefined => {
+    for (const s of set?.selections ?? []) {
+      const found = s.kind === Kind.FIELD ? ((s.alias ?? s.name).value === key ? s : undefined)
+        : find(s.kind === Kind.INLINE_FRAGMENT ? s.selectionSet : fragments.get(s.name.value)?.selectionSet, key);
+      if (found) return found;
+    }
+    return undefined;
+  };
+  let field: FieldNode | undefined;
+  let set: SelectionSetNode | undefined = operation.selectionSet;
+  for (const key of path) {
+    if (typeof key === "number") continue;
+    field = find(set, key);
+    if (!field) return undefined;
+    set = field.selectionSet;
+  }
+  return field;
+}
+
+/**
+ * graphql-jit's field errors carry `locations` but no AST nodes, and Yoga rebuilds every error from its nodes
+ * when it serialises them: without this the `locations` graphql-js gives would be lost. Errors only: free otherwise.
+ */
+function useErrorNodes(): Plugin {
+  return {
+    onExecute: ({ args }) => ({
+      onExecuteDone: ({ result, setResult }) => {
+        if (!("errors" in result) || !result.errors?.some((e) => !e.nodes && e.path)) return;
+        const operation = operationOf(args.document, args.operationName);
+        if (!operation) return;
+        setResult({
+          ...result,
+          errors: result.errors.map((e) => {
+            const node = !e.nodes && e.path ? fieldAt(args.document, operation, e.path) : undefined;
+            return node ? new GraphQLError(e.message, { nodes: [node], path: e.path, originalError: e.originalError, extensions: e.extensions }) : e;
+          }),
+        });
+      },
+    }),
+  };
+}
+
 export function useCompiledExecution(): Plugin[] {
   return [
+    useErrorNodes(),
     useVariableErrors(),
     // Operations whose variables have input fields with defaults run on graphql-js (one check per parsed document).
     useGraphQlJit({}, { enableIf: (args) => compiles(args) }) as Plugin,
