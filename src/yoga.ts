@@ -1,6 +1,7 @@
 // Builds the Yoga app (schema, context, plugins) and nothing else: tests call `yoga.fetch` in-process.
 import { randomUUID } from "node:crypto";
 import { GraphQLError } from "graphql";
+import type { Logger } from "pino";
 import { createYoga, type GraphiQLOptions, type Plugin, type YogaServerInstance } from "graphql-yoga";
 import { PothosValidationError } from "@pothos/core";
 import { AppError } from "./errors.ts";
@@ -115,6 +116,20 @@ export function maskError(error: unknown, _message?: string): Error {
   return keepLocations(masked, outer);
 }
 
+/**
+ * Yoga's logger. Yoga logs every error it replaced while masking at error level: a coded client error (bad input,
+ * not found …) is not a server error, and an unexpected one is already logged by maskError with its errorId, so
+ * both go to debug. Anything else Yoga reports stays at error.
+ */
+function yogaLogger(log: Logger) {
+  const forward = (level: "debug" | "info" | "warn" | "error") => (...args: unknown[]) => {
+    const [first] = args;
+    const masked = level === "error" && first instanceof GraphQLError;
+    (log[masked ? "debug" : level] as (...a: unknown[]) => void)(...args);
+  };
+  return { debug: forward("debug"), info: forward("info"), warn: forward("warn"), error: forward("error") };
+}
+
 /** graphql-jit's errors carry `locations` without `nodes`: the replacement keeps them, as graphql-js's would have. */
 function keepLocations(error: GraphQLError, outer: GraphQLError | undefined): GraphQLError {
   if (!error.locations && outer?.locations) (error as { locations?: GraphQLError["locations"] }).locations = outer.locations;
@@ -159,7 +174,7 @@ export function createApp(opts: YogaOptions): YogaServerInstance<Record<string, 
     graphiql: graphiqlHtml !== null,
     renderGraphiQL: () => graphiqlHtml!,
     landingPage: false,
-    logging: logger.child({ component: "yoga" }),
+    logging: yogaLogger(logger.child({ component: "yoga" })),
     maskedErrors: { maskError },
     healthCheckEndpoint: "/health",
     maxRequestBodySize: edge.maxBodyBytes,
