@@ -6,7 +6,7 @@ import { WebSocketServer } from "ws";
 import { useServer } from "graphql-ws/use/ws";
 import { GraphQLError, type ExecutionArgs } from "graphql";
 import type { createApp } from "./yoga.ts";
-import { createSharedSubscriptions, shareKey } from "./graphql/shared-subscriptions.ts";
+import { createSharedSubscriptions, shareKey, type SocketSubscriber } from "./graphql/shared-subscriptions.ts";
 import { countSubscription, METRICS_PATH, subscriptionField } from "./graphql/metrics.ts";
 import { metricsOf, scrape, type Metrics } from "./infra/metrics.ts";
 import { isAsyncIterable } from "graphql-yoga";
@@ -16,12 +16,14 @@ import { logger } from "./infra/logger.ts";
 import type { Context } from "./graphql/context.ts";
 
 type App = ReturnType<typeof createApp>;
-type EnvelopedRoot = { execute: (args: ExecutionArgs) => unknown; subscribe: (args: ExecutionArgs) => unknown };
+type EnvelopedRoot = { execute: (args: ExecutionArgs) => unknown; subscribe: (args: ExecutionArgs) => unknown; subscriber: SocketSubscriber };
 
 export interface RunningServer {
   server: Server;
   port: number;
   url: string;
+  /** The shared WebSocket streams live now: members and events executed (once each) per stream; for tests and diagnostics. */
+  sharedStreams(): { members: number; executions: number }[];
   stop(graceMs?: number): Promise<void>;
 }
 
@@ -36,6 +38,11 @@ export interface ServerOptions {
   host?: string;
   /** Results that may wait per member of a shared WebSocket stream; default SUBSCRIBER_BUFFER_LIMIT (see there for the overflow policy). */
   subscriberBufferLimit?: number;
+  /**
+   * Unsent bytes one WebSocket may hold while a shared stream writes to it; past this the socket is closed
+   * with SLOW_CONSUMER_CLOSE_CODE (4413) and the client resumes with its last cursor. Default 1 MiB.
+   */
+  slowConsumerBytes?: number;
 }
 
 /** Yoga marks validation errors with extensions.http (status for HTTP answers); a WebSocket client gets the code only. */
@@ -57,7 +64,7 @@ export async function startServer(yoga: App, opts: ServerOptions): Promise<Runni
     verifyClient: ({ origin, req }: { origin?: string; req: { headers: { host?: string } } }) =>
       edge.hostAllowed(req.headers.host) && (!origin || edge.originAllowed(origin, req.headers.host)),
   });
-  const shared = createSharedSubscriptions({ bufferLimit: opts.subscriberBufferLimit });
+  const shared = createSharedSubscriptions({ bufferLimit: opts.subscriberBufferLimit, maxBufferedBytes: opts.slowConsumerBytes });
   const metrics = metricsOf(yoga);
   const ws = useServer(
     {
@@ -75,12 +82,18 @@ export async function startServer(yoga: App, opts: ServerOptions): Promise<Runni
         return closeWhenAuthorityEnds(ctx.extra.socket, context);
       },
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
-      // Counted per member after sharing: a shared stream is one execution but many subscribers.
+      // Counted per member after sharing: a shared stream is one execution but many subscribers. A shared
+      // stream serialises each event once and writes it to its members' sockets itself.
       subscribe: async (args) => {
-        const stream = await shared(shareKey(args.document, args.variableValues), () => (args.rootValue as EnvelopedRoot).subscribe(args));
+        const root = args.rootValue as EnvelopedRoot;
+        const key = shareKey(args.document, args.variableValues);
+        const stream = await shared(key, () => root.subscribe(args), root.subscriber);
+        // graphql-ws keeps these arguments as long as the subscription lives but reads nothing more of them for a
+        // shared stream (the hub writes its frames): let the subscriber's context (loaders, logger …) go.
+        if (key && isAsyncIterable(stream)) Object.assign(args, { contextValue: undefined, rootValue: undefined, variableValues: undefined });
         return (metrics && isAsyncIterable(stream) ? countSubscription(metrics, stream, subscriptionField(args.document), "ws") : stream) as never;
       },
-      onSubscribe: async (ctx, _id, params) => {
+      onSubscribe: async (ctx, id, params) => {
         const operation = edge.persistedOperation(params);
         if (operation instanceof GraphQLError) return [operation];
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
@@ -96,7 +109,7 @@ export async function startServer(yoga: App, opts: ServerOptions): Promise<Runni
           document: parse(operation.query),
           variableValues: params.variables,
           contextValue: await contextFactory(),
-          rootValue: { execute, subscribe },
+          rootValue: { execute, subscribe, subscriber: { id, socket: ctx.extra.socket } },
         };
         const errors = validate(args.schema, args.document);
         return errors.length ? errors.map(withoutHttp) : args;
@@ -131,6 +144,7 @@ export async function startServer(yoga: App, opts: ServerOptions): Promise<Runni
     server,
     port,
     url: `http://${opts.host && opts.host !== "0.0.0.0" ? opts.host : "localhost"}:${port}${yoga.graphqlEndpoint}`,
+    sharedStreams: shared.stats,
     /**
      * Stops accepting, closes the WebSocket connections (1001 "Going away"), cuts the SSE streams (clients
      * reconnect and resume with their last cursor), lets other requests finish for `graceMs`, then closes

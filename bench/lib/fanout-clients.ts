@@ -5,11 +5,14 @@ import { readFileSync } from "node:fs";
 import WebSocket from "ws";
 
 export interface FleetOptions {
-  url: string;
+  /** The server's URL, or client i's (clients split over several servers, or telling the baseline who they are). */
+  url: string | ((i: number) => string);
   count: number;
   /** graphql-ws: send `query` as subscription "1"; plain: just receive. */
   protocol: "graphql-ws" | "plain";
   query?: string;
+  /** Client i's variables for `query` (its filter); none when absent. */
+  variables?: (i: number) => Record<string, unknown> | undefined;
   /** Connections opened at once (the next batch starts when this one is subscribed). */
   batch?: number;
   timeoutMs?: number;
@@ -33,6 +36,8 @@ export class FleetError extends Error {
 export interface Fleet {
   /** Frames per client since open (every tick, counted or not). */
   readonly perClient: Uint32Array;
+  /** Frames per client of ticks published since count()'s `sinceMs`. */
+  readonly measuredPerClient: Uint32Array;
   /** The first `next` frame client 0 received, as text. */
   readonly firstFrame: () => string | undefined;
   /** Times frames whose tick was published at or after `sinceMs` (Date.now() clock); resets the counters. */
@@ -53,6 +58,7 @@ export async function openFleet(o: FleetOptions): Promise<Fleet> {
   const deadline = Date.now() + (o.timeoutMs ?? 120_000);
   const sockets: WebSocket[] = [];
   const perClient = new Uint32Array(o.count);
+  const measuredPerClient = new Uint32Array(o.count);
   const histogram = new Uint32Array(MAX_LATENCY_MS + 1);
   const problems: string[] = [];
   let since = Infinity;
@@ -65,7 +71,10 @@ export async function openFleet(o: FleetOptions): Promise<Fleet> {
   const opened = Date.now();
   const problem = (p: string) => { if (problems.length < 20) problems.push(`${p} (at +${((Date.now() - opened) / 1000).toFixed(1)} s)`); };
 
-  const subscribe = JSON.stringify({ id: "1", type: "subscribe", payload: { query: o.query } });
+  const subscribe = (i: number) => {
+    const variables = o.variables?.(i);
+    return JSON.stringify({ id: "1", type: "subscribe", payload: variables ? { query: o.query, variables } : { query: o.query } });
+  };
   const onFrame = (i: number, data: Buffer) => {
     const now = Date.now();
     if (data.indexOf(NEXT) < 0) {
@@ -80,11 +89,12 @@ export async function openFleet(o: FleetOptions): Promise<Fleet> {
     const published = at < 0 ? NaN : Date.parse(data.toString("latin1", at + AT.length, at + AT.length + 24));
     if (!(published >= since)) return;
     delivered++;
+    measuredPerClient[i]!++;
     histogram[Math.min(MAX_LATENCY_MS, Math.max(0, now - published))]!++;
   };
 
   const connect = (i: number) => new Promise<void>((resolve, reject) => {
-    const ws = new WebSocket(o.url, o.protocol === "graphql-ws" ? "graphql-transport-ws" : undefined, { perMessageDeflate: false });
+    const ws = new WebSocket(typeof o.url === "string" ? o.url : o.url(i), o.protocol === "graphql-ws" ? "graphql-transport-ws" : undefined, { perMessageDeflate: false });
     sockets.push(ws);
     let live = false;
     const ready = () => { live = true; resolve(); };
@@ -101,7 +111,7 @@ export async function openFleet(o: FleetOptions): Promise<Fleet> {
       if (live) return onFrame(i, data);
       const message = JSON.parse(data.toString("utf8")) as { type: string };
       if (message.type !== "connection_ack") return reject(new Error(`expected connection_ack, got ${data.toString("utf8").slice(0, 300)}`));
-      ws.send(subscribe);
+      ws.send(subscribe(i));
       ready(); // the server has the subscription once it is counted (see fanout.ts)
     });
   });
@@ -137,8 +147,9 @@ export async function openFleet(o: FleetOptions): Promise<Fleet> {
 
   return {
     perClient,
+    measuredPerClient,
     firstFrame: () => first,
-    count(sinceMs) { since = sinceMs; delivered = 0; totalAtCount = total; histogram.fill(0); },
+    count(sinceMs) { since = sinceMs; delivered = 0; totalAtCount = total; histogram.fill(0); measuredPerClient.fill(0); },
     stats: () => ({ delivered, frames: total - totalAtCount, lastReceivedMs, histogram, problems }),
     total: () => total,
     close,

@@ -12,15 +12,19 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { Redis } from "ioredis";
 import { WebSocket, WebSocketServer } from "ws";
 import type { PriceTick } from "../../src/infra/pubsub-types.ts";
+import { mixFilter, wants, type MixFilter } from "./fanout-mix.ts";
 
 export type ServerKind = "gpubroker" | "baseline";
 
 /** Parent → child. */
-export type FanoutCommand = { id: number; cmd: "subscribers" | "measure" | "usage" | "exit" };
+export type FanoutCommand = { id: number; cmd: "subscribers" | "measure" | "usage" | "memory" | "exit" };
 /** Child → parent: `ready` once listening, otherwise the reply to a command with the same id. */
 export type FanoutReply =
   | { type: "ready"; port: number }
-  | { type: "reply"; id: number; subscribers?: number; loop?: LoopDelay };
+  | { type: "reply"; id: number; subscribers?: number; loop?: LoopDelay; memory?: HeapMemory };
+
+/** After a full GC (the child runs with --expose-gc): V8 heap + external memory, and RSS, in bytes. */
+export interface HeapMemory { heap: number; rss: number }
 
 /** The server's event-loop delay between `measure` and `usage` (CPU and RSS the parent reads from /proc). */
 export interface LoopDelay {
@@ -95,10 +99,25 @@ function wireTick(t: PriceTick) {
   };
 }
 
-/** One XREAD loop on the phase's Redis Stream, one JSON.stringify per tick, the same frame written to every socket. */
+/**
+ * One XREAD loop on the phase's Redis Stream, one JSON.stringify per tick, the same frame written to every
+ * socket that wants it. With FANOUT_MIX=1 each client says who it is (`?client=i`) and gets the filter the
+ * bench gave it (fanout-mix.ts), applied by hand per group of sockets with the same filter.
+ */
 async function startBaseline(): Promise<RunningFanoutServer> {
   const http = createServer((_req, res) => res.writeHead(404).end());
   const wss = new WebSocketServer({ server: http, path: "/graphql" });
+  const mix = process.env.FANOUT_MIX === "1";
+  const groups = new Map<string, { filter: MixFilter | null; sockets: Set<WebSocket> }>();
+  wss.on("connection", (socket, req) => {
+    const client = Number(new URL(req.url ?? "/", "http://x").searchParams.get("client") ?? 0);
+    const filter = mix ? mixFilter(client) : null;
+    const key = JSON.stringify(filter);
+    let group = groups.get(key);
+    if (!group) groups.set(key, (group = { filter, sockets: new Set() }));
+    group.sockets.add(socket);
+    socket.once("close", () => group.sockets.delete(socket));
+  });
   // The stream the event log's relay writes (src/infra/event-log.ts: `<prefix>:events:<stream>`, field "d" = the
   // payload's JSON), read as its feeds read it: the same client settings, XREAD COUNT 500 BLOCK 5000 after the last id.
   const key = `${env("FANOUT_PREFIX")}:events:market`;
@@ -116,8 +135,12 @@ async function startBaseline(): Promise<RunningFanoutServer> {
       for (const [id, fields] of res?.[0]?.[1] ?? []) {
         last = id;
         // graphql-ws's `next` message for subscription id "1", as the bench's GPUBroker clients subscribe.
-        const frame = JSON.stringify({ id: "1", type: "next", payload: { data: { priceTicks: wireTick(JSON.parse(fields[1]!) as PriceTick) } } });
-        for (const socket of wss.clients) if (socket.readyState === WebSocket.OPEN) socket.send(frame);
+        const tick = JSON.parse(fields[1]!) as PriceTick;
+        const frame = JSON.stringify({ id: "1", type: "next", payload: { data: { priceTicks: wireTick(tick) } } });
+        for (const { filter, sockets } of groups.values()) {
+          if (!wants(filter, tick)) continue;
+          for (const socket of sockets) if (socket.readyState === WebSocket.OPEN) socket.send(frame);
+        }
       }
     }
   })();
@@ -178,7 +201,11 @@ async function main() {
   process.on("message", async (message: FanoutCommand) => {
     const { id, cmd } = message;
     if (cmd === "subscribers") send({ type: "reply", id, subscribers: server.subscribers() });
-    else if (cmd === "measure") {
+    else if (cmd === "memory") {
+      for (let k = 0; k < 3; k++) { (globalThis as { gc?: () => void }).gc?.(); await new Promise((r) => setImmediate(r)); }
+      const m = process.memoryUsage();
+      send({ type: "reply", id, memory: { heap: m.heapUsed + m.external, rss: m.rss } });
+    } else if (cmd === "measure") {
       stopProfiling = await startProfiling();
       stopMeasuring = startMeasuring();
       send({ type: "reply", id });

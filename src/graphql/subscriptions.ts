@@ -74,7 +74,7 @@ const OfferAvailabilityFilterInput = builder.inputType("OfferAvailabilityFilter"
 // ---------------------------------------------------------------- Subscriptions
 
 builder.subscriptionType({
-  description: "Live events over WebSocket (graphql-ws) or Server-Sent Events, filtered on the server. Nothing is lost: every event of `priceTicks`, `offerAvailabilityChanged` and `notifications` carries a `cursor`; after a disconnect, subscribe again with the last cursor you received as `after` to get what you missed (kept for a retention window, 60 minutes by default; older gives RESUME_WINDOW_EXCEEDED: read the state with a query and subscribe without `after`), then live events. A stream opened with an access token or API key ends when that credential does (expiry, logout, a password change, revocation): over SSE with a last result carrying an UNAUTHENTICATED error, over graphql-ws by closing the connection with 4403; reconnect with a fresh token and your last cursor.",
+  description: "Live events over WebSocket (graphql-ws) or Server-Sent Events, filtered on the server. Nothing is lost: every event of `priceTicks`, `offerAvailabilityChanged` and `notifications` carries a `cursor`; after a disconnect, subscribe again with the last cursor you received as `after` to get what you missed (kept for a retention window, 60 minutes by default; older gives RESUME_WINDOW_EXCEEDED: read the state with a query and subscribe without `after`), then live events. A stream opened with an access token or API key ends when that credential does (expiry, logout, a password change, revocation): over SSE with a last result carrying an UNAUTHENTICATED error, over graphql-ws by closing the connection with 4403; reconnect with a fresh token and your last cursor. A graphql-ws connection that reads `priceTicks` or `offerAvailabilityChanged` too slowly (the server holds more than its limit of unsent data for it, 1 MiB by default) is closed with 4413 \"Slow consumer\" instead of being buffered without end; any other stream that falls 10,000 events behind ends with SUBSCRIPTION_OVERFLOW. Either way, subscribe again with your last cursor as `after`, and you miss nothing.",
 });
 
 const afterArg = (t: Parameters<Parameters<typeof builder.subscriptionFields>[0]>[0]) => t.arg.string({
@@ -85,14 +85,14 @@ const afterArg = (t: Parameters<Parameters<typeof builder.subscriptionFields>[0]
 builder.subscriptionFields((t) => ({
   priceTicks: t.field({
     type: PriceTickRef,
-    description: "One tick per offer that an ingestion run added, repriced, brought back or withdrew, as it commits.",
+    description: "One tick per offer that an ingestion run added, repriced, brought back or withdrew, as it commits. Over graphql-ws, a connection that falls more than the server's limit of unsent data behind is closed with 4413: resubscribe with `after: <the last cursor you received>` to get the rest.",
     args: { filter: t.arg({ type: PriceTickFilterInput, description: "Which ticks to receive; all when omitted." }), after: afterArg(t) },
     subscribe: (_root, args, ctx) => ctx.services.events.priceTicks(args.filter, ctx.actor, args.after),
     resolve: (tick) => tick,
   }),
   offerAvailabilityChanged: t.field({
     type: PriceTickRef,
-    description: "One event per offer whose availability changed, that appeared, or that the provider withdrew or listed again.",
+    description: "One event per offer whose availability changed, that appeared, or that the provider withdrew or listed again. Over graphql-ws, a connection that falls more than the server's limit of unsent data behind is closed with 4413: resubscribe with `after: <the last cursor you received>` to get the rest.",
     args: { filter: t.arg({ type: OfferAvailabilityFilterInput, description: "Which changes to receive; all when omitted." }), after: afterArg(t) },
     subscribe: (_root, args, ctx) => ctx.services.events.availabilityChanges(args.filter, ctx.actor, args.after),
     resolve: (tick) => tick,

@@ -72,47 +72,138 @@ export function parseEventCursor(cursor: string, stream: EventStreamName): numbe
   return Number(match[2]);
 }
 
-/** The log's events as subscribers see them: the payload with its cursor. */
-function withCursors<S extends EventStreamName>(stream: S, source: AsyncIterableIterator<LoggedEvent<EventStreams[S]>>): AsyncIterableIterator<WithCursor<EventStreams[S]>> {
-  const map = (r: IteratorResult<LoggedEvent<EventStreams[S]>>): IteratorResult<WithCursor<EventStreams[S]>> =>
-    r.done ? r : { done: false, value: { ...r.value.payload, cursor: eventCursor(stream, r.value.seq) } };
+/** The log's events as subscribers see them: the payload with its cursor. `onEnd` runs once when the stream ends, however it ends. */
+function withCursors<S extends EventStreamName>(stream: S, source: AsyncIterableIterator<LoggedEvent<EventStreams[S]>>, onEnd: () => void = () => {}): AsyncIterableIterator<WithCursor<EventStreams[S]>> {
+  let ended = false;
+  const finish = () => { if (!ended) { ended = true; onEnd(); } };
+  const map = (r: IteratorResult<LoggedEvent<EventStreams[S]>>): IteratorResult<WithCursor<EventStreams[S]>> => {
+    if (r.done) { finish(); return r; }
+    return { done: false, value: { ...r.value.payload, cursor: eventCursor(stream, r.value.seq) } };
+  };
   const iterator: AsyncIterableIterator<WithCursor<EventStreams[S]>> = {
     [Symbol.asyncIterator]: () => iterator,
-    next: () => source.next().then(map),
-    return: async () => { await source.return?.(); return { done: true, value: undefined }; },
-    throw: async (err: unknown) => { await source.return?.(); throw err; },
+    next: () => source.next().then(map, (err: unknown) => { finish(); throw err; }),
+    return: async () => { finish(); await source.return?.(); return { done: true, value: undefined }; },
+    throw: async (err: unknown) => { finish(); await source.return?.(); throw err; },
   };
   return iterator;
 }
 
-export function createEventService({ prisma, events }: { prisma: PrismaClient; events: EventLog }) {
-  /** Resolves the names (unknown ones are BAD_USER_INPUT, as in `offers`) and returns the predicate. */
-  async function tickMatcher(input: TickFilterInput | null | undefined): Promise<(tick: PriceTick) => boolean> {
-    const f = input ?? {};
-    const filter: TickFilter = { offers: await resolveOfferFilter(prisma, offerFilterInput(f)), minChangePercent: f.minChangePercent ?? null };
-    return (tick) => matchesTick(filter, tick);
+interface IndexedTickFilter { matches: (tick: PriceTick) => boolean }
+
+/**
+ * The live tick filters of this process, indexed by the facts a tick has exactly one value of (GPU model,
+ * provider, region), so an event is matched against the filters that can want it, not against all of
+ * them. The event log asks every live subscriber's `keep` in turn with the same event object: the first
+ * call works out the matching set through the index, the others look themselves up in it.
+ */
+export class TickIndex {
+  private readonly byModel = new Map<number, Set<IndexedTickFilter>>();
+  private readonly byProvider = new Map<number, Set<IndexedTickFilter>>();
+  private readonly byRegion = new Map<string, Set<IndexedTickFilter>>();
+  private readonly any = new Set<IndexedTickFilter>();
+  private lastTick: PriceTick | null = null;
+  private lastMatched = new Set<IndexedTickFilter>();
+  /** Filters checked in full for the last events (those the index picked out); for tests and metrics. */
+  checked = 0;
+  size = 0;
+
+  /** Adds a live filter; returns its `keep` and the function that removes it. */
+  add(filter: TickFilter, extra: (tick: PriceTick) => boolean = () => true): { keep: (tick: PriceTick) => boolean; remove: () => void } {
+    const entry: IndexedTickFilter = { matches: (tick) => extra(tick) && matchesTick(filter, tick) };
+    const { gpuModelIds, providerIds, regions } = filter.offers;
+    const buckets: Set<IndexedTickFilter>[] = gpuModelIds?.length ? gpuModelIds.map((id) => bucket(this.byModel, id))
+      : providerIds?.length ? providerIds.map((id) => bucket(this.byProvider, id))
+      : regions?.length ? regions.map((r) => bucket(this.byRegion, r))
+      : [this.any];
+    for (const b of buckets) b.add(entry);
+    this.size++;
+    this.lastTick = null;
+    let removed = false;
+    return {
+      keep: (tick) => this.matching(tick).has(entry),
+      remove: () => {
+        if (removed) return;
+        removed = true;
+        this.size--;
+        this.lastTick = null;
+        for (const b of buckets) b.delete(entry);
+        prune(this.byModel); prune(this.byProvider); prune(this.byRegion);
+      },
+    };
   }
 
-  async function stream<S extends EventStreamName>(name: S, after: string | null | undefined, keep: (event: EventStreams[S]) => boolean) {
+  /** The filters that want this tick (computed once per event object). */
+  matching(tick: PriceTick): Set<IndexedTickFilter> {
+    if (tick === this.lastTick) return this.lastMatched;
+    const matched = new Set<IndexedTickFilter>();
+    const candidates = [this.any, tick.gpuModelId == null ? undefined : this.byModel.get(tick.gpuModelId), this.byProvider.get(tick.providerId), this.byRegion.get(tick.region)];
+    for (const set of candidates) {
+      if (!set) continue;
+      for (const entry of set) {
+        this.checked++;
+        let wanted = false;
+        try { wanted = entry.matches(tick); } catch { /* a filter that cannot read the event does not want it */ }
+        if (wanted) matched.add(entry);
+      }
+    }
+    this.lastTick = tick;
+    this.lastMatched = matched;
+    return matched;
+  }
+}
+
+function bucket<K>(map: Map<K, Set<IndexedTickFilter>>, key: K): Set<IndexedTickFilter> {
+  let set = map.get(key);
+  if (!set) map.set(key, (set = new Set()));
+  return set;
+}
+
+function prune<K>(map: Map<K, Set<IndexedTickFilter>>) {
+  for (const [key, set] of map) if (!set.size) map.delete(key);
+}
+
+export function createEventService({ prisma, events }: { prisma: PrismaClient; events: EventLog }) {
+  const ticks = new TickIndex();
+
+  /** Resolves the names (unknown ones are BAD_USER_INPUT, as in `offers`). */
+  async function tickFilter(input: TickFilterInput | null | undefined): Promise<TickFilter> {
+    const f = input ?? {};
+    return { offers: await resolveOfferFilter(prisma, offerFilterInput(f)), minChangePercent: f.minChangePercent ?? null };
+  }
+
+  async function stream<S extends EventStreamName>(name: S, after: string | null | undefined, keep: (event: EventStreams[S]) => boolean, onEnd?: () => void) {
     const from = after == null ? null : parseEventCursor(after, name);
-    return withCursors(name, await events.subscribe(name, { after: from, keep }));
+    return withCursors(name, await events.subscribe(name, { after: from, keep }), onEnd);
+  }
+
+  /** Live market subscriptions go through the index; a resumed one replays its own past first, so it keeps its own predicate. */
+  async function marketStream(filter: TickFilter, after: string | null | undefined, extra: (tick: PriceTick) => boolean) {
+    if (after != null) return stream("market", after, (tick) => extra(tick) && matchesTick(filter, tick));
+    const entry = ticks.add(filter, extra);
+    try {
+      return await stream("market", null, entry.keep, entry.remove);
+    } catch (err) {
+      entry.remove();
+      throw err;
+    }
   }
 
   return {
     /** Every committed price or availability change matching the filter (public); after `after` when given. */
     async priceTicks(filter: TickFilterInput | null | undefined, _actor: Actor, after?: string | null): Promise<AsyncIterableIterator<WithCursor<PriceTick>>> {
-      const matches = await tickMatcher(filter);
-      return stream("market", after, matches);
+      return marketStream(await tickFilter(filter), after, () => true);
     },
     /** Availability changes (and offers appearing or withdrawn) matching the filter (public); after `after` when given. */
     async availabilityChanges(filter: TickFilterInput | null | undefined, _actor: Actor, after?: string | null): Promise<AsyncIterableIterator<WithCursor<PriceTick>>> {
-      const matches = await tickMatcher(filter);
-      return stream("market", after, (tick) => changesAvailability(tick) && matches(tick));
+      return marketStream(await tickFilter(filter), after, changesAvailability);
     },
     /** The caller's own notifications as they are created; after `after` when given. */
     async notifications(actor: Actor, after?: string | null): Promise<AsyncIterableIterator<WithCursor<NotificationEvent>>> {
       const userId = requireScope(actor, "alerts:write").id;
       return stream("notification", after, (n) => n.userId === userId);
     },
+    /** The index of live tick filters (for tests and diagnostics). */
+    tickIndex: ticks,
   };
 }
