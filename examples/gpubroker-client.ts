@@ -64,6 +64,8 @@ export async function request<TResult, TVariables>(
 /**
  * A graphql-ws client that reconnects forever with backoff. On every reconnect it sends the active
  * subscriptions again, each from its own `variables` object: followPriceTicks keeps `after` in it current.
+ * That covers every way a stream is cut: a restart (1001), an expired token (4403) and a client that read too
+ * slowly (4413, the server stops queueing for it): the resubscription with `after` misses nothing.
  */
 export function subscriptionClient({ url, token }: ClientOptions): Client {
   return createClient({
