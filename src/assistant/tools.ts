@@ -58,8 +58,8 @@ export const ASSISTANT_TOOLS: readonly AssistantTool[] = [
     description: `Active GPU offers matching a filter, cheapest per GPU-hour first (at most ${TOOL_LIST_MAX}), with how many match in all.`,
     args: z.strictObject({ filter: offerFilter.optional(), first: z.number().int().min(1).max(TOOL_LIST_MAX).default(5) }),
     async run({ filter, first }, actor, services) {
-      const page = await services.offers.search({ filter, first }, actor);
-      return { totalCount: await services.offers.totalCount(page.filter, actor), offers: page.edges.map((e) => offerSummary(e.node)) };
+      const page = await services.offers.search({ filter, first }, actor, { totalCount: true }); // the count in the page's statement
+      return { totalCount: page.totalCount ?? await services.offers.totalCount(page.filter, actor), offers: page.edges.map((e) => offerSummary(e.node)) };
     },
   }),
   tool({
