@@ -4,10 +4,8 @@
 // progress are limited per user; and with two API nodes on one Redis, a subscriber on one node follows
 // (and cancels) an answer written by the other; a Redis outage mid-answer loses no event.
 import { randomUUID } from "node:crypto";
-import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { createServer as createNetServer, type AddressInfo } from "node:net";
-import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { openTestDatabase } from "../support/db.ts";
 import { seedMarket } from "../support/market.ts";
@@ -21,6 +19,7 @@ import { createPubSub } from "../../src/infra/pubsub.ts";
 import type { PubSub } from "../../src/infra/pubsub-types.ts";
 import type { Database } from "../../src/infra/db.ts";
 import type { RunLimits } from "../../src/assistant/runs.ts";
+import { privateRedis } from "../support/redis.ts";
 
 // One key pair for every node, as API nodes sharing JWT_PRIVATE_KEY have.
 const tokens = createLazyTokenSigner({ issuer: JWT_ISSUER, audience: JWT_AUDIENCE });
@@ -276,20 +275,9 @@ describe("streamed answers from a model", () => {
   });
   describe("a Redis outage in the middle of an answer", () => {
     let port = 0;
-    let redis: ChildProcess | undefined;
-    const startRedis = async () => {
-      redis = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
-      await once(redis, "spawn");
-      const ping = new Redis(port, "127.0.0.1", { maxRetriesPerRequest: null, retryStrategy: () => 20 }).on("error", () => {});
-      await ping.ping();
-      ping.disconnect();
-    };
-    const stopRedis = async () => {
-      if (!redis || redis.exitCode !== null || redis.signalCode !== null) return;
-      const exited = once(redis, "exit");
-      redis.kill("SIGKILL");
-      await exited;
-    };
+    const ownRedis = privateRedis();
+    const startRedis = () => ownRedis.start(port);
+    const stopRedis = () => ownRedis.stop();
     beforeAll(async () => {
       const probe = createNetServer().listen(0, "127.0.0.1");
       await once(probe, "listening");
@@ -315,7 +303,7 @@ describe("streamed answers from a model", () => {
         expect(deltas(got)).toBe(Array.from({ length: 40 }, (_, i) => `t${i} `).join(""));
         expect(got.at(-1)).toMatchObject({ __typename: "ChatMessageCompleted", message: { status: "COMPLETE" } });
       } finally {
-        if (redis?.exitCode !== null || redis.signalCode !== null) await startRedis(); // so the pub/sub can close
+        if (!ownRedis.running()) await startRedis(); // so the pub/sub can close
         await n.stop();
         await pubsub.close();
       }

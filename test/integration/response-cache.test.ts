@@ -2,11 +2,8 @@
 // change through the real ingestion path is never served stale once its tick is out, viewer-dependent
 // operations and mutations are never cached, nodes share entries and invalidations through Redis, and
 // a Redis outage only makes requests uncached.
-import { spawn, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
 import { randomUUID } from "node:crypto";
 import { createServer } from "node:net";
-import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openTestDatabase } from "../support/db.ts";
 import { relaxedRateLimiter } from "../support/app.ts";
@@ -24,6 +21,7 @@ import type { CatalogOffer } from "../../src/domain/catalog/types.ts";
 import { schema } from "../../src/graphql/index.ts";
 import { publicReadFields, PUBLIC_QUERY_FIELDS } from "../../src/graphql/response-cache.ts";
 import { getNamedType, isObjectType, parse, type GraphQLNamedType } from "graphql";
+import { privateRedis } from "../support/redis.ts";
 
 const TTL_MS = 60_000;
 const offer = (id: string, price: string): CatalogOffer => ({
@@ -242,25 +240,14 @@ describe("a subscriber hears a tick only once this node has invalidated it", () 
 
 describe("response cache in Redis: shared by nodes, and failing open", () => {
   let db: Database;
-  let redis: ChildProcess | undefined;
   let port = 0;
   const url = () => `redis://127.0.0.1:${port}`;
   const prefix = `test-rc-${randomUUID()}`;
   const closers: (() => Promise<unknown>)[] = [];
 
-  const startRedis = async () => {
-    redis = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
-    await once(redis, "spawn");
-    const ping = new Redis(port, "127.0.0.1", { maxRetriesPerRequest: null, retryStrategy: () => 20 }).on("error", () => {});
-    await ping.ping();
-    ping.disconnect();
-  };
-  const stopRedis = async () => {
-    if (!redis || redis.exitCode !== null || redis.signalCode !== null) return;
-    const exited = once(redis, "exit");
-    redis.kill("SIGKILL");
-    await exited;
-  };
+  const ownRedis = privateRedis();
+  const startRedis = () => ownRedis.start(port);
+  const stopRedis = () => ownRedis.stop();
 
   function node(store: ResponseCacheStore) {
     const events = createEventLog({ prisma: db.prisma, pollMs: 100 });

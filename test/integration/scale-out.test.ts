@@ -11,9 +11,9 @@ import { randomBytes } from "node:crypto";
 import pg from "pg";
 import WebSocket from "ws";
 import { createClient, type Client } from "graphql-ws";
-import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase } from "../../src/infra/db.ts";
+import { privateRedis } from "../support/redis.ts";
 
 const base = process.env.DATABASE_URL;
 const root = join(import.meta.dirname, "..", "..");
@@ -40,25 +40,14 @@ describe.runIf(!!base)("scale-out: two API processes, one PostgreSQL, one Redis"
   const dbName = `gpubroker_scale_${randomBytes(4).toString("hex")}`;
   const keyDir = mkdtempSync(join(tmpdir(), "gpubroker-keys-"));
   const processes: ChildProcess[] = [];
-  let redis: ChildProcess | undefined;
   let redisPort = 0;
   let dbUrl = "";
   let a = "";
   let b = "";
 
-  const startRedis = async () => {
-    redis = spawn("redis-server", ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
-    await once(redis, "spawn");
-    const ping = new Redis(redisPort, "127.0.0.1", { maxRetriesPerRequest: null, retryStrategy: () => 20 }).on("error", () => {});
-    await ping.ping();
-    ping.disconnect();
-  };
-  const stopRedis = async () => {
-    if (!redis || redis.exitCode !== null || redis.signalCode !== null) return;
-    const exited = once(redis, "exit");
-    redis.kill("SIGKILL");
-    await exited;
-  };
+  const ownRedis = privateRedis();
+  const startRedis = () => ownRedis.start(redisPort);
+  const stopRedis = () => ownRedis.stop();
 
   function startApi(env: Record<string, string>): Promise<string> {
     const { DATABASE_URL: _d, ...parent } = process.env;

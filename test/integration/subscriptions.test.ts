@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { randomUUID } from "node:crypto";
 import { createServer as createNetServer, type AddressInfo } from "node:net";
@@ -19,6 +18,7 @@ import type { ChatEventBatch, NotificationEvent, PubSub, Topic } from "../../src
 import { AppError } from "../../src/errors.ts";
 import type { OfferChange } from "../../src/ingestion/catalog-sync.ts";
 import type { Database } from "../../src/infra/db.ts";
+import { privateRedis } from "../support/redis.ts";
 
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const AT = new Date("2026-11-26T10:00:00.000Z");
@@ -449,20 +449,9 @@ describe("subscriptions across nodes (Redis Streams)", () => {
 
 describe("Redis restart", () => {
   let port: number;
-  let redis: ChildProcess | undefined;
-  const startRedis = async () => {
-    redis = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
-    await new Promise<void>((resolve, reject) => { redis!.once("spawn", resolve).once("error", reject); });
-    const ping = new Redis(port, "127.0.0.1", { maxRetriesPerRequest: null, retryStrategy: () => 20 }).on("error", () => {});
-    await ping.ping();
-    ping.disconnect();
-  };
-  const stopRedis = async () => {
-    if (!redis || redis.exitCode !== null || redis.signalCode !== null) return;
-    const exited = once(redis, "exit");
-    redis.kill("SIGKILL");
-    await exited;
-  };
+  const ownRedis = privateRedis();
+  const startRedis = () => ownRedis.start(port);
+  const stopRedis = () => ownRedis.stop();
   beforeAll(async () => {
     const probe = createNetServer().listen(0, "127.0.0.1");
     await once(probe, "listening");
