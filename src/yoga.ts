@@ -100,12 +100,12 @@ export function maskError(error: unknown, _message?: string): Error {
   const inner = outer?.originalError ?? error;
   if (outer && !outer.originalError) return outer; // parse and validation errors: Yoga sets their code
   // a coercion error's outer message says which variable and field ("Variable "$f" got invalid value …")
-  if (inner instanceof AppError) return keepLocations(toGraphQLError(inner, { message: outer?.message, nodes: outer?.nodes, path: outer?.path }), outer);
+  if (inner instanceof AppError) return toGraphQLError(inner, { message: outer?.message, nodes: outer?.nodes, path: outer?.path });
   if (inner instanceof GraphQLError && inner.extensions?.code) return outer ?? inner;
   if (inner instanceof PothosValidationError || inner instanceof GraphQLError) {
     // a coercion error's outer message says which variable and field ("Variable "$f" got invalid value …")
     const message = inner instanceof PothosValidationError ? inner.message : outer?.message ?? inner.message;
-    return keepLocations(new GraphQLError(message, { nodes: outer?.nodes, path: outer?.path, extensions: { code: "BAD_USER_INPUT" } }), outer);
+    return new GraphQLError(message, { nodes: outer?.nodes, path: outer?.path, extensions: { code: "BAD_USER_INPUT" } });
   }
   const errorId = randomUUID();
   logger.error({ err: inner, errorId }, "unexpected error");
@@ -113,7 +113,7 @@ export function maskError(error: unknown, _message?: string): Error {
     nodes: outer?.nodes, path: outer?.path, extensions: { code: "INTERNAL_SERVER_ERROR", errorId },
   });
   rememberCause(masked, inner);
-  return keepLocations(masked, outer);
+  return masked;
 }
 
 /**
@@ -128,12 +128,6 @@ function yogaLogger(log: Logger) {
     (log[masked ? "debug" : level] as (...a: unknown[]) => void)(...args);
   };
   return { debug: forward("debug"), info: forward("info"), warn: forward("warn"), error: forward("error") };
-}
-
-/** graphql-jit's errors carry `locations` without `nodes`: the replacement keeps them, as graphql-js's would have. */
-function keepLocations(error: GraphQLError, outer: GraphQLError | undefined): GraphQLError {
-  if (!error.locations && outer?.locations) (error as { locations?: GraphQLError["locations"] }).locations = outer.locations;
-  return error;
 }
 
 export function createApp(opts: YogaOptions): YogaServerInstance<Record<string, unknown>, Context> {
