@@ -11,8 +11,9 @@
 // Env: BENCH_SUBSCRIBERS (1000,5000,10000), BENCH_TWO_NODES (5000: subscribers per server in the two-server
 //      phase; 0 skips it), BENCH_MIX (realistic | none: every client without a filter), BENCH_TICK_RATE
 //      (20 ticks/s), BENCH_DURATION (10 s), BENCH_WARMUP (2 s of ticks first, then drained), BENCH_DRAIN
-//      (10 s at most after the last tick), REDIS_URL (redis://127.0.0.1:6379), BENCH_DATABASE_URL (admin
-//      URL, see lib/database.ts).
+//      (10 s at most after the last tick), BENCH_CLIENTS (thread: the subscribers in a worker thread of this
+//      process | inline: on the publisher's event loop), REDIS_URL (redis://127.0.0.1:6379), BENCH_DATABASE_URL
+//      (admin URL, see lib/database.ts).
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -53,6 +54,8 @@ interface Options {
   drain: number;
   redisUrl: string;
   profile: boolean;
+  /** The subscribers in a worker thread (default) or on this thread's event loop. */
+  clientThread: boolean;
 }
 
 function optionsFromEnv(args: string[]): Options {
@@ -67,11 +70,14 @@ function optionsFromEnv(args: string[]): Options {
   if (!(rate > 0) || rate > 1000) throw new Error("BENCH_TICK_RATE must be in (0, 1000] ticks/s");
   const mix = process.env.BENCH_MIX ?? "realistic";
   if (mix !== "realistic" && mix !== "none") throw new Error(`BENCH_MIX must be "realistic" or "none" (got ${mix})`);
+  const clients = process.env.BENCH_CLIENTS ?? "thread";
+  if (clients !== "thread" && clients !== "inline") throw new Error(`BENCH_CLIENTS must be "thread" or "inline" (got ${clients})`);
   const twoNodes = num("BENCH_TWO_NODES", 5000);
   if (!Number.isInteger(twoNodes)) throw new Error("BENCH_TWO_NODES must be a whole number of subscribers per server (0: skip)");
   return {
     subscribers, twoNodes, mix: mix === "realistic", rate, duration: num("BENCH_DURATION", 10), warmup: num("BENCH_WARMUP", 2), drain: num("BENCH_DRAIN", 10),
     redisUrl: process.env.REDIS_URL ?? "redis://127.0.0.1:6379", profile: args.includes("--profile"),
+    clientThread: clients === "thread",
   };
 }
 
@@ -170,6 +176,15 @@ function cpuMsOf(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS) * 1000;
 }
 
+/** Write syscalls (write, writev, sendmsg …) a process has made, from /proc/<pid>/io: frames per syscall show how well writes coalesce. */
+function writeCallsOf(pid: number): number {
+  try {
+    return Number(/^syscw:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/io`, "utf8"))?.[1] ?? NaN);
+  } catch {
+    return NaN;
+  }
+}
+
 /** VmRSS (now) and VmHWM (the peak over the process's life) in bytes, from /proc/<pid>/status. */
 function rssOf(pid: number): { rss: number; peak: number } {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
@@ -248,6 +263,8 @@ interface PhaseResult {
   /** Server CPU time (user + sys, all servers of the phase) and wall time of the window. */
   cpuMs?: number;
   wallMs?: number;
+  /** Write syscalls of the server(s) in the window (NaN where /proc/<pid>/io is unreadable). */
+  writeCalls?: number;
   idleRssBytes?: number;
   peakRssBytes?: number;
   /** Per subscriber, idle (subscribed, between events), after a full GC: V8 heap + external, and RSS. */
@@ -258,6 +275,11 @@ interface PhaseResult {
   loopTimeoutMs?: number;
   loadBefore?: number;
   benchCpuPercent?: number;
+  /** CPU time of the clients' thread over the window: % of a core, and µs per frame received. */
+  clientCpuPercent?: number;
+  clientCpuPerFrame?: number;
+  /** The clients' event-loop delay p99 over the window (how late a readable socket may have been read). */
+  clientLoopP99?: number;
   publishLateMs?: number;
   warmupDrained?: boolean;
   problems?: string[];
@@ -288,7 +310,7 @@ async function phase(kind: ServerKind, n: number, nodes: number, o: Options, ben
     fleet = await openFleet({
       url: (i) => `ws://127.0.0.1:${children[i % nodes]!.port}/graphql${kind === "baseline" ? `?client=${i}` : ""}`,
       count: n, protocol: kind === "gpubroker" ? "graphql-ws" : "plain", query: PRICE_TICKS,
-      variables: (i) => (filters[i] ? { filter: filters[i] } : undefined),
+      variables: (i) => (filters[i] ? { filter: filters[i] } : undefined), thread: o.clientThread,
     });
     // GPUBroker shares one event-log subscription per group of identical streams, so each server reports ≥ 1;
     // that every client is live is proven by the probe below.
@@ -330,15 +352,20 @@ async function phase(kind: ServerKind, n: number, nodes: number, o: Options, ben
     const loadBefore = loadavg()[0]!;
     await Promise.all(children.map((c) => c.request("measure")));
     const cpu = process.cpuUsage();
+    const clientCpu = clients.cpuMs();
     const serverCpu = children.reduce((a, c) => a + cpuMsOf(c.pid), 0);
+    const serverWrites = children.reduce((a, c) => a + writeCallsOf(c.pid), 0);
     const started = performance.now();
     const since = Date.now();
     clients.count(since);
     const published = await publishTicks(write, make, o.rate, ticks, 1 + warmupTicks);
     await until(() => clients.stats().delivered >= expected, o.drain * 1000);
     const cpuMs = children.reduce((a, c) => a + cpuMsOf(c.pid), 0) - serverCpu;
+    const writeCalls = children.reduce((a, c) => a + writeCallsOf(c.pid), 0) - serverWrites;
     const wallMs = performance.now() - started;
     const benchCpu = process.cpuUsage(cpu);
+    const clientCpuMs = clients.cpuMs() - clientCpu;
+    const clientLoop = clients.loopDelay();
     const peakRssBytes = children.reduce((a, c) => a + rssOf(c.pid).peak, 0);
     const { delivered, frames, lastReceivedMs, histogram, problems } = clients.stats();
     let wrongClients = 0;
@@ -351,9 +378,11 @@ async function phase(kind: ServerKind, n: number, nodes: number, o: Options, ben
     return {
       kind, subscribers: n, nodes, openSeconds, frame, expected, delivered, wrongClients, frames, msgsPerSec: frames / windowSeconds,
       p50: percentile(histogram, 50), p99: percentile(histogram, 99), max: percentile(histogram, 100),
-      cpuMs, wallMs, idleRssBytes, peakRssBytes, loop, loopTimeoutMs, loadBefore,
+      cpuMs, wallMs, writeCalls, idleRssBytes, peakRssBytes, loop, loopTimeoutMs, loadBefore,
       heapPerSubscriber: (memoryIdle.heap - memoryBefore.heap) / n, rssPerSubscriber: (memoryIdle.rss - memoryBefore.rss) / n,
       benchCpuPercent: ((benchCpu.user + benchCpu.system) / 1000 / wallMs) * 100,
+      clientCpuPercent: (clientCpuMs / wallMs) * 100, clientCpuPerFrame: (clientCpuMs * 1000) / frames,
+      clientLoopP99: clientLoop.p99Ms,
       publishLateMs: published.maxLateMs, warmupDrained, problems, profile: loop ? profile : undefined,
     };
   } catch (err) {
@@ -451,36 +480,40 @@ function report(results: PhaseResult[], o: Options): void {
   for (const size of [...new Set(results.map((r) => sizeName(r)))]) {
     const pair = results.filter((r) => sizeName(r) === size);
     for (const r of pair) {
-      if (r.skipped) { rows.push([size, kindName(r.kind), "skipped", ...blank(15)]); continue; }
+      if (r.skipped) { rows.push([size, kindName(r.kind), "skipped", ...blank(20)]); continue; }
       const missing = r.expected! - r.delivered!;
       const atLeast = missing ? "≥" : "";
       rows.push([size, kindName(r.kind), fixed(r.msgsPerSec), r.expected!, r.delivered!, missing, r.wrongClients!, `${atLeast}${r.p50}`, `${atLeast}${r.p99}`, `${atLeast}${r.max}`,
-        fixed((r.cpuMs! / r.wallMs!) * 100), fixed(cost(r), 1), kb(r.heapPerSubscriber), kb(r.rssPerSubscriber), mb(r.idleRssBytes), mb(r.peakRssBytes),
-        r.loop ? fixed(r.loop.p99Ms) : `>${r.loopTimeoutMs! / 1000} s`, fixed(r.benchCpuPercent), r.loadBefore!.toFixed(1)]);
+        fixed((r.cpuMs! / r.wallMs!) * 100), fixed(cost(r), 1), fixed(r.frames! / r.writeCalls!, 2), kb(r.heapPerSubscriber), kb(r.rssPerSubscriber), mb(r.idleRssBytes), mb(r.peakRssBytes),
+        r.loop ? fixed(r.loop.p99Ms) : `>${r.loopTimeoutMs! / 1000} s`, fixed(r.benchCpuPercent), fixed(r.clientCpuPercent), fixed(r.clientCpuPerFrame, 1), fixed(r.clientLoopP99), r.loadBefore!.toFixed(1)]);
     }
     const [b, g] = [pair.find((r) => r.kind === "baseline" && !r.skipped), pair.find((r) => r.kind === "gpubroker" && !r.skipped)];
-    if (b?.msgsPerSec && g?.msgsPerSec) rows.push([size, "ratio GPUBroker/baseline", (g.msgsPerSec / b.msgsPerSec).toFixed(2), ...blank(8), (cost(g) / cost(b)).toFixed(2), ...blank(7)]);
+    if (b?.msgsPerSec && g?.msgsPerSec) rows.push([size, "ratio GPUBroker/baseline", (g.msgsPerSec / b.msgsPerSec).toFixed(2), ...blank(8), (cost(g) / cost(b)).toFixed(2), ...blank(11)]);
   }
   const table = tableText(["subscribers", "server", "delivered msg/s", "expected", "delivered", "missing", "wrong clients", "p50 ms", "p99 ms", "max ms",
-    "server CPU %", "CPU µs/msg", "idle heap KB/sub", "idle RSS KB/sub", "RSS idle MB", "RSS peak MB", "loop p99 ms", "bench CPU %", "load"], rows);
+    "server CPU %", "CPU µs/msg", "frames/write", "idle heap KB/sub", "idle RSS KB/sub", "RSS idle MB", "RSS peak MB", "loop p99 ms", "bench CPU %", "clients CPU %", "client µs/msg", "clients loop p99 ms", "load"], rows);
   console.log(table);
   const notes = [
     `delivered msg/s: frames received ÷ seconds from the first measured publish to the last receipt (at most ${o.drain} s`,
     `after the last publish); it includes frames of warm-up ticks still queued, if any. expected: the frames the clients' filters`,
     `ask for (bench/lib/fanout-mix.ts: ${o.mix ? "a realistic mix" : "no filter"}); delivered / missing: frames of the measured ticks received / not received by then`,
     `("≥": the latencies of missing frames are not in the percentiles); wrong clients: clients whose count differs from their filter's.`,
-    `Latency: receipt (Date.now() in this process, at the 'message' event) − the tick's \`at\` (Date.now() before its write), ms.`,
+    `Latency: receipt (Date.now() on the clients' ${o.clientThread ? "thread" : "event loop"} when it reads the frame) − the tick's \`at\` (Date.now() before its write), ms.`,
     `server CPU %: user+sys of the server process(es) over the window (/proc/<pid>/stat; 100 = one core); CPU µs/msg: that`,
-    `CPU time ÷ delivered frames (the ratio row: GPUBroker's cost per frame ÷ the baseline's). idle heap / RSS per sub: V8 heap +`,
+    `CPU time ÷ delivered frames (the ratio row: GPUBroker's cost per frame ÷ the baseline's); frames/write: those frames ÷ the server's`,
+    `write syscalls in the window (/proc/<pid>/io syscw; above 1 when a socket's frames go out together). idle heap / RSS per sub: V8 heap +`,
     `external (and RSS) after a full GC with every client subscribed and nothing in flight, minus the same before the clients`,
     `connected, ÷ subscribers. RSS idle: VmRSS before the clients connect; RSS peak: VmHWM after the window (both summed over`,
     `servers). loop p99: the worst server's event-loop delay in the window (">10 s": it did not answer within 10 s). bench CPU %:`,
-    `this process (publisher + all clients). load: the machine's 1-min load average before the window (${cpus().length} CPUs).`,
+    `this process (publisher${o.clientThread ? " on the main thread + the clients' worker thread" : " + all clients, one thread"}); clients CPU %: the clients' thread`,
+    `${o.clientThread ? "alone" : "(inline: the main thread, publisher included)"} (/proc/self/task/<tid>/stat), client µs/msg: its CPU time ÷ frames received; clients loop p99: its`,
+    `event-loop delay in the window (how late a readable socket may have been read: the instrument's own share of the latency).`,
+    `load: the machine's 1-min load average before the window (${cpus().length} CPUs).`,
   ];
   for (const line of notes) console.log(line);
   const late = done.filter((r) => r.publishLateMs! > 1000 / o.rate);
   if (late.length) {
-    console.log(`Note: ticks went out late (this process was busy receiving; each tick carries its real publish time): ` +
+    console.log(`Note: ticks went out late (this process's ${o.clientThread ? "main thread or the machine was busy" : "event loop was busy receiving"}; each tick carries its real publish time): ` +
       late.map((r) => `${kindName(r.kind)} × ${sizeName(r)} up to ${r.publishLateMs!.toFixed(0)} ms`).join(", ") + ".");
   }
 

@@ -4,13 +4,14 @@
 //   (captured from Prisma's query log), run with `pg`. --explain also prints the full EXPLAIN (ANALYZE,
 //   BUFFERS) plan of every statement.
 //   The price windows are rolled as the ingestion leader does (once a minute), the last roll a minute
-//   before the measured calls; then the as-of KPIs are measured again without anchors (history probes).
+//   before the measured calls, and the provider hour stats (volatility) written after it, as the leader does; then the as-of KPIs are measured again without anchors (history probes).
 //   Every size gets its own throwaway database with the same offers.
 // Env: BENCH_OFFERS (20000), BENCH_POINTS (1000000,10000000: a comma list), BENCH_RUNS (15),
 //      BENCH_VERIFY_POINTS (1000000: sizes up to this also load through the PricePoint triggers and
 //      check the tables are identical), BENCH_DATABASE_URL.
 import type pg from "pg";
-import { gpuKpis, marketInsights, marketOverview, providerKpis } from "../src/infra/kpi.ts";
+import { gpuKpis, marketInsights, marketOverview, providerKpis, VOLATILITY_WINDOW, WINDOW_MS } from "../src/infra/kpi.ts";
+import { fillProviderHourStats } from "../src/infra/provider-hour-stats.ts";
 import { rollPriceWindows } from "../src/infra/price-windows.ts";
 import { formatNumber } from "./lib/chart.ts";
 import { withBenchDatabase, type BenchDatabase } from "./lib/database.ts";
@@ -60,7 +61,12 @@ export async function run(args: string[]): Promise<void> {
         const rolls = await rollPriceWindows(bench.db.prisma, new Date(at));
         console.log(`Price windows, ${what}: ${Math.round(performance.now() - t0)} ms, rows re-read ${rolls.map((r) => `${r.window} ${r.reread}`).join(", ")}`);
       }
+      // Then, as the leader does after each roll, the volatility statistics of every completed hour.
+      const t0 = performance.now();
+      const stats = await fillProviderHourStats(bench.db.prisma, { keepMs: WINDOW_MS[VOLATILITY_WINDOW], now: new Date(now.getTime() - 60_000) });
+      console.log(`Provider hour stats, first fill (every completed hour of ${VOLATILITY_WINDOW}): ${Math.round(performance.now() - t0)} ms, ${stats.rows} rows for ${stats.hours} hours`);
       await bench.pool.query(`VACUUM (ANALYZE) "WindowPrice"`);
+      await bench.pool.query(`VACUUM (ANALYZE) "ProviderHourStat"`);
       console.log();
       const measured = await measureAll(bench, now, runs, args.includes("--explain"));
       md.push(`### ${formatNumber(history.points)} price points, ${formatNumber(offers)} offers\n\n${measured.markdown}`);
@@ -288,7 +294,7 @@ async function measureAll(bench: BenchDatabase, now: Date, runs: number, verbose
 /** A few words on what a captured statement computes, for the plan table. */
 function summary(s: CapturedSql): string {
   const sql = s.sql;
-  if (sql.includes("var_pop") || sql.includes("stddev_samp")) return "volatility (changeRatio range of one provider, + PriceRollup)";
+  if (sql.includes("var_pop") || sql.includes("stddev_samp")) return "volatility (ProviderHourStat hours, the points of the others, + PriceRollup)";
   if (sql.includes("WITH cell AS")) return "price index (index medians per provider × model)";
   if (sql.includes("'UP'")) return "top movers ((window, change) index + probed offers)";
   if (sql.includes("pair AS (") && sql.includes(`WHERE "gpuModelId" =`)) return "trends 24h/7d/30d (as-of pairs, one model)";

@@ -21,7 +21,7 @@ import { resolveNames } from "../src/infra/names.ts";
 import { startBaselineServer } from "./lib/baseline.ts";
 import { withBenchDatabase, type BenchDatabase } from "./lib/database.ts";
 import { captureSql, explain, type CapturedSql, type ExplainResult } from "./lib/explain.ts";
-import { loadOptionsFromEnv, measure, printTable, sequentialCost, type LoadResult } from "./lib/load.ts";
+import { loadOptionsFromEnv, measure, pairedSequentialCost, printTable, sequentialCost, type LoadResult } from "./lib/load.ts";
 import { writeResults, type GoalResult } from "./lib/results.ts";
 import { loadMarketplace, type LoadSummary } from "./lib/marketplace.ts";
 
@@ -237,7 +237,10 @@ async function httpBenchmark(bench: BenchDatabase, data: LoadSummary, full: bool
     const pages = full ? [["page 1", { filter }], ["page 2 (after)", { filter, after }]] as const : [["page 1", { filter }]] as const;
     for (const [variant, variables] of pages) {
       const body = JSON.stringify({ query: OFFERS_QUERY, variables });
-      const result = async (label: string, url: string): Promise<Measured> => ({ ...(await sequentialCost(url, body)), ...(await measure(label, url, body, load)) });
+      // The sequential costs first, every server of this variant in alternating rounds; then the load runs.
+      const servers = [baseline.url, gpubroker.url, interpreted?.url, variant === "page 1" ? cached?.url : undefined].filter((u): u is string => !!u);
+      const costs = new Map((await pairedSequentialCost(servers, body)).map((cost, i) => [servers[i]!, cost]));
+      const result = async (label: string, url: string): Promise<Measured> => ({ ...costs.get(url)!, ...(await measure(label, url, body, load)) });
       const b = await result(`baseline ${variant}`, baseline.url);
       const g = await result(`GPUBroker ${variant}`, gpubroker.url);
       pairs.push({ baseline: b, gpubroker: g });
@@ -252,8 +255,9 @@ async function httpBenchmark(bench: BenchDatabase, data: LoadSummary, full: bool
     }
     const header = ["variant", "server", "req/s", "p50 ms", "p99 ms", "requests", "1-by-1 ms", "CPU ms/req"];
     printTable(header, rows);
-    console.log(`\nreq/s, p50, p99: under load. 1-by-1 ms: mean latency of 100 sequential requests; CPU ms/req: this`);
-    console.log(`process's CPU time per request in that sequential run (server + fetch client; PostgreSQL not included).`);
+    console.log(`\nreq/s, p50, p99: under load. 1-by-1 ms: mean latency of sequential requests; CPU ms/req: this process's CPU`);
+    console.log(`time per request in them (server + fetch client; PostgreSQL not included). Both: the median of 5 rounds of 40,`);
+    console.log(`each round over every server of the variant in turn (the order reversed every other round), before its load runs.`);
     let markdown = markdownTable(header, rows);
     if (full) {
       console.log(`\nWhere GPUBroker's CPU goes: page 2, 100 sequential requests per selection:\n`);

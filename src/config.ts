@@ -16,6 +16,42 @@ const isOrigin = (v: string) => {
   try { return ["http:", "https:"].includes(new URL(v).protocol) && new URL(v).origin === v.toLowerCase().replace(/\/$/, ""); } catch { return false; }
 };
 
+/** A master key of INTEGRATION_KEYS: wraps the data keys of users' provider keys (src/infra/secret-sealer.ts). */
+export interface IntegrationKey {
+  /** Written into every value sealed under it, so rotation knows which key opens what. */
+  readonly id: string;
+  /** 32 bytes (AES-256). Printed as "[redacted]" by JSON.stringify and util.inspect. */
+  readonly key: Buffer;
+}
+
+const INTEGRATION_KEY_ID = /^[A-Za-z0-9_-]{1,32}$/;
+
+/** "k2:<base64>,k1:<base64>" → keys in that order (the first one seals); every problem reported, no key material echoed. */
+const integrationKeys = z.string().transform((text, ctx) => {
+  const keys: IntegrationKey[] = [];
+  const problem = (message: string) => ctx.addIssue({ code: "custom", message });
+  const entries = text.split(",").map((s) => s.trim()).filter(Boolean);
+  if (entries.length === 0) problem("must list at least one <id>:<base64 key>");
+  entries.forEach((entry, i) => {
+    const colon = entry.indexOf(":");
+    const id = colon < 0 ? "" : entry.slice(0, colon).trim();
+    const material = entry.slice(colon + 1).trim().replace(/=+$/, "").replace(/-/g, "+").replace(/_/g, "/");
+    if (!INTEGRATION_KEY_ID.test(id)) return problem(`entry ${i + 1} must be <id>:<base64 key>, the id 1 to 32 letters, digits, "_" or "-"`);
+    const bytes = Buffer.from(material, "base64");
+    if (!/^[A-Za-z0-9+/]+$/.test(material) || bytes.toString("base64").replace(/=+$/, "") !== material) {
+      return problem(`key "${id}" is not valid base64 (make one with: openssl rand -base64 32)`);
+    }
+    if (bytes.length !== 32) return problem(`key "${id}" must be 32 bytes, got ${bytes.length} (make one with: openssl rand -base64 32)`);
+    const twin = keys.find((k) => k.id === id || k.key.equals(bytes));
+    if (twin) return problem(twin.id === id ? `key id "${id}" appears twice` : `keys "${twin.id}" and "${id}" are the same key`);
+    keys.push(Object.defineProperties({ id, key: bytes }, {
+      toJSON: { value: () => ({ id, key: "[redacted]" }) },
+      [Symbol.for("nodejs.util.inspect.custom")]: { value: () => `IntegrationKey { id: '${id}', key: [redacted] }` },
+    }));
+  });
+  return keys;
+});
+
 /** Also the ingestion scheduler's default when it is built without a configuration (tests). */
 export const PRICE_HISTORY_RAW_DAYS_DEFAULT = 30;
 
@@ -67,6 +103,13 @@ const Env = z.object({
   VAULT_ROLE_ID: z.string().min(1).optional(),
   VAULT_SECRET_ID: z.string().min(1).optional(),
   VAULT_KV_MOUNT: z.string().min(1).default("secret"),
+  /** Vault transit mount and key that encrypt users' provider keys at rest when VAULT_ADDR is set (an aes256-gcm96 key without derivation). */
+  VAULT_TRANSIT_MOUNT: z.string().trim().regex(/^(?!(.*\/)?\.\.?(\/|$))[\w.-]+(\/[\w.-]+)*$/, "must be a Vault mount path like transit or kv/transit").default("transit"),
+  VAULT_TRANSIT_KEY: z.string().trim().regex(/^\w([\w.@-]*\w)?$/, "must be a Vault key name (letters, digits, _ . @ -)").default("gpubroker-integrations"),
+  /** Without Vault: master keys wrapping the data keys of users' provider keys, "k2:<base64 32 bytes>,k1:<…>"; the first seals, all open. */
+  INTEGRATION_KEYS: integrationKeys.optional(),
+  /** Development and tests only: with neither Vault nor INTEGRATION_KEYS, seal under a random key made at start (lost on restart). */
+  INTEGRATION_KEYS_EPHEMERAL: flag.default(false),
   /** Cache the results of public catalog reads, dropped by the market events that change them (in Redis with REDIS_URL, else per process). */
   RESPONSE_CACHE: flag.default(true),
   /** The longest a cached result lives: the bound for changes that come without a market event (provider health, non-price offer details). */
@@ -128,6 +171,9 @@ const EnvChecked = Env.superRefine((env, ctx) => {
   if (env.NODE_ENV !== "production") return;
   for (const name of ["JWT_PRIVATE_KEY", "JWT_PUBLIC_KEY"] as const) {
     if (!env[name]) ctx.addIssue({ code: "custom", path: [name], message: "is required when NODE_ENV=production (a PEM key shared by every node)" });
+  }
+  if (env.INTEGRATION_KEYS_EPHEMERAL) {
+    ctx.addIssue({ code: "custom", path: ["INTEGRATION_KEYS_EPHEMERAL"], message: "is for development and tests only: in production set INTEGRATION_KEYS or VAULT_ADDR" });
   }
 });
 

@@ -23,8 +23,12 @@ import { createRateLimiter } from "./infra/rate-limit.ts";
 import { createPubSub } from "./infra/pubsub.ts";
 import { createLazyTokenSigner } from "./infra/auth/tokens.ts";
 import { SEED_LOCK_KEY, seedFromSnapshot } from "./ingestion/snapshot.ts";
+import { syncProviderCompliance } from "./infra/compliance.ts";
+import { createAccountCatalog } from "./ingestion/account-catalog.ts";
 import { syncGpuModels } from "./ingestion/gpu-models.ts";
 import { createMemoryResponseCacheStore, createRedisResponseCacheStore } from "./infra/response-cache-store.ts";
+import { secretSealerFromConfig } from "./infra/secret-sealer.ts";
+import { createAccountChecker } from "./ingestion/account-checks.ts";
 
 const PACKAGE_VERSION = (JSON.parse(readFileSync(projectPath("package.json"), "utf8")) as { version: string }).version;
 
@@ -65,6 +69,9 @@ async function main() {
   // otherwise both insert the same providers and one dies on a unique constraint.
   await withSessionLock(config.DATABASE_URL, SEED_LOCK_KEY, async () => {
     await syncGpuModels(db.prisma);
+    // data/provider-compliance.json is the source of truth for providers' compliance tags.
+    const compliance = await syncProviderCompliance(db.prisma);
+    if (compliance.length) logger.info({ providers: compliance }, "compliance tags updated from data/provider-compliance.json");
     if (config.SEED_SNAPSHOT) {
       const seed = await seedFromSnapshot(db.prisma);
       if (seed.seeded) logger.info({ offers: seed.offers, providers: seed.providers.map((p) => p.slug), takenAt: seed.takenAt }, "seeded the catalog snapshot");
@@ -102,6 +109,7 @@ async function main() {
     authorityRecheckMs: config.STREAM_AUTH_RECHECK_SECONDS * 1000,
     metrics, metricsEndpoint: config.METRICS_PORT === undefined, metricsToken: config.METRICS_TOKEN,
     responseCache,
+    integrations: { sealer: secretSealerFromConfig(config), accountChecker: createAccountChecker({ env: process.env }), accountCatalog: createAccountCatalog({ env: process.env }) },
     assistant: {
       backend: config.ASSISTANT_BACKEND, openaiBaseUrl: config.OPENAI_BASE_URL, openaiApiKey: config.OPENAI_API_KEY, model: config.ASSISTANT_MODEL,
       somaBase: config.SOMA_AGENT_BASE, somaTimeoutSeconds: config.SOMA_AGENT_TIMEOUT, somaTenant: config.SOMA_AGENT_TENANT, historyTurns: config.AI_MAX_HISTORY_TURNS,

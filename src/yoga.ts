@@ -16,7 +16,7 @@ import { clientIp, CSRF_HEADERS, limitPlugins, type RequestSource } from "./grap
 import { useCodedStreamEnd } from "./graphql/shared-subscriptions.ts";
 import { useStreamAuthority } from "./graphql/stream-authority.ts";
 import { useCompiledExecution } from "./graphql/jit.ts";
-import { corsFor, createEdgePolicy, DEFAULT_MAX_BODY_BYTES, edgePlugins, graphiqlPage, registerEdgePolicy, rememberCause } from "./graphql/http-edge.ts";
+import { corsFor, createEdgePolicy, DEFAULT_MAX_BODY_BYTES, edgePlugins, graphiqlPage, registerEdgePolicy, rememberCause, useRequestBodyLimit } from "./graphql/http-edge.ts";
 import { createLazyTokenSigner, type TokenSigner } from "./infra/auth/tokens.ts";
 import { createPubSub } from "./infra/pubsub.ts";
 import { useOperationTracing } from "./graphql/tracing.ts";
@@ -24,7 +24,7 @@ import { createEventLog, EVENT_STALL_MS, EVENT_STREAMS, type EventLog } from "./
 import { attachMetrics, createMetrics, type Metrics } from "./infra/metrics.ts";
 import { metricsPlugins } from "./graphql/metrics.ts";
 import type { PubSub } from "./infra/pubsub-types.ts";
-import { createServices, type Services } from "./services/index.ts";
+import { createServices, type ServiceDeps, type Services } from "./services/index.ts";
 import { createStreamAuthority } from "./services/stream-authority.ts";
 import { createAssistant, type AssistantSettings } from "./assistant/index.ts";
 import type { IngestionControl } from "./services/admin.ts";
@@ -65,6 +65,8 @@ export interface YogaOptions {
   ingestion?: IngestionControl;
   /** The use-case layer; default: built from the options above. */
   services?: Services;
+  /** Users' provider keys: how they are sealed at rest and how a key is checked with its provider; without them both are refused. */
+  integrations?: Pick<ServiceDeps, "sealer" | "accountChecker" | "accountCatalog">;
   /** Answers in progress per user and when a silent one counts as lost; defaults in services/chat.ts. */
   chatLimits?: Partial<ChatLimits>;
   /** Which backend writes the assistant's answers; default: the built-in planner. */
@@ -142,7 +144,7 @@ export function createApp(opts: YogaOptions): YogaServerInstance<Record<string, 
   const responseCache = opts.responseCache ? createResponseCache(opts.responseCache, schema, loggedEvents, logger.child({ component: "response-cache" })) : null;
   // With the cache, this node hands a market event to its subscribers once it has dropped the results it changes.
   const events = responseCache?.events ?? loggedEvents;
-  const services = opts.services ?? createServices({ prisma: db.prisma, pubsub, events, tokens, rateLimiter, ingestion: opts.ingestion, chatLimits: opts.chatLimits, log: logger });
+  const services = opts.services ?? createServices({ prisma: db.prisma, pubsub, events, tokens, rateLimiter, ingestion: opts.ingestion, chatLimits: opts.chatLimits, log: logger, ...opts.integrations });
   const streamAuthority = createStreamAuthority({ prisma: db.prisma, pubsub, log: logger.child({ component: "stream-authority" }), authorityRecheckMs: opts.authorityRecheckMs });
   const assistant = createAssistant({ services, pubsub, settings: opts.assistant ?? { backend: "builtin" }, log: logger.child({ component: "assistant" }), metrics });
   const edge = {
@@ -171,7 +173,8 @@ export function createApp(opts: YogaOptions): YogaServerInstance<Record<string, 
     logging: yogaLogger(logger.child({ component: "yoga" })),
     maskedErrors: { maskError },
     healthCheckEndpoint: "/health",
-    maxRequestBodySize: edge.maxBodyBytes,
+    // Enforced by useRequestBodyLimit (last plugin below): the same limit and errors, without streaming a body Node framed.
+    maxRequestBodySize: false,
     cors: corsFor(policy),
     plugins: [
       ...(opts.graphqlMetrics === false ? [] : metricsPlugins(metrics, { endpoint: opts.metricsEndpoint ?? true, token: opts.metricsToken })),
@@ -185,8 +188,10 @@ export function createApp(opts: YogaOptions): YogaServerInstance<Record<string, 
       // yoga.dispose() (shutdown) stops the answers this node writes, each stored as failed.
       { onDispose: async () => { await assistant.close(); await responseCache?.close(); await ownEvents?.close(); } },
       useJwks(tokens),
-      // Last: its lookup replaces execute, after anything else that does.
+      // Last to hook execute: its lookup replaces execute, after anything else that does.
       ...(responseCache?.plugins ?? []),
+      // Where Yoga's own maxRequestBodySize runs: after every other plugin's onRequestParse.
+      useRequestBodyLimit(edge.maxBodyBytes),
     ],
     context: async (initial) => {
       // HTTP operations carry a Fetch Request; WebSocket ones the connection_init payload
@@ -248,6 +253,8 @@ const GRAPHIQL_OPTIONS: GraphiQLOptions = {
     gpuModels { value count minPricePerGpuHour medianPricePerGpuHour maxPricePerGpuHour }
     providers { value count }
     regions { value count }
+    countries { value count }
+    complianceTags { value count minPricePerGpuHour }
   }
 }
 ` },

@@ -8,6 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Kind, parse, validate, type OperationDefinitionNode } from "graphql";
 import { schema } from "../src/graphql/index.ts";
 import { createApp } from "../src/yoga.ts";
+import { createSecretSealer } from "../src/infra/secret-sealer.ts";
+import { createAccountChecker } from "../src/ingestion/account-checks.ts";
 import { startServer, type RunningServer } from "../src/server.ts";
 import { createEventLog, type EventLog, type EventStreamName } from "../src/infra/event-log.ts";
 import { seedFromSnapshot } from "../src/ingestion/snapshot.ts";
@@ -86,7 +88,7 @@ describe("README examples against a live server", () => {
     db = await openTestDatabase();
     await seedFromSnapshot(db.prisma);
     events = createEventLog({ prisma: db.prisma });
-    app = createApp({ db, development: true, events });
+    app = createApp({ db, development: true, events, integrations: { sealer: createSecretSealer({ ephemeral: true }), accountChecker: createAccountChecker({ env: {} }) } });
     server = await startServer(app, { port: 0, host: "127.0.0.1" });
   }, 180_000);
   afterAll(async () => {

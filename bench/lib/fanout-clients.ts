@@ -1,11 +1,20 @@
-// The subscribers of the `fanout` benchmark: N `ws` connections in this process, either speaking
-// graphql-ws (connection_init → connection_ack → subscribe) or only listening (the baseline).
-// Each frame is timed without JSON.parse: the tick's `at` (publish time, ms) is found by byte search.
+// The subscribers of the `fanout` benchmark: N WebSocket connections, either speaking graphql-ws
+// (connection_init → connection_ack → subscribe) or only listening (the baseline). They are raw
+// `node:net` sockets with a hand-written client side of RFC 6455 (fanout-fleet.ts), run by default in a
+// worker thread of this process (fanout-fleet-worker.ts) that writes its counters to shared memory, so
+// the fleet has a core's worth of event loop of its own and the publisher on the main thread neither
+// delays receipts nor is delayed by them. Each frame is timed without decoding it: `"type":"next"` and
+// the tick's `at` (publish time) are found by byte comparison, and `at` is parsed once per distinct tick.
+import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import WebSocket from "ws";
+import { MessageChannel, receiveMessageOnPort, Worker } from "node:worker_threads";
+import {
+  DELIVERED, fleetMemory, LAST_RECEIVED, LOOP_MAX, LOOP_P99, OpenError, runFleet, TOTAL, TOTAL_AT_COUNT,
+  type CoreOptions, type FleetMemory, type FromWorker, type ToWorker, type WorkerInput,
+} from "./fanout-fleet.ts";
 
 export interface FleetOptions {
-  /** The server's URL, or client i's (clients split over several servers, or telling the baseline who they are). */
+  /** The server's URL, or client i's (clients split over several servers, or telling the baseline who they are). ws:// only. */
   url: string | ((i: number) => string);
   count: number;
   /** graphql-ws: send `query` as subscription "1"; plain: just receive. */
@@ -16,11 +25,9 @@ export interface FleetOptions {
   /** Connections opened at once (the next batch starts when this one is subscribed). */
   batch?: number;
   timeoutMs?: number;
+  /** Run the clients in a worker thread (default) or on the calling thread's event loop. */
+  thread?: boolean;
 }
-
-const NEXT = Buffer.from(`"type":"next"`);
-const AT = Buffer.from(`"at":"`);
-const MAX_LATENCY_MS = 120_000;
 
 /** The soft and hard `ulimit -n` of this process (children inherit it). */
 export function fileDescriptorLimit(): { soft: number; hard: number } {
@@ -49,111 +56,176 @@ export interface Fleet {
   stats(): { delivered: number; frames: number; lastReceivedMs: number; histogram: Uint32Array; problems: string[] };
   /** Frames received in total, all clients. */
   total(): number;
+  /** CPU time (user + sys, ms) of the thread the clients run on so far: the worker's, or this thread's when inline; NaN without /proc. */
+  cpuMs(): number;
+  /** The clients' event-loop delay since count() (ms; NaN before): how late a readable socket may have been read. */
+  loopDelay(): { p99Ms: number; maxMs: number };
+  /** Whether the clients run in a worker thread. */
+  readonly thread: boolean;
   close(): Promise<void>;
+}
+
+const MAX_PROBLEMS = 20;
+const WORKER_ENTRY = new URL("./fanout-fleet-worker.ts", import.meta.url).href;
+
+const CLOCK_TICKS = (() => {
+  try { return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100; } catch { return 100; }
+})();
+
+/** utime + stime of one thread of this process in ms (/proc/self/task/<tid>/stat); NaN when unreadable. */
+function threadCpuMs(tid: number): number {
+  try {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS) * 1000;
+  } catch {
+    return NaN;
+  }
+}
+
+function fleetError(count: number, message: string, code: string | undefined, opened: number): FleetError {
+  const hint = code === "EMFILE" || code === "ENFILE"
+    ? ` — out of file descriptors (ulimit -n is ${fileDescriptorLimit().soft}); raise it with \`ulimit -n ${Math.max(count * 2 + 512, 20_000)}\` and run again`
+    : code === "EADDRNOTAVAIL" ? " — out of local ports (see /proc/sys/net/ipv4/ip_local_port_range)" : "";
+  return new FleetError(`could open only ${opened} of ${count} subscribers: ${code ?? ""} ${message}${hint}`, opened);
+}
+
+/** The fleet's view of its counters, shared by both ways of running it. */
+function fleetOf(memory: FleetMemory, problems: string[], pull: () => void, first: () => string | undefined, rest: Pick<Fleet, "count" | "cpuMs" | "thread" | "close">): Fleet {
+  const { perClient, measuredPerClient, histogram, scalars } = memory;
+  return {
+    perClient,
+    measuredPerClient,
+    firstFrame: () => { pull(); return first(); },
+    stats: () => {
+      pull();
+      return { delivered: scalars[DELIVERED]!, frames: scalars[TOTAL]! - scalars[TOTAL_AT_COUNT]!, lastReceivedMs: scalars[LAST_RECEIVED]!, histogram, problems };
+    },
+    total: () => scalars[TOTAL]!,
+    loopDelay: () => ({ p99Ms: scalars[LOOP_P99]!, maxMs: scalars[LOOP_MAX]! }),
+    ...rest,
+  };
 }
 
 /** Opens `count` subscribers in batches; rejects with FleetError (and closes what it opened) if they cannot all subscribe. */
 export async function openFleet(o: FleetOptions): Promise<Fleet> {
-  const batch = o.batch ?? 250;
-  const deadline = Date.now() + (o.timeoutMs ?? 120_000);
-  const sockets: WebSocket[] = [];
-  const perClient = new Uint32Array(o.count);
-  const measuredPerClient = new Uint32Array(o.count);
-  const histogram = new Uint32Array(MAX_LATENCY_MS + 1);
+  const core: CoreOptions = {
+    urls: typeof o.url === "string" ? o.url : Array.from({ length: o.count }, (_, i) => (o.url as (i: number) => string)(i)),
+    count: o.count,
+    protocol: o.protocol,
+    subscribe: o.protocol === "graphql-ws" ? Array.from({ length: o.count }, (_, i) => {
+      const variables = o.variables?.(i);
+      return JSON.stringify({ id: "1", type: "subscribe", payload: variables ? { query: o.query, variables } : { query: o.query } });
+    }) : undefined,
+    batch: o.batch ?? 250,
+    timeoutMs: o.timeoutMs ?? 120_000,
+    startedAt: Date.now(),
+  };
+  return o.thread === false ? openInline(core) : openInWorker(core);
+}
+
+async function openInline(core: CoreOptions): Promise<Fleet> {
+  const memory = fleetMemory(core.count, false);
   const problems: string[] = [];
-  let since = Infinity;
-  let delivered = 0;
-  let total = 0;
-  let totalAtCount = 0;
-  let lastReceivedMs = 0;
   let first: string | undefined;
-  let closing = false;
-  const opened = Date.now();
-  const problem = (p: string) => { if (problems.length < 20) problems.push(`${p} (at +${((Date.now() - opened) / 1000).toFixed(1)} s)`); };
+  try {
+    const running = await runFleet(core, memory, {
+      problem: (text) => { if (problems.length < MAX_PROBLEMS) problems.push(text); },
+      firstFrame: (text) => { first = text; },
+    });
+    return fleetOf(memory, problems, () => {}, () => first, {
+      count: (sinceMs) => running.count(sinceMs),
+      cpuMs: () => threadCpuMs(process.pid),
+      thread: false,
+      close: () => running.close(),
+    });
+  } catch (err) {
+    if (err instanceof OpenError) throw fleetError(core.count, err.message, err.code, err.opened);
+    throw err;
+  }
+}
 
-  const subscribe = (i: number) => {
-    const variables = o.variables?.(i);
-    return JSON.stringify({ id: "1", type: "subscribe", payload: variables ? { query: o.query, variables } : { query: o.query } });
-  };
-  const onFrame = (i: number, data: Buffer) => {
-    const now = Date.now();
-    if (data.indexOf(NEXT) < 0) {
-      problem(`client ${i}: ${data.toString("utf8").slice(0, 300)}`);
-      return;
-    }
-    perClient[i]!++;
-    total++;
-    lastReceivedMs = now;
-    if (i === 0 && first === undefined) first = data.toString("utf8");
-    const at = data.indexOf(AT);
-    const published = at < 0 ? NaN : Date.parse(data.toString("latin1", at + AT.length, at + AT.length + 24));
-    if (!(published >= since)) return;
-    delivered++;
-    measuredPerClient[i]!++;
-    histogram[Math.min(MAX_LATENCY_MS, Math.max(0, now - published))]!++;
-  };
+async function openInWorker(core: CoreOptions): Promise<Fleet> {
+  const memory = fleetMemory(core.count, true);
+  const acks = new Int32Array(new SharedArrayBuffer(4));
+  const { port1, port2 } = new MessageChannel();
+  // Worker threads do not inherit tsx's loader on Node 20: the entry loads it, then the worker's module.
+  const tsx = import.meta.resolve("tsx/esm/api");
+  const worker = new Worker(`import(${JSON.stringify(tsx)}).then((tsx) => tsx.tsImport(${JSON.stringify(WORKER_ENTRY)}, ${JSON.stringify(WORKER_ENTRY)}))`, {
+    eval: true, workerData: { options: core, memory, port: port2, acks } satisfies WorkerInput, transferList: [port2],
+  });
+  const problems: string[] = [];
+  let first: string | undefined;
+  let tid = NaN;
+  let seq = 0;
+  let exited = false;
+  let closed: Promise<void> | undefined;
+  let opening: { resolve: () => void; reject: (err: Error) => void } | undefined;
+  let closing: (() => void) | undefined;
+  const problem = (text: string) => { if (problems.length < MAX_PROBLEMS) problems.push(text); };
 
-  const connect = (i: number) => new Promise<void>((resolve, reject) => {
-    const ws = new WebSocket(typeof o.url === "string" ? o.url : o.url(i), o.protocol === "graphql-ws" ? "graphql-transport-ws" : undefined, { perMessageDeflate: false });
-    sockets.push(ws);
-    let live = false;
-    const ready = () => { live = true; resolve(); };
-    ws.once("error", (err) => { if (!live) reject(err); else problem(`client ${i}: ${err.message}`); });
-    ws.on("close", (code, reason) => {
-      if (!live) reject(new Error(`closed ${code} ${reason.toString()} before subscribing`));
-      else if (!closing) problem(`client ${i}: closed ${code} ${reason.toString()}`);
-    });
-    ws.on("open", () => {
-      if (o.protocol === "plain") ready();
-      else ws.send(`{"type":"connection_init"}`);
-    });
-    ws.on("message", (data: Buffer) => {
-      if (live) return onFrame(i, data);
-      const message = JSON.parse(data.toString("utf8")) as { type: string };
-      if (message.type !== "connection_ack") return reject(new Error(`expected connection_ack, got ${data.toString("utf8").slice(0, 300)}`));
-      ws.send(subscribe(i));
-      ready(); // the server has the subscription once it is counted (see fanout.ts)
-    });
+  const handle = (m: FromWorker) => {
+    if (m.type === "problem") problem(m.text);
+    else if (m.type === "first") first = m.text;
+    else if (m.type === "tid") tid = m.tid;
+    else if (m.type === "opened") opening?.resolve();
+    else if (m.type === "failed") opening?.reject(fleetError(core.count, m.message, m.code, m.opened));
+    else if (m.type === "closed") closing?.();
+  };
+  /** Takes what the worker posted and this thread's event loop has not delivered yet. */
+  const pull = () => { for (let m = receiveMessageOnPort(port1); m; m = receiveMessageOnPort(port1)) handle(m.message as FromWorker); };
+  port1.on("message", handle);
+  worker.on("error", (err) => {
+    problem(`client worker: ${err.stack ?? err.message}`);
+    opening?.reject(err);
+  });
+  worker.on("exit", (code) => {
+    exited = true;
+    if (!closing) problem(`client worker exited (${code})`);
+    opening?.reject(new Error(`the client worker exited (${code}) while opening`));
+    closing?.();
   });
 
-  const close = async () => {
-    closing = true;
-    await Promise.all(sockets.map((ws) => new Promise<void>((resolve) => {
-      if (ws.readyState === WebSocket.CLOSED) return resolve();
-      ws.once("close", () => resolve());
-      ws.terminate();
-    })));
-  };
+  const close = () => closed ??= (async () => {
+    if (!exited) {
+      const done = new Promise<void>((resolve) => { closing = resolve; });
+      port1.postMessage({ type: "close" } satisfies ToWorker);
+      const timer = setTimeout(() => closing?.(), 30_000);
+      await done;
+      clearTimeout(timer);
+    }
+    port1.close();
+    await worker.terminate();
+  })();
 
   try {
-    for (let start = 0; start < o.count; start += batch) {
-      const end = Math.min(o.count, start + batch);
-      const opening = Array.from({ length: end - start }, (_, k) => connect(start + k));
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out opening connections ${start}–${end - 1}`)), Math.max(0, deadline - Date.now()));
-      });
-      try { await Promise.race([Promise.all(opening), timeout]); } finally { clearTimeout(timer); }
-    }
+    await new Promise<void>((resolve, reject) => { opening = { resolve, reject }; });
   } catch (err) {
-    const opened = sockets.filter((ws) => ws.readyState === WebSocket.OPEN).length;
-    await close();
-    const e = err as NodeJS.ErrnoException;
-    const hint = e.code === "EMFILE" || e.code === "ENFILE"
-      ? ` — out of file descriptors (ulimit -n is ${fileDescriptorLimit().soft}); raise it with \`ulimit -n ${Math.max(o.count * 2 + 512, 20_000)}\` and run again`
-      : e.code === "EADDRNOTAVAIL" ? " — out of local ports (see /proc/sys/net/ipv4/ip_local_port_range)" : "";
-    throw new FleetError(`could open only ${opened} of ${o.count} subscribers: ${e.code ?? ""} ${e.message}${hint}`, opened);
+    // The worker closed what it had opened (or died): nothing to ask it.
+    opening = undefined;
+    closing = () => {};
+    port1.close();
+    await worker.terminate();
+    throw err;
   }
+  opening = undefined;
 
-  return {
-    perClient,
-    measuredPerClient,
-    firstFrame: () => first,
-    count(sinceMs) { since = sinceMs; delivered = 0; totalAtCount = total; histogram.fill(0); measuredPerClient.fill(0); },
-    stats: () => ({ delivered, frames: total - totalAtCount, lastReceivedMs, histogram, problems }),
-    total: () => total,
+  return fleetOf(memory, problems, pull, () => first, {
+    count(sinceMs) {
+      // Applied by the worker between two reads (no counter is reset under its feet); this thread waits for it.
+      const want = ++seq;
+      port1.postMessage({ type: "count", since: sinceMs, seq: want } satisfies ToWorker);
+      const deadline = Date.now() + 30_000;
+      for (let done = Atomics.load(acks, 0); done < want; done = Atomics.load(acks, 0)) {
+        const left = deadline - Date.now();
+        if (left <= 0 || exited) throw new Error(`the client worker did not take count() within 30 s`);
+        Atomics.wait(acks, 0, done, Math.min(left, 100));
+      }
+    },
+    cpuMs: () => threadCpuMs(tid),
+    thread: true,
     close,
-  };
+  });
 }
 
 /** The p-th percentile (0–100) of a histogram of whole milliseconds. */

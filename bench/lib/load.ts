@@ -61,6 +61,21 @@ export async function sequentialCost(url: string, body: string, n = 100): Promis
   return { wallMs: (performance.now() - start) / n, cpuMs: (used.user + used.system) / 1000 / n };
 }
 
+/**
+ * sequentialCost of several servers in alternating rounds (the order reversed every other round), the median
+ * round of each. One window right after a load run (its garbage still to collect, PostgreSQL still busy) or after
+ * another server's window would otherwise charge one server for another's debt.
+ */
+export async function pairedSequentialCost(urls: readonly string[], body: string, rounds = 5, n = 40): Promise<{ wallMs: number; cpuMs: number }[]> {
+  const samples = urls.map(() => [] as { wallMs: number; cpuMs: number }[]);
+  for (let round = 0; round < rounds; round++) {
+    const order = urls.map((_, i) => i);
+    if (round % 2) order.reverse();
+    for (const i of order) samples[i]!.push(await sequentialCost(urls[i]!, body, n));
+  }
+  return samples.map((s) => ({ wallMs: median(s.map((x) => x.wallMs)), cpuMs: median(s.map((x) => x.cpuMs)) }));
+}
+
 /** Prints rows as an aligned Markdown table: numeric columns right-aligned, the others left. */
 export function printTable(header: string[], rows: (string | number)[][]): void {
   const body = rows.map((r) => r.map(String));

@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { isAppError } from "../errors.ts";
 import { formatMoney, MONEY_INPUT } from "../domain/money.ts";
+import { COMPLIANCE_TAGS } from "../domain/catalog/compliance.ts";
 import type { Logger } from "pino";
 import type { Actor, Services } from "../services/index.ts";
 import { RANK_CRITERIA } from "../services/ranking.ts";
@@ -26,6 +27,8 @@ const offerFilter = z.strictObject({
   providers: names.optional().describe("Provider slugs, e.g. [\"runpod\"]"),
   regions: names.optional(),
   countries: z.array(z.string().regex(/^[A-Za-z]{2}$/, "two-letter country codes")).max(50).optional(),
+  complianceTags: z.strictObject({ all: z.array(z.enum(COMPLIANCE_TAGS)).max(COMPLIANCE_TAGS.length) })
+    .optional().describe(`Only providers holding every tag, e.g. {"all": ["SOC2", "HIPAA"]}; tags: ${COMPLIANCE_TAGS.join(", ")}`),
   gpuCount: intRange.optional(),
   vramPerGpuGb: numberRange.optional(),
   vramTotalGb: numberRange.optional(),

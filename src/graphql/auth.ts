@@ -43,6 +43,8 @@ export const ApiKeyScopeEnum = builder.enumType("ApiKeyScope", {
     ACCOUNT_READ: { value: "account:read", description: "Read the owner's account (`me`)." },
     ALERTS_WRITE: { value: "alerts:write", description: "Manage the owner's price alerts." },
     CHAT_WRITE: { value: "chat:write", description: "Talk to the assistant as the owner." },
+    INTEGRATIONS_READ: { value: "integrations:read", description: "List the owner's provider integrations (never their keys: no credential can read those)." },
+    INTEGRATIONS_WRITE: { value: "integrations:write", description: "Save, test and delete the owner's provider integrations (implies reading them through the mutations' answers)." },
   } satisfies Record<keyof typeof SCOPE_VALUES, { value: ApiKeyScope; description: string }>,
 });
 

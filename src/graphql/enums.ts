@@ -1,4 +1,5 @@
 import type { Precision } from "../domain/math/llm.ts";
+import { COMPLIANCE_TAG_DESCRIPTIONS, type ComplianceTag } from "../domain/catalog/compliance.ts";
 import { builder } from "./builder.ts";
 
 type Described<T extends string> = Record<T, { description: string }>;
@@ -60,3 +61,9 @@ export const PrecisionEnum = builder.enumType("Precision", {
   } satisfies Record<Precision, { description: string }>,
 });
 
+
+export const ComplianceTagEnum = documentedEnum<ComplianceTag>(
+  "ComplianceTag",
+  "An attestation a provider holds, as GPUBroker records it with its source (Provider.compliance). Filter offers by the tags of their provider with `complianceTags: { all: [...] }`.",
+  Object.fromEntries(Object.entries(COMPLIANCE_TAG_DESCRIPTIONS).map(([tag, description]) => [tag, { description }])) as Described<ComplianceTag>,
+);

@@ -3,9 +3,10 @@
 // headers, CORS for listed origins only), readiness without internals, introspection off, and
 // persisted operations. server.ts applies the same policy to WebSocket upgrades and messages.
 import { createHash } from "node:crypto";
+import { IncomingMessage } from "node:http";
 import { isIP } from "node:net";
 import { getNamedType, GraphQLError, isIntrospectionType, type ValidationRule } from "graphql";
-import { useReadinessCheck, type GraphiQLOptions, type Plugin, type YogaServerInstance } from "graphql-yoga";
+import { createGraphQLError, useReadinessCheck, type FetchAPI, type GraphiQLOptions, type Plugin, type YogaServerInstance } from "graphql-yoga";
 import { usePersistedOperations } from "@graphql-yoga/plugin-persisted-operations";
 import type { Logger } from "pino";
 import { clientIp, CSRF_HEADERS, type RequestSource } from "./limits.ts";
@@ -117,6 +118,58 @@ export function isLoopbackIp(ip: string | null | undefined): boolean {
   if (!ip) return false;
   if (isIP(ip) === 4) return ip.startsWith("127.");
   return ip === "::1" || (ip.startsWith("::ffff:") && isIP(ip.slice(7)) === 4 && ip.slice(7).startsWith("127."));
+}
+
+// ---------------------------------------------------------------- request body limit
+
+const bodyTooLarge = () => createGraphQLError("Request body too large", { extensions: { http: { status: 413 }, code: "REQUEST_ENTITY_TOO_LARGE" } });
+const badContentLength = () => createGraphQLError("Content-Length header is invalid.", { extensions: { http: { status: 400 }, code: "BAD_REQUEST" } });
+const CONTENT_LENGTH = /^\d+$/;
+
+/**
+ * Yoga's maxRequestBodySize, minus its cost where it cannot fire: a declared Content-Length over the limit (or not one
+ * non-negative integer) is refused before the body is read, with Yoga's errors; a body Node's HTTP parser frames by a
+ * valid Content-Length cannot be longer than declared, so it is read as it is. Every other body (chunked, or handed
+ * to yoga.fetch in-process) is counted while it is read and cut off past the limit, as Yoga does, which costs a
+ * TransformStream, a pipeline and a second Request per request. createApp sets Yoga's own limit to false and adds this
+ * last, where Yoga runs its own: after every other plugin's onRequestParse (rate limits and CSRF answer first).
+ */
+export function useRequestBodyLimit(limit: number): Plugin {
+  return {
+    onRequestParse({ request, requestParser, setRequestParser, fetchAPI, serverContext }) {
+      const declared = request.headers.get("content-length");
+      if (declared != null) {
+        if (!CONTENT_LENGTH.test(declared)) throw badContentLength();
+        if (Number(declared) > limit) throw bodyTooLarge();
+        const req = (serverContext as { req?: unknown }).req;
+        if (req instanceof IncomingMessage && req.headers["content-length"] === declared && req.headers["transfer-encoding"] === undefined) return;
+      }
+      if (requestParser == null || request.body == null) return;
+      setRequestParser((req) => requestParser(limitedBody(req, limit, fetchAPI)));
+    },
+  };
+}
+
+/** graphql-yoga's limitRequestBodySize (5.24, not exported): the body through a TransformStream that errors past `limit` bytes. */
+function limitedBody(request: Request, limit: number, fetchAPI: FetchAPI): Request {
+  const body = request.body;
+  if (!body) return request;
+  // A native ReadableStream needs the native TransformStream (graphql-yoga issue 4583).
+  const Transform = (body instanceof ReadableStream ? globalThis.TransformStream : fetchAPI.TransformStream) as typeof TransformStream;
+  let bytesRead = 0;
+  const limited = body.pipeThrough(new Transform<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      bytesRead += chunk.byteLength;
+      if (bytesRead > limit) {
+        controller.error(bodyTooLarge());
+        return;
+      }
+      controller.enqueue(chunk);
+    },
+  }));
+  return new fetchAPI.Request(request.url, {
+    method: request.method, headers: request.headers, signal: request.signal, body: limited, duplex: "half",
+  } as RequestInit);
 }
 
 /** Every plugin of the edge, in the order they must run; the Yoga options the edge owns are set by createApp. */
@@ -375,8 +428,18 @@ const READINESS_TIMEOUT_MS = 2_000;
 
 /** /ready: 200 or 503 with each component's name and state, never an address or an error text (those go to the log). */
 function useComponentReadiness(checks: Readonly<Record<string, () => Promise<unknown>>>, log: Logger): Plugin {
+  const readiness = readinessCheck(checks, log);
+  // Yoga's plugin answers when the URL ends with /ready, its path is /ready, or a URLPattern for /ready matches it
+  // (a polyfill, the dearest of the three); each needs "/ready" somewhere in the URL, so other requests skip all three.
+  const onRequest = readiness.onRequest!;
+  return { ...readiness, onRequest: (payload) => (payload.request.url.includes(READY_PATH) ? onRequest(payload) : undefined) };
+}
+
+const READY_PATH = "/ready";
+
+function readinessCheck(checks: Readonly<Record<string, () => Promise<unknown>>>, log: Logger): Plugin {
   return useReadinessCheck({
-    endpoint: "/ready",
+    endpoint: READY_PATH,
     check: async ({ fetchAPI }) => {
       const states = await Promise.all(Object.entries(checks).map(async ([name, check]) => {
         let timer: NodeJS.Timeout | undefined;

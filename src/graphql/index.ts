@@ -9,6 +9,7 @@ import "./provider.ts";
 import "./auth.ts";
 import "./admin.ts";
 import "./alerts.ts";
+import "./integrations.ts";
 import "./subscriptions.ts";
 import "./market.ts";
 import "./chat.ts";

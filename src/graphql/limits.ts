@@ -65,20 +65,29 @@ export function unstorableTextAt(value: unknown, path: string): string | null {
  * variables or in the document's string literals — BAD_USER_INPUT before anything runs.
  */
 function useStorableText(): Plugin {
+  // The document's verdict, once per parsed document (Yoga's parse cache hands back the same DocumentNode).
+  const documents = new WeakMap<DocumentNode, boolean>();
+  const documentStorable = (document: DocumentNode): boolean => {
+    let ok = documents.get(document);
+    if (ok === undefined) {
+      ok = true;
+      visit(document, {
+        StringValue(node) {
+          if (UNSTORABLE_TEXT.test(node.value)) { ok = false; return BREAK; }
+          return undefined;
+        },
+      });
+      documents.set(document, ok);
+    }
+    return ok;
+  };
   const check = (document: DocumentNode, variables: Record<string, unknown> | null | undefined): GraphQLError | null => {
     let at: string | null = null;
     for (const [name, value] of Object.entries(variables ?? {})) {
       at = unstorableTextAt(value, `$${name}`);
       if (at) break;
     }
-    if (!at) {
-      visit(document, {
-        StringValue(node) {
-          if (UNSTORABLE_TEXT.test(node.value)) { at = "a string in the document"; return BREAK; }
-          return undefined;
-        },
-      });
-    }
+    if (!at && !documentStorable(document)) at = "a string in the document";
     return at ? toGraphQLError(badInput(`Text must not contain NUL characters or unpaired UTF-16 surrogates (${at}).`, { argument: at })) : null;
   };
   return {

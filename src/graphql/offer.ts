@@ -1,11 +1,12 @@
 import { z } from "zod";
+import type { FieldNode, GraphQLResolveInfo } from "graphql";
 import { Prisma } from "../generated/prisma/client.ts";
 import { MODEL_PRESETS } from "../domain/math/llm.ts";
-import type { OfferPage, OfferSortField } from "../services/offers.ts";
+import type { OfferPage, OfferPageIncludes, OfferSortField } from "../services/offers.ts";
 import { PAGE_SIZE } from "../services/paging.ts";
 import { builder } from "./builder.ts";
-import { selects } from "./selection.ts";
-import { AvailabilityEnum, DeploymentEnum, GpuVendorEnum, InterconnectEnum, PrecisionEnum, SortDirectionEnum } from "./enums.ts";
+import { selectedFieldNames, selects } from "./selection.ts";
+import { AvailabilityEnum, ComplianceTagEnum, DeploymentEnum, GpuVendorEnum, InterconnectEnum, PrecisionEnum, SortDirectionEnum } from "./enums.ts";
 import { toRowId } from "../domain/ids.ts";
 
 
@@ -53,6 +54,55 @@ export const GpuOfferRef = builder.prismaNode("GpuOffer", {
   }),
 });
 
+/**
+ * What each GpuOffer field reads of its row (the fields above, plus provider in provider.ts and gpuModel in
+ * gpu-model.ts): the `offers` page reads only the columns its selection needs. A field missing here (a new one)
+ * makes the page read whole rows again, so it stays correct; keep the list with the fields.
+ */
+const OFFER_FIELD_COLUMNS: Readonly<Record<string, readonly string[]>> = {
+  __typename: [], id: ["id"], externalId: ["externalId"], instanceType: ["instanceType"], gpuName: ["gpuName"], gpuCount: ["gpuCount"],
+  vramPerGpuGb: ["vramPerGpuGb"], vramTotalGb: ["vramTotalGb"], vcpus: ["vcpus"], ramGb: ["ramGb"], storageGb: ["storageGb"],
+  region: ["region"], zone: ["zone"], country: ["country"], onDemandPrice: ["onDemandPrice"], spotPrice: ["spotPrice"],
+  pricePerGpuHour: ["pricePerGpuHour"], spotPricePerGpuHour: ["spotPricePerGpuHour"], currency: ["currency"],
+  availability: ["availability"], interconnect: ["interconnect"], networkGbps: ["networkGbps"], deployment: ["deployment"],
+  firstSeenAt: ["firstSeenAt"], lastSeenAt: ["lastSeenAt"], active: ["active"],
+  // costPerMtok comes with every row of a COST_PER_MTOK page, and is absent (null) otherwise
+  costPerMillionTokens: [],
+  provider: ["providerId"], gpuModel: ["gpuModelId"],
+};
+
+/** The columns the offers' selected fields read, or undefined (every column) when one of them is not listed above. */
+function offerColumns(names: Iterable<string>): string[] | undefined {
+  const columns = new Set<string>();
+  for (const name of names) {
+    const read = OFFER_FIELD_COLUMNS[name];
+    if (!read) return undefined;
+    for (const c of read) columns.add(c);
+  }
+  return [...columns].sort();
+}
+
+/**
+ * What the `offers` page reads with its rows (total, relations, columns), from the selection: worked out once per
+ * `offers` field of a parsed document (Yoga's parse cache hands back the same AST), not on every request.
+ */
+function pageIncludes(info: GraphQLResolveInfo): OfferPageIncludes {
+  const nodes = info.fieldNodes;
+  let known = includesByField.get(nodes[0]!);
+  if (!known) includesByField.set(nodes[0]!, (known = []));
+  // Several nodes when the field is selected more than once (merged); the first one may belong to a fragment shared by operations.
+  const hit = known.find((k) => k.nodes.length === nodes.length && k.nodes.every((n, i) => n === nodes[i]));
+  if (hit) return hit.includes;
+  const includes: OfferPageIncludes = {
+    totalCount: selects(info, ["totalCount"]),
+    relations: selects(info, ["edges", "node", "provider"]) || selects(info, ["edges", "node", "gpuModel"]) || selects(info, ["nodes", "provider"]) || selects(info, ["nodes", "gpuModel"]),
+    columns: offerColumns([...selectedFieldNames(info, ["edges", "node"]), ...selectedFieldNames(info, ["nodes"])]),
+  };
+  known.push({ nodes: [...nodes], includes });
+  return includes;
+}
+const includesByField = new WeakMap<FieldNode, { nodes: readonly FieldNode[]; includes: OfferPageIncludes }[]>();
+
 // ---------------------------------------------------------------- Inputs
 
 const ordered = <T>(lessOrEqual: (a: T, b: T) => boolean) =>
@@ -91,11 +141,19 @@ const MoneyRange = builder.inputType("MoneyRange", {
 const nameList = (what: string) => z.array(z.string().trim().min(1, `${what} must not be empty`).max(100)).max(100);
 type SchemaTypes = typeof builder extends PothosSchemaTypes.SchemaBuilder<infer T> ? T : never;
 
-/** GPU models, providers and regions: the part of the offer filter every filter input shares (offers, alerts, ticks). */
+const ComplianceTagsFilterInput = builder.inputType("ComplianceTagsFilter", {
+  description: "Offers whose provider holds compliance attestations (see Provider.compliance for each one's source).",
+  fields: (t) => ({
+    all: t.field({ type: [ComplianceTagEnum], required: true, description: "Every one of these tags, e.g. [SOC2, HIPAA]; an empty list sets no condition." }),
+  }),
+});
+
+/** GPU models, providers, regions and compliance tags: the part of the offer filter every filter input shares (offers, alerts, ticks). */
 export const whereFields = (t: PothosSchemaTypes.InputFieldBuilder<SchemaTypes, "InputObject">) => ({
   gpuModels: t.stringList({ description: "GPU models, by canonical name or any provider spelling (\"H100\", \"a100-80gb\").", validate: nameList("GPU model") }),
   providers: t.stringList({ description: "Provider slugs, e.g. [\"runpod\", \"lambda\"].", validate: nameList("provider slug") }),
   regions: t.stringList({ description: "Provider region names, exactly as listed on offers.", validate: nameList("region") }),
+  complianceTags: t.field({ type: ComplianceTagsFilterInput, description: "Only offers of providers holding these compliance attestations. With `providers`, only those of the listed providers that hold them; when no provider holds them all, nothing matches." }),
 });
 
 export const OfferFilterInput = builder.inputType("OfferFilter", {
@@ -152,7 +210,7 @@ const OfferOrderInput = builder.inputType("OfferOrder", {
 const OfferFacetRef = builder.simpleObject("OfferFacet", {
   description: "One group of matching offers with its price spread (per GPU-hour, on-demand).",
   fields: (t) => ({
-    value: t.string({ nullable: true, description: "The GPU model name, provider slug or region; null groups offers whose GPU we could not identify." }),
+    value: t.string({ nullable: true, description: "The GPU model name, provider slug, region, country code or compliance tag; null groups offers whose GPU model (or country) we could not identify." }),
     count: t.int({ description: "Matching offers in the group." }),
     minPricePerGpuHour: t.field({ type: "Money", description: "Cheapest price per GPU-hour." }),
     medianPricePerGpuHour: t.field({ type: "Money", description: "Median price per GPU-hour (interpolated, 4 decimals)." }),
@@ -161,11 +219,13 @@ const OfferFacetRef = builder.simpleObject("OfferFacet", {
 });
 
 const OfferFacetsRef = builder.simpleObject("OfferFacets", {
-  description: "Matching offers grouped three ways; each list is sorted by count, largest first.",
+  description: "Matching offers grouped five ways; each list is sorted by count, largest first.",
   fields: (t) => ({
     gpuModels: t.field({ type: [OfferFacetRef], description: "Grouped by canonical GPU model." }),
     providers: t.field({ type: [OfferFacetRef], description: "Grouped by provider slug." }),
     regions: t.field({ type: [OfferFacetRef], description: "Grouped by provider region." }),
+    countries: t.field({ type: [OfferFacetRef], description: "Grouped by ISO 3166-1 alpha-2 country of the region; null groups offers whose country is unknown." }),
+    complianceTags: t.field({ type: [OfferFacetRef], description: "Grouped by compliance tag of the offer's provider (a ComplianceTag name): an offer counts under each tag its provider holds, so these counts do not add up to the total. Tags no matching offer's provider holds are left out." }),
   }),
 });
 
@@ -196,11 +256,9 @@ builder.queryFields((t) => ({
       },
       resolve: async (_root, args, ctx, info) => {
         // The page, its total and its providers / GPU models in one statement, when they are selected;
-        // the batch loaders then answer provider and gpuModel from what the statement returned.
-        const page = await ctx.services.offers.search(args, ctx.actor, {
-          totalCount: selects(info, ["totalCount"]),
-          relations: selects(info, ["edges", "node", "provider"]) || selects(info, ["edges", "node", "gpuModel"]) || selects(info, ["nodes", "provider"]) || selects(info, ["nodes", "gpuModel"]),
-        });
+        // the batch loaders then answer provider and gpuModel from what the statement returned. The
+        // offers carry only the columns their selected fields read.
+        const page = await ctx.services.offers.search(args, ctx.actor, pageIncludes(info));
         for (const p of page.providers) ctx.loaders.provider.prime(p.id, p);
         for (const m of page.gpuModels) ctx.loaders.gpuModel.prime(m.id, m);
         return page;
@@ -229,7 +287,7 @@ builder.queryFields((t) => ({
   }),
   offerFacets: t.field({
     type: OfferFacetsRef,
-    description: "Counts and min/median/max price per GPU-hour of the matching offers, grouped by GPU model, provider and region.",
+    description: "Counts and min/median/max price per GPU-hour of the matching offers, grouped by GPU model, provider, region, country and compliance tag.",
     args: { filter: t.arg({ type: OfferFilterInput, description: "Same filter as `offers`." }) },
     resolve: (_root, args, ctx) => ctx.services.offers.facets(args, ctx.actor),
   }),

@@ -1,5 +1,6 @@
 import { builder } from "./builder.ts";
-import { HealthStatusEnum, ProviderKindEnum } from "./enums.ts";
+import { ComplianceTagEnum, HealthStatusEnum, ProviderKindEnum } from "./enums.ts";
+import type { ComplianceAttestation } from "../domain/catalog/compliance.ts";
 import { GpuOfferRef } from "./offer.ts";
 import { toRowId } from "../domain/ids.ts";
 
@@ -16,6 +17,15 @@ const ProviderHealth = builder.simpleObject("ProviderHealth", {
   }),
 });
 
+const ComplianceAttestationRef = builder.objectRef<ComplianceAttestation>("ComplianceAttestation").implement({
+  description: "A compliance attestation a provider holds, with where it says so.",
+  fields: (t) => ({
+    tag: t.expose("tag", { type: ComplianceTagEnum, description: "What is attested." }),
+    source: t.exposeString("source", { description: "The provider's own page (report, certificate or programme page) that states it." }),
+    checked: t.exposeString("checked", { description: "When GPUBroker last checked that page (YYYY-MM-DD)." }),
+  }),
+});
+
 export const ProviderRef = builder.prismaNode("Provider", {
   id: { field: "id" },
   // A malformed or out-of-range id names no row (0 never does): `node` answers null, as for a missing one.
@@ -28,7 +38,12 @@ export const ProviderRef = builder.prismaNode("Provider", {
     kind: t.expose("kind", { type: ProviderKindEnum, description: "Marketplace, neocloud or hyperscaler." }),
     apiBaseUrl: t.exposeString("apiBaseUrl", { nullable: true, description: "Base URL of the public API we read offers from." }),
     enabled: t.exposeBoolean("enabled", { description: "Whether the provider is polled and its offers listed." }),
-    complianceTags: t.exposeStringList("complianceTags", { description: "Certifications the provider states, e.g. \"SOC2\", \"ISO27001\"." }),
+    complianceTags: t.exposeStringList("complianceTags", { description: "Compliance attestations the provider holds, as ComplianceTag names, e.g. \"SOC2\", \"ISO27001\" (see `compliance` for each one's source)." }),
+    compliance: t.field({
+      type: [ComplianceAttestationRef],
+      description: "Each compliance attestation with the provider's page that states it and when GPUBroker last checked that page. The offer filter's complianceTags match these.",
+      resolve: (p, _args, ctx) => ctx.services.catalog.compliance(p, ctx.actor),
+    }),
     reliabilityScore: t.float({
       nullable: true, description: "0–1 reliability estimate; null when unknown.",
       resolve: (p) => p.reliabilityScore?.toNumber() ?? null,

@@ -25,3 +25,25 @@ export function selects(info: GraphQLResolveInfo, path: readonly string[]): bool
   }
   return true;
 }
+
+/**
+ * The names of the fields selected at the end of the path below the current field (fragments and inline fragments
+ * expanded; aliases and directives ignored, so a superset of what runs), e.g. ["edges", "node"] → the node's fields.
+ */
+export function selectedFieldNames(info: GraphQLResolveInfo, path: readonly string[]): Set<string> {
+  let nodes: readonly FieldNode[] = info.fieldNodes;
+  for (const name of path) {
+    nodes = childFields(nodes.map((n) => n.selectionSet), name, info);
+    if (!nodes.length) return new Set();
+  }
+  const names = new Set<string>();
+  const visit = (set: SelectionSetNode | undefined) => {
+    for (const s of set?.selections ?? []) {
+      if (s.kind === Kind.FIELD) names.add(s.name.value);
+      else if (s.kind === Kind.INLINE_FRAGMENT) visit(s.selectionSet);
+      else visit(info.fragments[s.name.value]?.selectionSet);
+    }
+  };
+  for (const n of nodes) visit(n.selectionSet);
+  return names;
+}

@@ -77,18 +77,89 @@ export const SLOW_CONSUMER_BYTES = 1024 * 1024;
 const SLOW_CONSUMER_GRACE_MS = 30_000;
 const OPEN = 1;
 /** How long the hubs of a process may write before they let I/O in (reads, pongs, new subscribers). */
-const WRITE_SLICE_MS = 10;
-let sliceStarted = performance.now();
+const WRITE_SLICE_MS = 30;
+/**
+ * Paced flushes: after a flush that took F ms of CPU, the next one waits until F ms have passed since it ended
+ * (at most FLUSH_HOLD_MAX_MS), so the kernel's writes take at most about half the process's time. Below
+ * saturation F is a few ms and nothing waits; near it, what a socket gets meanwhile goes out in one write
+ * (the cost per frame falls as the load rises, instead of a backlog building).
+ */
+const FLUSH_HOLD_MAX_MS = 100;
+/** A wait shorter than this is not worth a timer: flush now. */
+const FLUSH_HOLD_MIN_MS = 1;
+/** When the hubs began writing the current slice; null between bursts (the next write starts one). */
+let sliceStarted: number | null = null;
+
+/** A `ws` WebSocket's TCP socket, as the fast path writes to it. */
+interface FrameSocket { write(chunk: Buffer): boolean; cork(): void; uncork(): void }
+
+/**
+ * The TCP sockets the hubs wrote to since the last flush, corked (once per member writing to it): each is
+ * uncorked at the next flush, so a socket that got several frames (a backlog of events, or events while the
+ * flush was held) takes them in one write (writev) instead of one each; on loopback the kernel's cost per
+ * write is most of a frame's. Anything else written to such a socket meanwhile (ws's own sends: `complete`,
+ * pongs, the close frame) queues behind in order.
+ */
+const corked: FrameSocket[] = [];
+/** Counts flushes: a member whose `corkedIn` equals it has corked its socket since the last flush. */
+let flushes = 1;
+let flushScheduled = false;
+/** When the last flush may be followed by the next one (performance.now()). */
+let nextFlushAt = 0;
+
+function flushNow(): void {
+  const start = performance.now();
+  const cpu = process.cpuUsage();
+  for (const socket of corked) socket.uncork();
+  corked.length = 0;
+  flushes++;
+  const end = performance.now();
+  // The flush's cost is the CPU it took, not the wall time: a process preempted by others mid-flush (two
+  // nodes on one host) must not hold the next flush for the time it was not running.
+  const used = process.cpuUsage(cpu);
+  const took = Math.min(end - start, (used.user + used.system) / 1000);
+  nextFlushAt = end + Math.min(took, FLUSH_HOLD_MAX_MS);
+}
+
+/** Flushes when the pacing allows, and says whether it did. */
+function flushIfDue(): boolean {
+  if (!corked.length) return true;
+  if (nextFlushAt - performance.now() >= FLUSH_HOLD_MIN_MS) return false;
+  flushNow();
+  return true;
+}
+
+/** The hubs have written everything they had this turn: flush (now, or when the pacing allows), and the next burst starts a slice of its own. */
+function endSlice(): void {
+  sliceStarted = null;
+  if (flushIfDue()) { flushScheduled = false; return; }
+  setTimeout(endSlice, nextFlushAt - performance.now()).unref();
+}
+
+/** Corks the member's socket until the next flush, noting what it held unsent before. */
+function corkForSlice(member: SocketMember, socket: FrameSocket, unsent: number): void {
+  member.corkedIn = flushes;
+  member.unsentBefore = unsent;
+  socket.cork();
+  corked.push(socket);
+  if (!flushScheduled) {
+    flushScheduled = true;
+    setImmediate(endSlice); // after every microtask of this turn: every hub has written what it had (one pending at a time)
+  }
+}
 
 /**
  * A backlog of events would otherwise be written in one macrotask (every event of every group, all in
- * microtasks): after each event, once the hubs have written for WRITE_SLICE_MS, wait for the next turn
- * of the event loop. Per slice, not per event: a big group must not fall to one event per loop turn.
+ * microtasks): after each event, once the hubs have written for WRITE_SLICE_MS, flush if the pacing allows
+ * and wait for the next turn of the event loop. Per slice, not per event: a big group must not fall to one
+ * event per loop turn.
  */
 async function letIoIn(): Promise<void> {
-  if (performance.now() - sliceStarted < WRITE_SLICE_MS) return;
+  if (sliceStarted === null || performance.now() - sliceStarted < WRITE_SLICE_MS) return;
+  flushIfDue();
+  const ended = sliceStarted;
   await yieldToIo();
-  sliceStarted = performance.now();
+  if (sliceStarted === ended) sliceStarted = null; // the first hub back; the next write starts the next slice
 }
 
 /** The `payload` of a graphql-ws `next` message as graphql-ws writes it (errors last, as their JSON). */
@@ -102,16 +173,19 @@ function payloadJson(result: Result): string {
  * is busy with a compressed or Blob message, or between fragments). Absent or busy: the hub calls `send`.
  */
 interface WsInternals {
-  _socket?: { write(chunk: Buffer): boolean } | null;
+  _socket?: FrameSocket | null;
   _sender?: { _state?: number; _firstFragment?: boolean } | null;
   _extensions?: Record<string, unknown>;
 }
 
-/** The socket to write a whole pre-built frame to, when `ws` would write exactly those bytes itself now (no compression, nothing queued). */
-function frameWriter(socket: SubscriberSocket): { write(chunk: Buffer): boolean } | null {
+/**
+ * The TCP socket to write whole pre-built frames to, when `ws` would write exactly those bytes itself (no
+ * compression negotiated); null: always through `send`. Fixed for the connection's life.
+ */
+function directSocket(socket: SubscriberSocket): { tcp: FrameSocket; sender: NonNullable<WsInternals["_sender"]> } | null {
   const { _socket, _sender, _extensions } = socket as unknown as WsInternals;
-  if (!_socket || !_sender || _sender._state !== 0 || _sender._firstFragment !== true) return null;
-  return _extensions && "permessage-deflate" in _extensions ? null : _socket;
+  if (!_socket || !_sender || (_extensions && "permessage-deflate" in _extensions)) return null;
+  return { tcp: _socket, sender: _sender };
 }
 
 /** A server-to-client WebSocket text frame (FIN, unmasked) around the message: the bytes `ws` sends for it. */
@@ -155,7 +229,14 @@ class Frames {
   }
 }
 
-interface SocketMember extends SocketSubscriber { out: BoundedStream<Result> }
+interface SocketMember extends SocketSubscriber {
+  out: BoundedStream<Result>;
+  /** Where the hub writes frames itself (see directSocket). */
+  direct: ReturnType<typeof directSocket>;
+  /** The flush count when this member last corked its socket, and what the socket held unsent then. */
+  corkedIn: number;
+  unsentBefore: number;
+}
 
 class Hub {
   readonly members = new Set<BoundedStream<Result>>();
@@ -186,18 +267,25 @@ class Hub {
   }
   /** The same bytes to every member's socket (its own id aside); a socket with too much unsent is closed instead. */
   private write(frames: Frames) {
+    sliceStarted ??= performance.now();
     for (const m of this.sockets) {
       const { socket } = m;
       if (socket.readyState !== OPEN) continue; // closing: graphql-ws ends its operations when it closes
-      if (socket.bufferedAmount > this.maxBufferedBytes) {
+      // Unsent bytes: what the socket held before this member corked it since the last flush (what it queued
+      // meanwhile goes out at the flush; past the limit, the next write after it closes the socket), else now.
+      const corkedNow = m.corkedIn === flushes;
+      const unsent = corkedNow ? m.unsentBefore : socket.bufferedAmount;
+      if (unsent > this.maxBufferedBytes) {
         closeSlowConsumer(socket);
         m.out.end();
         continue;
       }
       // The same bytes ws.send would write, framed once per event instead of once per socket.
-      const writer = frameWriter(socket);
-      if (writer) writer.write(frames.frame(m.id));
-      else socket.send(frames.message(m.id), { binary: false });
+      const { direct } = m;
+      if (direct && direct.sender._state === 0 && direct.sender._firstFragment === true) {
+        if (!corkedNow) corkForSlice(m, direct.tcp, unsent);
+        direct.tcp.write(frames.frame(m.id));
+      } else socket.send(frames.message(m.id), { binary: false });
     }
   }
   private leave() {
@@ -219,7 +307,7 @@ class Hub {
    * only the stream's end (a coded error as the last result), so it sends `complete` (or the error) then.
    */
   joinSocket(subscriber: SocketSubscriber): AsyncIterableIterator<Result> {
-    const member: SocketMember = { ...subscriber, out: boundedStream<Result>(1, () => {
+    const member: SocketMember = { ...subscriber, direct: directSocket(subscriber.socket), corkedIn: 0, unsentBefore: 0, out: boundedStream<Result>(1, () => {
       this.sockets.delete(member);
       this.leave();
     }) };

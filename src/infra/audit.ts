@@ -12,6 +12,7 @@ export type AuditAction =
   | "session.refresh" | "session.refresh_reuse" | "session.logout" | "session.logout_all"
   | "user.password_change" | "user.update" | "user.role_change"
   | "api_key.create" | "api_key.revoke"
+  | "integration.create" | "integration.replace_key" | "integration.test" | "integration.delete" | "integration.rewrap"
   | "provider.enable" | "provider.disable" | "provider.refresh"
   | "audit.verify";
 

@@ -21,6 +21,7 @@
 import { Prisma, type GpuOffer, type PrismaClient } from "../generated/prisma/client.ts";
 import { costPerMillionTokens, estimateInference, LlmInputError, type InferenceEstimate } from "../domain/math/llm.ts";
 import { anchoredWindows, PRICE_WINDOW_MS, priceAsOf, priceThen, windowPriceJoin, type PriceWindowKey } from "./price-windows.ts";
+import { rawChangeParts } from "./provider-hour-stats.ts";
 import { rolledWithin } from "./price-retention.ts";
 
 type Decimal = Prisma.Decimal;
@@ -280,15 +281,13 @@ export async function providerKpis(prisma: PrismaClient, providerId: number, now
       FROM "GpuOffer" o WHERE o."providerId" = ${providerId} AND o.active`,
     prisma.$queryRaw<ProviderPriceIndex[]>(priceIndexSql(providerId)),
     // Each point carries its change against the offer's previous point (PricePoint.changeRatio, kept by
-    // the insert trigger): one index range over (providerId, recordedAt, changeRatio). Availability-only
-    // points (0) are not price changes. Rolled-up hours in the window add their count, Σ and squared
-    // deviations; parts combine as Σ M2ᵢ + Σ nᵢ (meanᵢ − mean)² (the raw part's M2 = var_pop × n).
+    // the insert trigger); availability-only points (0) are not price changes. The raw points come as
+    // one part per completed hour from ProviderHourStat where it has the hour, else from the points
+    // (src/infra/provider-hour-stats.ts); rolled-up hours in the window add their count, Σ and squared
+    // deviations. Parts combine as Σ M2ᵢ + Σ nᵢ (meanᵢ − mean)² (a raw part's M2 = var_pop × n).
     prisma.$queryRaw<{ priceChanges: number; volatility: number | null }[]>`
       WITH part AS (
-        SELECT count(*)::int AS n, sum(pp."changeRatio") AS s, var_pop(pp."changeRatio") * count(*) AS m2
-        FROM "PricePoint" pp
-        WHERE pp."providerId" = ${providerId} AND pp."recordedAt" > ${from}::timestamp(3) AND pp."recordedAt" <= ${now}::timestamp(3)
-          AND pp."changeRatio" <> 0
+        ${rawChangeParts(providerId, Prisma.sql`${from}::timestamp(3)`, Prisma.sql`${now}::timestamp(3)`)}
         UNION ALL
         SELECT r."priceChanges", r."changeRatioSum", r."changeRatioSquaredDeviations" FROM "PriceRollup" r
         WHERE r."providerId" = ${providerId} AND r."priceChanges" > 0

@@ -2,12 +2,12 @@
 // WHERE clause shared by the page, the total count and the facets; keyset pagination over
 // (sort column, id), stable while prices do not move across the cursor.
 import { Prisma, type GpuModel, type GpuOffer, type PrismaClient, type Provider } from "../generated/prisma/client.ts";
-import { fromJsonRows, jsonRow } from "./json-rows.ts";
+import { fromJsonRows, jsonRow, rowShape } from "./json-rows.ts";
 import { directRead } from "./db.ts";
 import { toRowId } from "../domain/ids.ts";
 import { rolledWithin } from "./price-retention.ts";
 import {
-  OFFER_CRITERIA, OFFER_CRITERION_KEYS, flagOn, listValues, type CostPair, type Criterion, type OfferFilter, type Range,
+  OFFER_CRITERIA, OFFER_CRITERION_KEYS, emptyMatchesNothing, flagOn, listValues, type CostPair, type Criterion, type OfferFilter, type Range,
 } from "../domain/offers/filter.ts";
 
 export type { CostPair, OfferFilter, Range } from "../domain/offers/filter.ts";
@@ -56,7 +56,7 @@ function criterionSql(c: Criterion, option: unknown): Prisma.Sql[] {
       return [c.requires === "true" ? col(c.field) : Prisma.sql`${col(c.field)} IS NOT NULL`];
     case "list": {
       const values = option as readonly (string | number)[] | null | undefined;
-      if (!values?.length) return [];
+      if (!values?.length) return values && emptyMatchesNothing(c) ? [Prisma.sql`FALSE`] : [];
       // The vendor is the GPU model's: matched through the model ids, so the gpuModelId indexes apply.
       if (c.field === "gpuVendor") return [Prisma.sql`o."gpuModelId" IN (SELECT id FROM "GpuModel" WHERE vendor::text = ANY(${[...values]}::text[]))`];
       return inList(c.field, listValues(c, values), c.values);
@@ -174,6 +174,19 @@ function offerPageSql(a: OfferPageArgs): { sql: Prisma.Sql; orderBy: (alias: str
   };
 }
 
+/** What findOfferPageWith reads with a page. */
+export interface OfferPageWants {
+  /** The filter's total count. */
+  total: boolean;
+  /** The page's providers and GPU models (full rows). */
+  relations: boolean;
+  /**
+   * Only these GpuOffer columns of each row (plus id and the sort column, which the cursors need); default every
+   * column. For a caller that reads nothing else of the rows (the GraphQL page, from its selection).
+   */
+  columns?: readonly string[] | undefined;
+}
+
 export interface OfferPageWith {
   rows: GpuOffer[];
   /** All offers matching the filter (cursor aside), when asked for. */
@@ -183,37 +196,59 @@ export interface OfferPageWith {
   gpuModels: GpuModel[];
 }
 
+// The parts of findOfferPageWith's statement that never change, built once.
+const NO_TOTAL = Prisma.sql`NULL::int`;
+const NO_RELATIONS = Prisma.sql`NULL::json AS providers, NULL::json AS models`;
+const COST_COLUMN = { costPerMtok: "Decimal" as const };
+let PAGE_RELATIONS: Prisma.Sql | undefined;
+
 /**
  * One page, and in the same statement (one round trip) what the caller asks for with it: the total count of
  * the filter and the page's providers and GPU models. The rows travel as one JSON value built by PostgreSQL
  * (src/infra/json-rows.ts), not as rows mapped column by column.
  */
-export async function findOfferPageWith(
-  prisma: PrismaClient, a: OfferPageArgs, want: { total: boolean; relations: boolean },
-): Promise<OfferPageWith> {
+export async function findOfferPageWith(prisma: PrismaClient, a: OfferPageArgs, want: OfferPageWants): Promise<OfferPageWith> {
   const page = offerPageSql(a);
-  const total = want.total ? Prisma.sql`(SELECT count(*)::int FROM "GpuOffer" o WHERE ${offerWhere(a.filter)})` : Prisma.sql`NULL::int`;
+  const total = want.total ? Prisma.sql`(SELECT count(*)::int FROM "GpuOffer" o WHERE ${offerWhere(a.filter)})` : NO_TOTAL;
   if (!page) {
     const [row] = await directRead<{ total: number | null }>(prisma, Prisma.sql`SELECT ${total} AS total`);
     return { rows: [], total: row?.total ?? null, providers: [], gpuModels: [] };
   }
-  const extra = a.order.field === "COST_PER_MTOK" ? { costPerMtok: "Decimal" as const } : undefined;
-  const relations = want.relations
-    ? Prisma.sql`(SELECT coalesce(json_agg(${jsonRow("Provider", "r")}), '[]') FROM "Provider" r WHERE r.id IN (SELECT "providerId" FROM page)) AS providers,
-      (SELECT coalesce(json_agg(${jsonRow("GpuModel", "r")}), '[]') FROM "GpuModel" r WHERE r.id IN (SELECT "gpuModelId" FROM page)) AS models`
-    : Prisma.sql`NULL::json AS providers, NULL::json AS models`;
+  const extra = a.order.field === "COST_PER_MTOK" ? COST_COLUMN : undefined;
+  const shape = rowShape("GpuOffer", extra, want.columns && pageColumns(want.columns, a.order.field));
+  const relations = want.relations ? (PAGE_RELATIONS ??= Prisma.sql`
+      (SELECT coalesce(json_agg(${jsonRow("Provider", "r")}), '[]') FROM "Provider" r WHERE r.id IN (SELECT "providerId" FROM page)) AS providers,
+      (SELECT coalesce(json_agg(${jsonRow("GpuModel", "r")}), '[]') FROM "GpuModel" r WHERE r.id IN (SELECT "gpuModelId" FROM page)) AS models`)
+    : NO_RELATIONS;
   const [row] = await directRead<{ total: number | null; rows: unknown[]; providers: unknown[] | null; models: unknown[] | null }>(prisma, Prisma.sql`
     WITH page AS MATERIALIZED (${page.sql})
     SELECT ${total} AS total,
-      (SELECT coalesce(json_agg(${jsonRow("GpuOffer", "page", extra)} ORDER BY ${page.orderBy("page")}), '[]') FROM page) AS rows,
+      (SELECT coalesce(json_agg(${shape.sql("page")} ORDER BY ${page.orderBy("page")}), '[]') FROM page) AS rows,
       ${relations}`);
   return {
-    rows: fromJsonRows<GpuOffer>("GpuOffer", row!.rows, extra),
+    rows: shape.read<GpuOffer>(row!.rows),
     total: row!.total,
     providers: fromJsonRows<Provider>("Provider", row!.providers ?? []),
     gpuModels: fromJsonRows<GpuModel>("GpuModel", row!.models ?? []),
   };
 }
+
+/**
+ * `columns` with id and the sort column (the cursors read them): one list per list of the caller's (kept per document
+ * by the GraphQL layer) and sort field, so the row shape is found by identity, without a key built per request.
+ */
+function pageColumns(columns: readonly string[], field: OfferSortField): readonly string[] {
+  let byField = pageColumnLists.get(columns);
+  if (!byField) pageColumnLists.set(columns, (byField = new Map()));
+  let only = byField.get(field);
+  if (!only) {
+    // costPerMtok is not a column: it comes with every row of a COST_PER_MTOK page (COST_COLUMN)
+    only = [...new Set([...columns, "id", ...(field === "COST_PER_MTOK" ? [] : [OFFER_SORT_FIELDS[field].column])])].sort();
+    byField.set(field, only);
+  }
+  return only;
+}
+const pageColumnLists = new WeakMap<readonly string[], Map<OfferSortField, readonly string[]>>();
 
 /** The filter column whose (column, active, pricePerGpuHour, id) index serves this page, if any. */
 function pinnedColumn(a: OfferPageArgs) {
@@ -250,7 +285,7 @@ export async function catalogEpoch(prisma: PrismaClient): Promise<number> {
 }
 
 export interface FacetBucket {
-  dimension: "GPU_MODEL" | "PROVIDER" | "REGION";
+  dimension: "GPU_MODEL" | "PROVIDER" | "REGION" | "COUNTRY" | "COMPLIANCE_TAG";
   key: string | null;
   count: number;
   minPricePerGpuHour: Prisma.Decimal;
@@ -258,26 +293,37 @@ export interface FacetBucket {
   maxPricePerGpuHour: Prisma.Decimal;
 }
 
-/** Counts and min/median/max price per GPU-hour by GPU model, provider and region, in one statement. */
-export async function offerFacets(prisma: PrismaClient, filter?: OfferFilter): Promise<FacetBucket[]> {
-  const rows = await prisma.$queryRaw<Array<Omit<FacetBucket, "dimension"> & { g_model: number; g_provider: number }>>`
-    SELECT
-      COALESCE(m.name, p.slug, o.region) AS key,
-      GROUPING(m.name) AS g_model, GROUPING(p.slug) AS g_provider,
-      count(*)::int AS count,
+const FACET_STATS = Prisma.sql`count(*)::int AS count,
       min(o."pricePerGpuHour") AS "minPricePerGpuHour",
       (percentile_cont(0.5) WITHIN GROUP (ORDER BY o."pricePerGpuHour"))::numeric(12,4) AS "medianPricePerGpuHour",
-      max(o."pricePerGpuHour") AS "maxPricePerGpuHour"
-    FROM "GpuOffer" o
-    JOIN "Provider" p ON p.id = o."providerId"
-    LEFT JOIN "GpuModel" m ON m.id = o."gpuModelId"
-    WHERE ${offerWhere(filter)}
-    GROUP BY GROUPING SETS ((m.name), (p.slug), (o.region))
+      max(o."pricePerGpuHour") AS "maxPricePerGpuHour"`;
+
+/**
+ * Counts and min/median/max price per GPU-hour by GPU model, provider, region and country, and by compliance tag
+ * of the offer's provider (an offer counts once under each tag its provider holds), in one statement.
+ */
+export async function offerFacets(prisma: PrismaClient, filter?: OfferFilter): Promise<FacetBucket[]> {
+  const where = offerWhere(filter);
+  return prisma.$queryRaw<FacetBucket[]>`
+    SELECT * FROM (
+      SELECT
+        CASE WHEN GROUPING(m.name) = 0 THEN 'GPU_MODEL' WHEN GROUPING(p.slug) = 0 THEN 'PROVIDER' WHEN GROUPING(o.region) = 0 THEN 'REGION' ELSE 'COUNTRY' END AS dimension,
+        COALESCE(m.name, p.slug, o.region, o.country::text) AS key,
+        ${FACET_STATS}
+      FROM "GpuOffer" o
+      JOIN "Provider" p ON p.id = o."providerId"
+      LEFT JOIN "GpuModel" m ON m.id = o."gpuModelId"
+      WHERE ${where}
+      GROUP BY GROUPING SETS ((m.name), (p.slug), (o.region), (o.country))
+      UNION ALL
+      SELECT 'COMPLIANCE_TAG', t.tag, ${FACET_STATS}
+      FROM "GpuOffer" o
+      JOIN "Provider" p ON p.id = o."providerId"
+      CROSS JOIN LATERAL unnest(p."complianceTags") AS t(tag)
+      WHERE ${where}
+      GROUP BY t.tag
+    ) f
     ORDER BY count DESC, key ASC`;
-  return rows.map(({ g_model, g_provider, ...r }) => ({
-    ...r,
-    dimension: Number(g_model) === 0 ? "GPU_MODEL" : Number(g_provider) === 0 ? "PROVIDER" : "REGION",
-  }));
 }
 
 export type HistoryBucket = "HOUR" | "DAY" | "WEEK";

@@ -44,11 +44,9 @@ export async function loadRankData(prisma: PrismaClient, filter: OfferFilter, fi
   const named = Prisma.join(fields.map((f, i) => Prisma.sql`${FIELD_SQL[f]} AS ${Prisma.raw(`f${i}`)}`), ", ");
   const model = Prisma.raw(`g.f${fields.indexOf("model")}`);
   // The GPU model is joined to the groups, not to every offer (the filter needs no model columns).
-  // The grouping reads every matching offer: let PostgreSQL split it over parallel workers, which its
-  // default costs do not do for a 100k-row table (69 against 109 ms, bench/README.md, rank).
-  const [row] = await prisma.$transaction(async (tx) => {
-    await tx.$executeRaw`SELECT set_config('parallel_setup_cost', '100', true), set_config('parallel_tuple_cost', '0.01', true)`;
-    return tx.$queryRaw<RankData[]>`
+  // PostgreSQL's default costs plan the grouping serially. Lowering the parallel costs for it (as this did
+  // until session 13) made it slower on the 2-core machine, 45–48 against 34 ms at 100k offers (bench/README.md, rank).
+  const [row] = await prisma.$queryRaw<RankData[]>`
     SELECT coalesce(sum(g.n), 0)::int AS matched,
       string_agg(concat_ws(',', g.n, g.first, ${values}), ',' ORDER BY g.first) FILTER (WHERE ${KNOWN_SPECS}) AS rows,
       (SELECT string_agg(concat_ws(',', id, "vramGb", "memoryBandwidthGbps", "fp16Tflops", coalesce("fp8Tflops", 0)), ',') FROM "GpuModel") AS models,
@@ -59,7 +57,6 @@ export async function loadRankData(prisma: PrismaClient, filter: OfferFilter, fi
       WHERE ${offerWhere(filter)}
       GROUP BY ${positions}
     ) g LEFT JOIN "GpuModel" m ON m.id = ${model}`;
-  });
   return row!;
 }
 

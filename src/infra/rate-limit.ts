@@ -7,7 +7,7 @@ import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAb
 import { AppError } from "../errors.ts";
 import type { Metrics } from "./metrics.ts";
 
-export type RateBucket = "request:ip" | "request:user" | "auth:ip" | "login:ip" | "login:pair" | "chat:user";
+export type RateBucket = "request:ip" | "request:user" | "auth:ip" | "login:ip" | "login:pair" | "chat:user" | "integration:user" | "integration:fetch";
 export interface BucketLimit { points: number; durationSeconds: number }
 
 export const DEFAULT_LIMITS: Record<RateBucket, BucketLimit> = {
@@ -23,6 +23,10 @@ export const DEFAULT_LIMITS: Record<RateBucket, BucketLimit> = {
   "login:pair": { points: 5, durationSeconds: 24 * 60 * 60 },
   // Messages to the assistant from one account: a person chatting (one every 10 s), not a script draining the model budget.
   "chat:user": { points: 30, durationSeconds: 5 * 60 },
+  // Calls to providers with one account's own keys (testProviderIntegration): a person checking a key, not a key-validity oracle.
+  "integration:user": { points: 20, durationSeconds: 5 * 60 },
+  // Catalog reads at one provider with one account's key (myAccountOffers, past its cache): well under what the providers allow an account.
+  "integration:fetch": { points: 10, durationSeconds: 60 },
 };
 
 /** After the free failures of one e-mail from one address, the next attempt waits `firstSeconds`, doubling per failure up to `maxSeconds`. */
@@ -38,6 +42,8 @@ const MESSAGES: Record<RateBucket, string> = {
   // Said the same whether or not an account has this e-mail.
   "login:pair": "Too many failed sign-ins for this e-mail address from this address.",
   "chat:user": "Too many messages to the assistant from this account.",
+  "integration:user": "Too many provider key tests from this account.",
+  "integration:fetch": "Too many reads of this provider with this account's key.",
 };
 
 export interface RateLimiter {

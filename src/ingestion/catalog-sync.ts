@@ -8,11 +8,12 @@
 import { roundMoney } from "../domain/money.ts";
 import { Prisma } from "../generated/prisma/client.ts";
 import type { PrismaClient } from "../generated/prisma/client.ts";
-import type { CatalogOffer, OfferChange } from "../domain/catalog/types.ts";
+import type { CatalogOffer, NormalizedOffer, OfferChange } from "../domain/catalog/types.ts";
 import { GPU_SPECS } from "../domain/gpu/specs.ts";
 import { normalizeGpuName } from "../domain/gpu/normalize.ts";
 import { withTxRetry } from "../infra/transactions.ts";
 import { providerInfo } from "./registry.ts";
+import { complianceTagsOf } from "../infra/compliance.ts";
 
 export interface CatalogSyncSummary {
   /** inserted + updated + unchanged = number of offers applied. */
@@ -56,33 +57,21 @@ const SPEC_VRAM = new Map(GPU_SPECS.map((s) => [s.name, s.vramGb]));
 const PRICE = /^\d+(\.\d+)?$/;
 const D = Prisma.Decimal;
 
-interface OfferRow {
-  externalId: string;
-  instanceType: string;
-  gpuModelId: number | null;
-  gpuName: string;
-  gpuCount: number;
-  vramPerGpuGb: string;
-  vramTotalGb: string;
-  vcpus: number | null;
-  ramGb: number | null;
-  storageGb: number | null;
-  region: string;
-  zone: string | null;
-  country: string | null;
-  onDemandPrice: string;
-  spotPrice: string | null;
-  pricePerGpuHour: string;
-  spotPricePerGpuHour: string | null;
-  currency: string;
-  availability: string;
-  interconnect: string | null;
-  networkGbps: number | null;
-  deployment: string | null;
-}
+export type { NormalizedOffer };
 
+type OfferRow = Omit<NormalizedOffer, "gpuModel"> & { gpuModelId: number | null };
 
 function toRow(offer: CatalogOffer, models: Map<string, number>): OfferRow {
+  const { gpuModel, ...row } = normalizeCatalogOffer(offer);
+  return { ...row, gpuModelId: gpuModel ? models.get(gpuModel) ?? null : null };
+}
+
+/**
+ * The offer with GPUBroker's names and rounding: canonical GPU model, VRAM from the spec table when the source
+ * states none, money rounded to 4 decimals, prices per GPU-hour. A CatalogSyncError (INVALID_OFFER) when the
+ * offer cannot be stored (no id, a GPU count that is not a positive integer, a price that is not a decimal).
+ */
+export function normalizeCatalogOffer(offer: CatalogOffer): NormalizedOffer {
   const bad = (why: string) => new CatalogSyncError("INVALID_OFFER", `offer ${offer.externalId}: ${why}`);
   if (!offer.externalId) throw bad("empty externalId");
   if (!Number.isInteger(offer.gpuCount) || offer.gpuCount < 1) throw bad(`gpuCount ${offer.gpuCount} is not a positive integer`);
@@ -100,7 +89,7 @@ function toRow(offer: CatalogOffer, models: Map<string, number>): OfferRow {
   return {
     externalId: offer.externalId,
     instanceType: offer.instanceType,
-    gpuModelId: model ? models.get(model) ?? null : null,
+    gpuModel: model ?? null,
     gpuName: offer.gpuName,
     gpuCount: offer.gpuCount,
     vramPerGpuGb: vram.toFixed(2),
@@ -231,7 +220,7 @@ export async function applyCatalog(
     if (!provider) {
       if (!info) throw new CatalogSyncError("UNKNOWN_PROVIDER", `unknown provider "${providerSlug}": not in the database nor in src/ingestion/registry.ts`);
       provider = await tx.provider.create({
-        data: { slug: info.slug, name: info.name, kind: info.kind, apiBaseUrl: info.apiBaseUrl, complianceTags: [...info.complianceTags] },
+        data: { slug: info.slug, name: info.name, kind: info.kind, apiBaseUrl: info.apiBaseUrl, complianceTags: complianceTagsOf(info.slug) },
         select: { id: true },
       });
     }

@@ -15,7 +15,7 @@ import { createVastAdapter } from "./adapters/vast.ts";
 import { providerInfo } from "./registry.ts";
 import { providerApiKey } from "./secrets.ts";
 
-const API_ADAPTERS: Record<string, (config: AdapterConfig) => ProviderAdapter> = {
+export const API_ADAPTERS: Record<string, (config: AdapterConfig) => ProviderAdapter> = {
   runpod: createRunpodAdapter,
   vast: createVastAdapter,
   lambda: createLambdaAdapter,
@@ -34,7 +34,7 @@ export interface AdapterSources {
 }
 
 /** `${SLUG}_API_URL` overrides a provider's public base URL (tests, proxies, sandboxes). */
-const baseUrlFor = (slug: string, env: AdapterSources["env"]) =>
+export const baseUrlFor = (slug: string, env: AdapterSources["env"]) =>
   env[`${slug.toUpperCase()}_API_URL`] ?? providerInfo(slug)?.apiBaseUrl ?? null;
 
 export async function configuredAdapters(sources: AdapterSources): Promise<{ adapters: ProviderAdapter[]; demo: string[] }> {

@@ -3,8 +3,9 @@
 // transaction, wakes the event log after commit and records health.
 // Leadership is a PostgreSQL session advisory lock held on a dedicated connection: it is released
 // by the server the moment that connection (or the process) dies, so a follower can take over.
-// The leader also rolls the KPI price windows forward once a minute (src/infra/price-windows.ts), and
-// rolls up price history older than PRICE_HISTORY_RAW_DAYS into hourly rows shortly after it takes the
+// The leader also rolls the KPI price windows forward once a minute (src/infra/price-windows.ts) and
+// then writes the volatility statistics of the hours completed since (src/infra/provider-hour-stats.ts),
+// and rolls up price history older than PRICE_HISTORY_RAW_DAYS into hourly rows shortly after it takes the
 // lead, then every hour (src/infra/price-retention.ts).
 // A poll applies its snapshot only if no catalog was applied while it was fetching (catalog-sync.ts,
 // basedOnVersion): otherwise it is stale, discarded, logged and counted in Provider.staleSnapshots.
@@ -16,6 +17,8 @@ import type { Logger } from "pino";
 import type { Notification, PrismaClient } from "../generated/prisma/client.ts";
 import { PRICE_HISTORY_RAW_DAYS_DEFAULT } from "../config.ts";
 import { rollPriceWindows } from "../infra/price-windows.ts";
+import { fillProviderHourStats } from "../infra/provider-hour-stats.ts";
+import { VOLATILITY_WINDOW, WINDOW_MS } from "../infra/kpi.ts";
 import { rollUpPriceHistory } from "../infra/price-retention.ts";
 import type { EventLog } from "../infra/event-log.ts";
 import { SpanStatusCode } from "@opentelemetry/api";
@@ -25,6 +28,7 @@ import type { ProviderAdapter } from "./adapter.ts";
 import { applyCatalog, catalogVersion, CatalogSyncError, type CatalogSyncSummary, type OfferChange } from "./catalog-sync.ts";
 import { recordImport } from "./change-events.ts";
 import { providerInfo } from "./registry.ts";
+import { complianceTagsOf } from "../infra/compliance.ts";
 
 // "gpbingst" as a 64-bit key.
 export const INGESTION_LOCK_KEY = "7453565588261532532";
@@ -99,6 +103,8 @@ export interface Ingestion {
 
 // More than this share of the provider's records skipped counts as a partial answer.
 const SKIPPED_DEGRADED = 0.1;
+/** How far back the volatility statistics per provider and hour are kept (providerKpis' window). */
+const VOLATILITY_WINDOW_MS = WINDOW_MS[VOLATILITY_WINDOW];
 const STOPPED = "stopped";
 
 /** Offers a poll inserted, updated (reactivations included) or deactivated. */
@@ -257,7 +263,7 @@ export function createIngestion(opts: IngestionOptions): Ingestion {
         where: { slug: run.slug },
         update: {},
         create: {
-          slug: info.slug, name: info.name, kind: info.kind, apiBaseUrl: info.apiBaseUrl, complianceTags: [...info.complianceTags],
+          slug: info.slug, name: info.name, kind: info.kind, apiBaseUrl: info.apiBaseUrl, complianceTags: complianceTagsOf(info.slug),
           ...data, consecutiveFailures: run.ok ? 0 : 1,
         },
       });
@@ -293,10 +299,16 @@ export function createIngestion(opts: IngestionOptions): Ingestion {
     if (!windowRollMs || rolling || Date.now() - lastRoll < windowRollMs) return;
     lastRoll = Date.now();
     const t0 = performance.now();
+    const abort = new AbortController();
+    aborts.add(abort);
     rolling = rollPriceWindows(prisma)
       .then((rolls) => log.debug({ ms: Math.round(performance.now() - t0), rolls }, "price windows rolled"))
       .catch((err: unknown) => log.error({ err }, "rolling the price windows failed"))
-      .finally(() => { rolling = null; });
+      // Then the volatility hours completed since (a missing row only costs providerKpis a range scan).
+      .then(() => fillProviderHourStats(prisma, { keepMs: VOLATILITY_WINDOW_MS, signal: abort.signal }))
+      .then((run) => { if (run) log[run.hours > 1 ? "info" : "debug"]({ ms: Math.round(performance.now() - t0), ...run }, "provider hour stats written"); })
+      .catch((err: unknown) => { if (!abort.signal.aborted) log.error({ err }, "writing the provider hour stats failed"); })
+      .finally(() => { aborts.delete(abort); rolling = null; });
   }
 
   // A failed run is logged and tried again at the next hour; nothing is half-done (one transaction per batch).

@@ -4,7 +4,7 @@
 import { forbidden, unauthenticated } from "../errors.ts";
 
 export type Role = "USER" | "ADMIN";
-export const API_KEY_SCOPES = ["catalog:read", "account:read", "alerts:write", "chat:write"] as const;
+export const API_KEY_SCOPES = ["catalog:read", "account:read", "alerts:write", "chat:write", "integrations:read", "integrations:write"] as const;
 export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];
 
 /** Where a request came from, for the audit log and rate limits. */

@@ -15,6 +15,7 @@ import { formatMoney, parseMoney } from "../domain/money.ts";
 import { badInput, notFound } from "../errors.ts";
 import { canonicalGpuName } from "../infra/names.ts";
 import { retryOnLockConflict, withTxRetry } from "../infra/transactions.ts";
+import { providersHoldingAll, type ComplianceTag } from "../domain/catalog/compliance.ts";
 import type { OfferChange } from "../domain/catalog/types.ts";
 import type { OfferFilter, OfferFilterInput } from "../domain/offers/filter.ts";
 import { toRowId } from "../domain/ids.ts";
@@ -40,6 +41,8 @@ export type AlertFilterInput = Omit<OfferFilterInput, "costPairs">;
 export type SavedAlertFilter = Omit<OfferFilter, "gpuModelIds" | "providerIds" | "includeInactive" | "costPairs"> & {
   gpuModels?: string[];
   providers?: string[];
+  /** Providers holding every tag, resolved when the alert is checked (the tags a provider holds can change). */
+  complianceTags?: { all: ComplianceTag[] };
 };
 
 /** What alert evaluation reads of an import's changes. */
@@ -234,6 +237,9 @@ export function toSavedFilter(input: AlertFilterInput | Record<string, unknown> 
       out[key] = [...new Set((value as string[]).map(canonicalGpuName))];
     } else if (key === "providers") {
       out[key] = [...new Set((value as string[]).map((s) => s.trim().toLowerCase()))];
+    } else if (key === "complianceTags") {
+      const all = [...new Set((value as { all?: ComplianceTag[] | null }).all ?? [])].sort();
+      if (all.length) out[key] = { all };
     } else if (typeof value === "object" && !Array.isArray(value)) {
       const range = Object.fromEntries(Object.entries(value).filter(([, v]) => v != null));
       if (Object.keys(range).length) out[key] = range;
@@ -345,25 +351,27 @@ function notificationFor(f: Fired, now: Date): Prisma.NotificationCreateManyInpu
   };
 }
 
-interface NameIds { models: Map<string, number>; providers: Map<string, number> }
+interface NameIds { models: Map<string, number>; providers: Map<string, number>; tagged: { id: number; tags: string[] }[] }
 
 // Read in the evaluating transaction (not the cached resolver): the import may have just added the provider.
 async function nameIds(tx: Tx, filters: SavedAlertFilter[]): Promise<NameIds> {
-  const out: NameIds = { models: new Map(), providers: new Map() };
+  const out: NameIds = { models: new Map(), providers: new Map(), tagged: [] };
   const models = [...new Set(filters.flatMap((f) => f.gpuModels ?? []))];
   const slugs = [...new Set(filters.flatMap((f) => f.providers ?? []))];
   if (models.length) for (const m of await tx.gpuModel.findMany({ where: { name: { in: models } }, select: { id: true, name: true } })) out.models.set(m.name, m.id);
   if (slugs.length) for (const p of await tx.provider.findMany({ where: { slug: { in: slugs } }, select: { id: true, slug: true } })) out.providers.set(p.slug, p.id);
+  if (filters.some((f) => f.complianceTags?.all.length)) {
+    out.tagged = (await tx.provider.findMany({ where: { complianceTags: { isEmpty: false } }, select: { id: true, complianceTags: true }, orderBy: { id: "asc" } }))
+      .map((p) => ({ id: p.id, tags: p.complianceTags }));
+  }
   return out;
 }
 
 // A name that no longer resolves becomes id -1: it matches nothing (an empty list would match everything).
+// Compliance tags narrow the providers to those holding every tag (none left: nothing matches, as in `offers`).
 function toOfferFilter(saved: SavedAlertFilter, names: NameIds): OfferFilter {
-  const { gpuModels, providers, ...rest } = saved;
-  return {
-    ...rest,
-    includeInactive: false,
-    gpuModelIds: gpuModels?.length ? gpuModels.map((n) => names.models.get(n) ?? -1) : null,
-    providerIds: providers?.length ? providers.map((s) => names.providers.get(s) ?? -1) : null,
-  };
+  const { gpuModels, providers, complianceTags, ...rest } = saved;
+  let providerIds = providers?.length ? providers.map((s) => names.providers.get(s) ?? -1) : null;
+  if (complianceTags?.all.length) providerIds = providersHoldingAll(complianceTags.all, names.tagged, providerIds);
+  return { ...rest, includeInactive: false, gpuModelIds: gpuModels?.length ? gpuModels.map((n) => names.models.get(n) ?? -1) : null, providerIds };
 }

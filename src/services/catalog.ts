@@ -3,6 +3,8 @@
 import type { GpuModel, PrismaClient, Provider } from "../generated/prisma/client.ts";
 import { notFound } from "../errors.ts";
 import { resolveGpuModel } from "../infra/names.ts";
+import { complianceOf } from "../infra/compliance.ts";
+import type { ComplianceAttestation } from "../domain/catalog/compliance.ts";
 import type { Actor } from "./actor.ts";
 
 export function createCatalogService({ prisma }: { prisma: PrismaClient }) {
@@ -17,6 +19,14 @@ export function createCatalogService({ prisma }: { prisma: PrismaClient }) {
       const provider = await prisma.provider.findUnique({ where: { slug: input.slug.trim().toLowerCase() } });
       if (!provider) throw notFound(`No provider has the slug "${input.slug}". The providers query lists them all.`, { slug: input.slug });
       return provider;
+    },
+
+    /**
+     * The compliance attestations of a provider that the provider's row holds, each with the page that states it
+     * and when that was checked (data/provider-compliance.json).
+     */
+    compliance(provider: Pick<Provider, "slug" | "complianceTags">, _actor: Actor): ComplianceAttestation[] {
+      return complianceOf(provider.slug).filter((a) => provider.complianceTags.includes(a.tag));
     },
 
     /** Every GPU model we know, sorted by vendor then name. */

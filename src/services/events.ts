@@ -5,7 +5,7 @@
 // Tick filters are the one offer filter (domain/offers/filter.ts) matched in memory, plus the move size.
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import { changesAvailability, type Availability } from "../domain/catalog/types.ts";
-import { matchesOffer, type OfferFacts, type OfferFilter, type OfferFilterInput } from "../domain/offers/filter.ts";
+import { matchesOffer, type ComplianceTagsInput, type OfferFacts, type OfferFilter, type OfferFilterInput } from "../domain/offers/filter.ts";
 import { badInput } from "../errors.ts";
 import type { EventLog, EventStreamName, EventStreams, LoggedEvent } from "../infra/event-log.ts";
 import type { NotificationEvent, PriceTick } from "../infra/pubsub-types.ts";
@@ -14,7 +14,7 @@ import { resolveOfferFilter } from "./offers.ts";
 
 /** The PriceTickFilter / OfferAvailabilityFilter inputs: a few offer-filter fields plus the tick-only minChangePercent. */
 export interface TickFilterInput {
-  gpuModels?: string[] | null; providers?: string[] | null; regions?: string[] | null;
+  gpuModels?: string[] | null; providers?: string[] | null; regions?: string[] | null; complianceTags?: ComplianceTagsInput | null;
   maxPricePerHour?: string | null; maxPricePerGpuHour?: string | null; minChangePercent?: number | null; availability?: Availability[] | null;
 }
 
@@ -24,7 +24,7 @@ export interface TickFilter { offers: OfferFilter; minChangePercent: number | nu
 /** The tick inputs as the offer filter writes them; withdrawals are ticks too, so inactive offers count. */
 function offerFilterInput(f: TickFilterInput): OfferFilterInput {
   return {
-    gpuModels: f.gpuModels, providers: f.providers, regions: f.regions?.map((r) => r.trim()), availability: f.availability,
+    gpuModels: f.gpuModels, providers: f.providers, complianceTags: f.complianceTags, regions: f.regions?.map((r) => r.trim()), availability: f.availability,
     price: f.maxPricePerHour == null ? null : { max: f.maxPricePerHour },
     pricePerGpu: f.maxPricePerGpuHour == null ? null : { max: f.maxPricePerGpuHour },
     includeInactive: true,

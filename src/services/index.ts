@@ -14,6 +14,8 @@ import { createAlertService } from "./alerts.ts";
 import { createAssistantService } from "./assistant.ts";
 import { createCatalogService } from "./catalog.ts";
 import { createChatService, type ChatLimits } from "./chat.ts";
+import { createIntegrationService, type AccountCatalog, type AccountChecker } from "./integrations.ts";
+import type { SecretSealer } from "../infra/secret-sealer.ts";
 import { createEventService } from "./events.ts";
 import { createOfferService } from "./offers.ts";
 import { createPriceHistoryService } from "./price-history.ts";
@@ -35,6 +37,12 @@ export interface ServiceDeps {
   log: Logger;
   /** Per-user answer limits (defaults in services/chat.ts). */
   chatLimits?: Partial<ChatLimits> | undefined;
+  /** Seals users' provider keys at rest; without one, saving a key is refused. */
+  sealer?: SecretSealer | undefined;
+  /** Asks providers whether a key works (src/ingestion/account-checks.ts); without one, testing is refused. */
+  accountChecker?: AccountChecker | undefined;
+  /** Reads provider catalogs with a user's key (src/ingestion/account-catalog.ts); without one, myAccountOffers lists nothing. */
+  accountCatalog?: AccountCatalog | undefined;
 }
 
 export function createServices(deps: ServiceDeps) {
@@ -47,6 +55,7 @@ export function createServices(deps: ServiceDeps) {
     offers: createOfferService(deps),
     catalog: createCatalogService(deps),
     chat: createChatService(deps),
+    integrations: createIntegrationService(deps),
     priceHistory: createPriceHistoryService(deps),
     kpis: createKpiService(deps),
     llmCost: createLlmCostService(deps),

@@ -49,6 +49,23 @@ describe("assistant tools", () => {
     expect(result.offers.map((o) => o.pricePerGpuHour)).toEqual(api.data.offers.edges.map((e: { node: { pricePerGpuHour: string } }) => e.node.pricePerGpuHour));
   });
 
+  it("search_offers and rank_offers take compliance tags, as the API's filter does", async () => {
+    await db.prisma.provider.update({ where: { slug: "beta" }, data: { complianceTags: ["SOC2", "HIPAA"] } });
+    try {
+      const out = await call("search_offers", { filter: { complianceTags: { all: ["SOC2"] } }, first: 5 });
+      expect(out.ok).toBe(true);
+      const result = (out as { result: { totalCount: number } }).result;
+      expect(result.totalCount).toBe(market.filter((o) => o.active && o.provider === "beta").length);
+      const ranked = await call("rank_offers", { filter: { complianceTags: { all: ["HIPAA", "SOC2"] } }, criteria: [{ criterion: "PRICE_PER_GPU_HOUR", weight: 1 }] });
+      const r = (ranked as { result: { considered: number; excluded: number } }).result;
+      expect(r.considered + r.excluded).toBe(result.totalCount); // the same offers, some excluded from scoring (no known GPU)
+      expect(r.considered).toBeGreaterThan(0);
+      expect(await call("search_offers", { filter: { complianceTags: { all: ["SOC3"] } } })).toMatchObject({ ok: false, error: { code: "BAD_USER_INPUT" } });
+    } finally {
+      await db.prisma.provider.update({ where: { slug: "beta" }, data: { complianceTags: [] } });
+    }
+  });
+
   it("turns bad arguments and service refusals into coded tool errors", async () => {
     expect(await call("search_offers", { first: 500 })).toMatchObject({ ok: false, error: { code: "BAD_USER_INPUT", message: expect.stringMatching(/^first:/) } });
     expect(await call("search_offers", { filter: { gpuModels: ["Voodoo 5"] } })).toEqual({ ok: false, error: { code: "BAD_USER_INPUT", message: expect.stringMatching(/Unknown GPU model: "Voodoo 5"/) } });

@@ -35,7 +35,7 @@ describe("npm start with nothing configured", () => {
     expect(again.data.offers.totalCount).toBe(body.data.offers.totalCount);
     expect(second.output().stdout).not.toContain("seeded the catalog snapshot");
     expect(await stopped(second.child, second.exited)).toBe(0);
-  });
+  }, 180_000); // two cold starts of src/main.ts (tsx, migrations, seed): ~25 s idle, past 60 s on a loaded 2-core machine
 
   it("refuses to start on bad configuration, one line per problem, exit code 1", async () => {
     const bad = start({ PORT: "eighty", DATABASE_URL: "mysql://localhost/x", LOG_LEVEL: "loud" });
@@ -66,5 +66,5 @@ describe("npm start with nothing configured", () => {
     const body = await query(await third.ready, "{ offers { totalCount } }");
     expect(body.data.offers.totalCount).toBeGreaterThan(0);
     expect(await stopped(third.child, third.exited)).toBe(0);
-  });
+  }, 180_000);
 });

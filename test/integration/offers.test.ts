@@ -19,6 +19,8 @@ const OffersPage = graphql(`
   }
 `);
 
+type OffersOnly = { offers: { edges: { node: Record<string, unknown> }[]; pageInfo: { endCursor: string | null } } };
+
 describe("offers", () => {
   let db: Database;
   let market: MarketOffer[];
@@ -165,6 +167,32 @@ describe("offers", () => {
       offer: { id, gpuName: stored.model, provider: { slug: stored.provider }, gpuModel: { name: stored.model, vramGb: stored.vramPerGpuGb } },
       node: { id, gpuCount: stored.gpuCount },
     });
+  });
+
+  it("reads only the columns the selection needs, yet answers every field (each alone, any sort, via fragments) as whole rows do", async () => {
+    const sub: Record<string, string> = { provider: "provider { slug }", gpuModel: "gpuModel { name }" };
+    const fields = ["externalId", "instanceType", "gpuName", "gpuCount", "vramPerGpuGb", "vramTotalGb", "vcpus", "ramGb", "storageGb",
+      "region", "zone", "country", "onDemandPrice", "spotPrice", "pricePerGpuHour", "spotPricePerGpuHour", "currency", "availability",
+      "interconnect", "networkGbps", "deployment", "firstSeenAt", "lastSeenAt", "active", "provider", "gpuModel"];
+    const orders: (OfferOrder | undefined)[] = [undefined, { field: "VRAM_PER_GPU", direction: "DESC" }, { field: "COST_PER_MTOK", direction: "ASC", model: "llama-3-70b", precision: "FP8" }, { field: "GPU_COUNT", direction: "ASC" }, { field: "LAST_SEEN", direction: "DESC" }];
+    for (const orderBy of orders) {
+      for (const field of fields) {
+        const sel = sub[field] ?? field;
+        const walked: Record<string, unknown>[] = [];
+        let after: string | null = null;
+        for (let page = 0; page < 2; page++) {
+          const res: Awaited<ReturnType<typeof request<OffersOnly>>> = await request<OffersOnly>(`query($o: OfferOrder, $a: String) { offers(first: 7, orderBy: $o, after: $a, filter: { includeInactive: true }) {
+            edges { cursor node { id ...F } } pageInfo { endCursor } } } fragment F on GpuOffer { ${sel} }`, { o: orderBy, a: after });
+          expect(res.errors).toBeUndefined();
+          walked.push(...res.data!.offers.edges.map((e) => e.node));
+          after = res.data!.offers.pageInfo.endCursor;
+        }
+        const whole = await request(`query($ids: [ID!]!) { nodes(ids: $ids) { id ... on GpuOffer { ${sel} } } }`, { ids: walked.map((n) => n.id) });
+        expect(whole.errors).toBeUndefined();
+        expect(walked, `${field} by ${JSON.stringify(orderBy)}`).toEqual(whole.data.nodes);
+        expect(walked.every((n) => n[field] !== undefined)).toBe(true);
+      }
+    }
   });
 
   it("groups matching offers into facets with exact price spreads", async () => {

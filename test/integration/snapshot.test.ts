@@ -110,13 +110,19 @@ describe.skipIf(!process.env.DATABASE_URL)("seeding from several nodes at once (
   }
 
   it("unguarded, nodes seeding together collide on the providers they both insert", async () => {
-    const { nodes } = await threeNodes();
-    try {
-      const results = await Promise.allSettled(nodes.map((db) => seedFromSnapshot(db.prisma)));
-      expect(results.filter((r) => r.status === "rejected").length).toBeGreaterThan(0);
-    } finally {
-      await Promise.all(nodes.map((db) => db.close()));
+    // A race: on a loaded machine one node can finish before the others look, so the control
+    // tries a few fresh databases and needs one collision among them.
+    const rejectedPerAttempt: number[] = [];
+    for (let attempt = 0; attempt < 5 && !rejectedPerAttempt.some((n) => n > 0); attempt++) {
+      const { nodes } = await threeNodes();
+      try {
+        const results = await Promise.allSettled(nodes.map((db) => seedFromSnapshot(db.prisma)));
+        rejectedPerAttempt.push(results.filter((r) => r.status === "rejected").length);
+      } finally {
+        await Promise.all(nodes.map((db) => db.close()));
+      }
     }
+    expect(Math.max(...rejectedPerAttempt)).toBeGreaterThan(0);
   });
 
   it("under SEED_LOCK_KEY they take turns: one seeds every offer, the others find nothing to do", async () => {

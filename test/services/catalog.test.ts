@@ -110,6 +110,18 @@ describe("offers service", () => {
       Object.fromEntries(["alpha", "beta", "gamma"].map((p) => [p, subset.filter((o) => o.provider === p).length])),
     );
     expect(facets.gpuModels.reduce((n, f) => n + f.count, 0)).toBe(subset.length);
+    expect(Object.fromEntries(facets.countries.map((f) => [f.value, f.count]))).toEqual(
+      Object.fromEntries([...new Set(subset.map((o) => o.country))].map((c) => [c, subset.filter((o) => o.country === c).length])),
+    );
+    expect(facets.complianceTags).toEqual([]); // the test providers hold no tags
+  });
+
+  it("shows a provider's compliance attestations from the data file, only those its row holds", async () => {
+    const lambda = services.catalog.compliance({ slug: "lambda", complianceTags: ["SOC2"] }, visitor);
+    expect(lambda).toEqual([{ tag: "SOC2", source: expect.stringMatching(/^https:\/\//), checked: expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/) }]);
+    expect(services.catalog.compliance({ slug: "lambda", complianceTags: [] }, visitor)).toEqual([]);
+    expect(services.catalog.compliance({ slug: "aws", complianceTags: ["HIPAA", "GDPR"] }, visitor).map((a) => a.tag)).toEqual(["HIPAA", "GDPR"]);
+    expect(services.catalog.compliance({ slug: "alpha", complianceTags: ["SOC2"] }, visitor)).toEqual([]); // not in the file: nothing to cite
   });
 
   it("finds one offer by id; a malformed id is BAD_USER_INPUT and an unknown one NOT_FOUND", async () => {

@@ -17,7 +17,7 @@ describe("the use-case layer", () => {
 
   it("has the capabilities the API and the assistant share", () => {
     expect(Object.keys(services).sort()).toEqual([
-      "accounts", "admin", "alerts", "assistant", "catalog", "chat", "events", "kpis", "llmCost", "offers", "priceHistory", "ranking", "workload",
+      "accounts", "admin", "alerts", "assistant", "catalog", "chat", "events", "integrations", "kpis", "llmCost", "offers", "priceHistory", "ranking", "workload",
     ]);
     expect(functions.length).toBeGreaterThan(40);
   });

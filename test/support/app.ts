@@ -19,7 +19,7 @@ export interface GraphQLResponse<T> {
 /** Auth limits high enough for suites that sign in many times from one (unknown) address. */
 export const relaxedRateLimiter = () => createRateLimiter({
   prefix: `test-${randomUUID()}`,
-  limits: { "auth:ip": { points: 10_000, durationSeconds: 900 }, "login:ip": { points: 10_000, durationSeconds: 900 }, "chat:user": { points: 10_000, durationSeconds: 60 }, "request:ip": { points: 100_000, durationSeconds: 60 } },
+  limits: { "auth:ip": { points: 10_000, durationSeconds: 900 }, "login:ip": { points: 10_000, durationSeconds: 900 }, "chat:user": { points: 10_000, durationSeconds: 60 }, "integration:user": { points: 10_000, durationSeconds: 60 }, "integration:fetch": { points: 10_000, durationSeconds: 60 }, "request:ip": { points: 100_000, durationSeconds: 60 } },
 });
 
 export function testClient(db: Database, options: Omit<Parameters<typeof createApp>[0], "db"> = {}) {

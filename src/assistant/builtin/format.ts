@@ -10,7 +10,7 @@ import type { Question } from "./intents.ts";
 
 /** The offer filter keys the tools accept (a strict schema: other keys would be a tool error). */
 const TOOL_FILTER_KEYS = [
-  "gpuModels", "gpuVendors", "providers", "regions", "countries", "gpuCount", "vramPerGpuGb", "vramTotalGb", "price", "pricePerGpu", "spotOnly", "availability",
+  "gpuModels", "gpuVendors", "providers", "regions", "countries", "complianceTags", "gpuCount", "vramPerGpuGb", "vramTotalGb", "price", "pricePerGpu", "spotOnly", "availability",
 ] as const;
 export type ToolFilter = Partial<Record<(typeof TOOL_FILTER_KEYS)[number], unknown>>;
 

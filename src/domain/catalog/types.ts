@@ -55,3 +55,30 @@ export interface OfferChange {
 /** True when the change belongs on `offerAvailabilityChanged`: the state moved, or the offer appeared, left or came back. */
 export const changesAvailability = (change: Pick<OfferChange, "kind" | "oldAvailability" | "newAvailability">): boolean =>
   change.kind !== "changed" || change.oldAvailability !== change.newAvailability;
+
+/** An offer as GPUBroker stores it, before its GPU model has an id: what applyCatalog writes and what a user's own account sees. */
+export interface NormalizedOffer {
+  externalId: string;
+  instanceType: string;
+  /** Canonical GPU model name; null when the GPU is not a known model. */
+  gpuModel: string | null;
+  gpuName: string;
+  gpuCount: number;
+  vramPerGpuGb: string;
+  vramTotalGb: string;
+  vcpus: number | null;
+  ramGb: number | null;
+  storageGb: number | null;
+  region: string;
+  zone: string | null;
+  country: string | null;
+  onDemandPrice: string;
+  spotPrice: string | null;
+  pricePerGpuHour: string;
+  spotPricePerGpuHour: string | null;
+  currency: string;
+  availability: string;
+  interconnect: string | null;
+  networkGbps: number | null;
+  deployment: string | null;
+}

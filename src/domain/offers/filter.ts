@@ -2,6 +2,7 @@
 // kind of test it is). `matchesOffer` applies it in memory (price ticks); src/infra/offers.ts
 // compiles the same definitions to SQL (`offerWhere`). Pure: imports domain/ only.
 import type { Availability, Deployment, Interconnect } from "../catalog/types.ts";
+import type { ComplianceTag } from "../catalog/compliance.ts";
 import { Decimal } from "../money.ts";
 
 export interface Range<T> { min?: T | null; max?: T | null }
@@ -37,8 +38,18 @@ export interface OfferFilter {
   costPairs?: CostPair[] | null;
 }
 
-/** The filter as a caller writes it: GPU models by any spelling and providers by slug, not yet resolved. */
-export type OfferFilterInput = Omit<OfferFilter, "gpuModelIds" | "providerIds"> & { gpuModels?: string[] | null; providers?: string[] | null };
+/** Providers holding every one of `all` (compliance tags); resolved to provider ids. */
+export interface ComplianceTagsInput { all?: ComplianceTag[] | null }
+
+/**
+ * The filter as a caller writes it: GPU models by any spelling, providers by slug and compliance tags, not
+ * yet resolved (compliance tags become provider ids, intersected with `providers` when both are given).
+ */
+export type OfferFilterInput = Omit<OfferFilter, "gpuModelIds" | "providerIds"> & {
+  gpuModels?: string[] | null;
+  providers?: string[] | null;
+  complianceTags?: ComplianceTagsInput | null;
+};
 
 type Numeric = Decimal | string | number;
 
@@ -67,14 +78,15 @@ export type OfferField = keyof OfferFacts;
 
 /**
  * One criterion of the filter:
- * - list: the fact is one of the given values (an empty list sets no condition);
+ * - list: the fact is one of the given values (an empty list sets no condition, except where
+ *   `emptyMatchesNothing`: resolved ids, where no id left means no offer, e.g. no provider holds the tags);
  * - range / money: min ≤ fact ≤ max, compared exactly as decimals (numbers / money strings);
  * - flag: when the option is on (`when`), the fact must be true or not null (`requires`);
  * - pairs: (fields[0], fields[1]) is one of the given pairs; an empty list matches nothing.
  * A fact that is null (or unknown) fails every condition set on it, as NULL does in SQL.
  */
 export type Criterion =
-  | { kind: "list"; field: OfferField; values: "int" | "text" | "char" | "enum"; upperCase?: boolean }
+  | { kind: "list"; field: OfferField; values: "int" | "text" | "char" | "enum"; upperCase?: boolean; emptyMatchesNothing?: boolean }
   | { kind: "range"; field: OfferField; values: "int" | "number" }
   | { kind: "money"; field: OfferField }
   | { kind: "flag"; field: OfferField; requires: "true" | "notNull"; when: "set" | "unset" }
@@ -84,7 +96,7 @@ export type Criterion =
 export const OFFER_CRITERIA = {
   includeInactive: { kind: "flag", field: "active", requires: "true", when: "unset" },
   gpuModelIds: { kind: "list", field: "gpuModelId", values: "int" },
-  providerIds: { kind: "list", field: "providerId", values: "int" },
+  providerIds: { kind: "list", field: "providerId", values: "int", emptyMatchesNothing: true },
   gpuVendors: { kind: "list", field: "gpuVendor", values: "enum" },
   regions: { kind: "list", field: "region", values: "text" },
   countries: { kind: "list", field: "country", values: "char", upperCase: true },
@@ -110,6 +122,9 @@ export const OFFER_CRITERION_KEYS = Object.keys(OFFER_CRITERIA) as OfferCriterio
 /** Is the flag's option on? `spotOnly: true` is; `includeInactive` is on (requiring active) unless true. */
 export const flagOn = (c: Extract<Criterion, { kind: "flag" }>, option: unknown) => (c.when === "set" ? option === true : option !== true);
 
+/** Does an empty list of this criterion match no offer (rather than set no condition)? */
+export const emptyMatchesNothing = (c: Extract<Criterion, { kind: "list" }>): boolean => "emptyMatchesNothing" in c && c.emptyMatchesNothing === true;
+
 /** The list's values as the column compares them (country codes upper-cased). */
 export const listValues = (c: Extract<Criterion, { kind: "list" }>, values: readonly (string | number)[]) =>
   (c.upperCase ? values.map((v) => String(v).toUpperCase()) : values);
@@ -125,7 +140,7 @@ function test(c: Criterion, option: unknown, offer: Partial<OfferFacts>): boolea
     }
     case "list": {
       const values = option as readonly (string | number)[] | null | undefined;
-      if (!values?.length) return true;
+      if (!values?.length) return !(values && emptyMatchesNothing(c));
       const fact = offer[c.field];
       if (fact == null) return false;
       if (c.values === "char") return listValues(c, values).some((v) => String(v).replace(CHAR_PAD, "") === String(fact).replace(CHAR_PAD, ""));
