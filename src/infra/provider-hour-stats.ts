@@ -50,7 +50,12 @@ export async function fillProviderHourStats(prisma: PrismaClient, o: HourStatOpt
   const first = new Date(floorHour(now - o.keepMs));
   const end = new Date(floorHour(now)); // exclusive: the current hour is not complete
   const run: HourStatRun = { hours: 0, rows: 0, pruned: 0 };
-  run.pruned = await prisma.$executeRaw`DELETE FROM "ProviderHourStat" WHERE hour < ${first}::timestamp(3)`;
+  // Under the same lock as the writes below: a point written into an old hour deletes that hour's row
+  // from its trigger, and two statements deleting the same rows in different orders can deadlock.
+  run.pruned = await prisma.$transaction(async (tx) => {
+    await tx.$executeRawUnsafe(`LOCK TABLE "PricePoint" IN SHARE MODE`);
+    return tx.$executeRaw`DELETE FROM "ProviderHourStat" WHERE hour < ${first}::timestamp(3)`;
+  }, { maxWait: 30_000, timeout: 120_000 });
   if (end <= first) return run;
   const missing = await prisma.$queryRaw<{ hour: Date }[]>`
     SELECT h.hour FROM generate_series(${first}::timestamp(3), ${end}::timestamp(3) - interval '1 hour', interval '1 hour') h(hour)

@@ -191,12 +191,18 @@ describe("ProviderHourStat", () => {
     })();
     const fills = (async () => {
       for (let i = 0; i < 10; i++) {
-        await db.prisma.providerHourStat.deleteMany({ where: { hour: { gte: new Date(NOW.getTime() - 20 * DAY) } } });
+        // Forget the rows so that every fill has hours to write. Under the fill's own lock, as the fill
+        // prunes: deleting rows while an import's trigger deletes some of them could deadlock.
+        await db.prisma.$transaction(async (tx) => {
+          await tx.$executeRawUnsafe(`LOCK TABLE "PricePoint" IN SHARE MODE`);
+          await tx.providerHourStat.deleteMany({ where: { hour: { gte: new Date(NOW.getTime() - 20 * DAY) } } });
+        });
         await fillProviderHourStats(db.prisma, { keepMs: KEEP, now: NOW });
         expect(await staleStats(db.prisma)).toEqual([]);
       }
     })();
-    await Promise.all([imports, fills]);
+    // Both settle before anything is judged: a failed fill must not leave imports running into the next test.
+    for (const r of await Promise.allSettled([imports, fills])) if (r.status === "rejected") throw r.reason;
     expect(await staleStats(db.prisma)).toEqual([]);
     await expectSameVolatility(db.prisma, market, NOW);
   });
