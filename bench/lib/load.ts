@@ -1,8 +1,10 @@
-// HTTP load with autocannon, run in a worker thread so the load generator does not share the
-// event loop of the servers under test (they run in this process).
-import autocannon from "autocannon";
+// HTTP load with autocannon, run in a child process (./load-child.ts) so the load generator shares neither the
+// event loop nor the CPU accounting of the servers under test (they run in this process).
+import { fork } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { context } from "@opentelemetry/api";
 import { suppressTracing } from "@opentelemetry/core";
+import type { LoadChildMessage, LoadJob } from "./load-child.ts";
 
 export interface LoadOptions {
   connections: number;
@@ -12,33 +14,54 @@ export interface LoadOptions {
   warmup: number;
 }
 
-export interface LoadResult {
-  label: string;
-  requests: number;
-  requestsPerSec: number;
-  p50Ms: number;
-  p99Ms: number;
-}
-
 export const loadOptionsFromEnv = (): LoadOptions => ({
   connections: Number(process.env.BENCH_CONNECTIONS ?? 20),
   duration: Number(process.env.BENCH_DURATION ?? 10),
   warmup: Number(process.env.BENCH_WARMUP ?? 3),
 });
 
-function fire(url: string, body: string, connections: number, duration: number) {
-  return autocannon({
-    url, method: "POST", body, connections, duration, workers: 1,
-    headers: { "content-type": "application/json", accept: "application/json" },
+export interface LoadResult {
+  label: string;
+  requests: number;
+  requestsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** This process's CPU time (every server in it, nothing of the client) per request answered in the measured run. */
+  serverCpuMs: number;
+}
+
+const LOAD_CHILD = fileURLToPath(new URL("./load-child.ts", import.meta.url));
+
+/** Runs autocannon in a child process; `cpuMs` is this process's CPU time from the child's start of load to its result. */
+function fire(job: LoadJob): Promise<{ result: Extract<LoadChildMessage, { type: "done" }>; cpuMs: number }> {
+  return new Promise((resolve, reject) => {
+    // The parent's execArgv (tsx's loader) lets the child import TypeScript as the bench does.
+    const child = fork(LOAD_CHILD, { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    let cpu: NodeJS.CpuUsage | undefined;
+    let done = false;
+    child.on("message", (m: LoadChildMessage) => {
+      if (m.type === "started") cpu = process.cpuUsage();
+      else {
+        const used = process.cpuUsage(cpu);
+        done = true;
+        resolve({ result: m, cpuMs: (used.user + used.system) / 1000 });
+      }
+    });
+    child.on("error", reject);
+    child.on("exit", (code) => { if (!done) reject(new Error(`the load generator exited with code ${code} before its result`)); });
+    child.send(job);
   });
 }
 
-/** POSTs `body` to `url` for warm-up + duration seconds; fails on any error or non-2xx response. */
+/**
+ * POSTs `body` to `url` for warm-up + duration seconds from another process; fails on any error or non-2xx
+ * response. `serverCpuMs`: this process's CPU per request during the measured part (the servers it hosts).
+ */
 export async function measure(label: string, url: string, body: string, o: LoadOptions): Promise<LoadResult> {
-  if (o.warmup > 0) await fire(url, body, o.connections, o.warmup);
-  const r = await fire(url, body, o.connections, o.duration);
-  if (r.errors || r.non2xx) throw new Error(`${label}: ${r.errors} errors, ${r.non2xx} non-2xx responses of ${r.requests.total}`);
-  return { label, requests: r.requests.total, requestsPerSec: r.requests.total / r.duration, p50Ms: r.latency.p50, p99Ms: r.latency.p99 };
+  if (o.warmup > 0) await fire({ url, body, connections: o.connections, duration: o.warmup });
+  const { result: r, cpuMs } = await fire({ url, body, connections: o.connections, duration: o.duration });
+  if (r.errors || r.non2xx) throw new Error(`${label}: ${r.errors} errors, ${r.non2xx} non-2xx responses of ${r.requests}`);
+  return { label, requests: r.requests, requestsPerSec: r.requests / r.duration, p50Ms: r.p50, p99Ms: r.p99, serverCpuMs: cpuMs / r.requests };
 }
 
 /**

@@ -28,7 +28,7 @@ export function parseMoney(value: unknown): string {
 
 /** Money as the API prints it: at least two decimals ("3.50"), exactly as stored beyond that ("1.3925"). */
 export function formatMoney(value: MoneyValue): string {
-  const d = new Decimal(value);
+  const d = value instanceof Decimal ? value : new Decimal(value);
   return d.decimalPlaces() < 2 ? d.toFixed(2) : d.toString();
 }
 

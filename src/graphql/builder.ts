@@ -7,6 +7,7 @@ import SimpleObjectsPlugin from "@pothos/plugin-simple-objects";
 import ValidationPlugin from "@pothos/plugin-validation";
 import TracingPlugin from "@pothos/plugin-tracing";
 import { createOpenTelemetryWrapper } from "@pothos/tracing-opentelemetry";
+import { trace } from "@opentelemetry/api";
 import { tracer } from "../infra/tracer.ts";
 import type PrismaTypes from "../generated/pothos-types.ts";
 import { getDatamodel } from "../generated/pothos-types.ts";
@@ -34,7 +35,12 @@ export const builder = new SchemaBuilder<{
   // traced one by one. No arguments in the spans (passwords, tokens). No-op spans while tracing is off.
   tracing: {
     default: (config) => config.parentType === "Query" || config.parentType === "Mutation",
-    wrap: (resolver, options) => traceResolver(resolver, options),
+    // A span here is only ever recorded inside a recording one (src/infra/tracing.ts samples no INTERNAL
+    // span on its own): without one, the resolver runs unwrapped and costs no no-op span.
+    wrap: (resolver, options) => {
+      const traced = traceResolver(resolver, options);
+      return (parent, args, context, info) => (trace.getActiveSpan()?.isRecording() ? traced : resolver)(parent, args, context, info);
+    },
   },
   validation: {
     validationError: (result) => {

@@ -1,0 +1,20 @@
+// The HTTP load generator in a process of its own (forked by ./load.ts): the servers under test run in the
+// parent, so the parent's CPU time during a load run is the servers' alone, client excluded.
+import autocannon from "autocannon";
+
+export interface LoadJob { url: string; body: string; connections: number; duration: number }
+export type LoadChildMessage =
+  | { type: "started" }
+  | { type: "done"; requests: number; duration: number; errors: number; non2xx: number; p50: number; p99: number };
+
+process.once("message", (job: LoadJob) => {
+  process.send!({ type: "started" } satisfies LoadChildMessage);
+  void autocannon({
+    url: job.url, method: "POST", body: job.body, connections: job.connections, duration: job.duration,
+    headers: { "content-type": "application/json", accept: "application/json" },
+  }).then((r) => {
+    process.send!({
+      type: "done", requests: r.requests.total, duration: r.duration, errors: r.errors, non2xx: r.non2xx, p50: r.latency.p50, p99: r.latency.p99,
+    } satisfies LoadChildMessage, () => process.disconnect());
+  });
+});
