@@ -28,9 +28,14 @@ export function parseMoney(value: unknown): string {
 
 /** Money as the API prints it: at least two decimals ("3.50"), exactly as stored beyond that ("1.3925"). */
 export function formatMoney(value: MoneyValue): string {
-  const d = value instanceof Decimal ? value : new Decimal(value);
-  return d.decimalPlaces() < 2 ? d.toFixed(2) : d.toString();
+  if (!(value instanceof Decimal)) return printed(new Decimal(value));
+  // A Decimal never changes, and rows share them by value (src/infra/json-rows.ts): printed once per instance.
+  let text = printedDecimals.get(value);
+  if (text === undefined) printedDecimals.set(value, (text = printed(value)));
+  return text;
 }
+const printedDecimals = new WeakMap<Decimal, string>();
+const printed = (d: Decimal) => (d.decimalPlaces() < 2 ? d.toFixed(2) : d.toString());
 
 /** An amount rounded half-up to the 4 decimals money keeps (a computed float, or a published price). */
 export const roundMoney = (amount: MoneyValue): Decimal => new Decimal(amount).toDecimalPlaces(MONEY_SCALE, Decimal.ROUND_HALF_UP);

@@ -105,8 +105,8 @@ export function fromJsonRows<T>(model: ModelName, rows: readonly unknown[], extr
   return rows.length ? rowShape(model, extra, only).read<T>(rows) : (rows as T[]);
 }
 
-// Decimals by their text: prices repeat across rows and pages, and copying a parsed Decimal costs a third of parsing
-// the text again. Every row still gets a Decimal of its own (a copy), as from Prisma.
+// Decimals by their text: prices repeat across rows and pages. A Decimal never changes (its operations return new
+// ones), so rows with the same text share one, and formatMoney prints it once (src/domain/money.ts).
 const DECIMAL_CACHE_SIZE = 10_000;
 const decimals = new Map<string, Prisma.Decimal>();
 function decimal(text: string): Prisma.Decimal {
@@ -116,5 +116,5 @@ function decimal(text: string): Prisma.Decimal {
     if (decimals.size >= DECIMAL_CACHE_SIZE) decimals.clear();
     decimals.set(text, parsed);
   }
-  return new Prisma.Decimal(parsed);
+  return parsed;
 }
