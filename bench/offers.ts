@@ -23,7 +23,7 @@ import { resolveNames } from "../src/infra/names.ts";
 import { startBaselineServer } from "./lib/baseline.ts";
 import { withBenchDatabase, type BenchDatabase } from "./lib/database.ts";
 import { captureSql, explain, type CapturedSql, type ExplainResult } from "./lib/explain.ts";
-import { loadOptionsFromEnv, measure, pairedSequentialCost, printTable, sequentialCost, type LoadResult } from "./lib/load.ts";
+import { loadOptionsFromEnv, measure, measureAlternating, pairedSequentialCost, printTable, sequentialCost, type LoadResult } from "./lib/load.ts";
 import { writeResults, type GoalResult } from "./lib/results.ts";
 import { loadMarketplace, type LoadSummary } from "./lib/marketplace.ts";
 
@@ -230,7 +230,8 @@ async function httpBenchmark(bench: BenchDatabase, data: LoadSummary, full: bool
     console.log(`  (names into the cache on the first; then the page, its count and its providers and GPU models as one JSON value in one statement).`);
     console.log(`Baseline:  node:http + one pg.Pool (10) query (count + page JOIN provider, GpuModel via LATERAL) + JSON.stringify;`);
     console.log(`  same request body, same response JSON, no GraphQL parsing/validation, no name normalisation.`);
-    console.log(`Load: autocannon in a child process, ${load.connections} connections, ${load.warmup} s warm-up + ${load.duration} s measured, loopback.\n`);
+    console.log(`Load: autocannon in a child process, ${load.connections} connections, ${load.warmup} s warm-up + ${load.duration} s measured, loopback;`);
+    console.log(`  baseline and GPUBroker in ${process.env.BENCH_ROUNDS ?? 2} alternating rounds each (warm-up in the first only), the variants once.\n`);
 
     const rows: (string | number)[][] = [];
     const fmt = (r: Measured) => [r.requestsPerSec.toFixed(0), r.p50Ms, r.p99Ms, r.requests, r.serverCpuMs.toFixed(2), r.wallMs.toFixed(1), r.cpuMs.toFixed(1)];
@@ -243,8 +244,10 @@ async function httpBenchmark(bench: BenchDatabase, data: LoadSummary, full: bool
       const servers = [baseline.url, gpubroker.url, interpreted?.url, variant === "page 1" ? cached?.url : undefined].filter((u): u is string => !!u);
       const costs = new Map((await pairedSequentialCost(servers, body)).map((cost, i) => [servers[i]!, cost]));
       const result = async (label: string, url: string): Promise<Measured> => ({ ...costs.get(url)!, ...(await measure(label, url, body, load)) });
-      const b = await result(`baseline ${variant}`, baseline.url);
-      const g = await result(`GPUBroker ${variant}`, gpubroker.url);
+      // The goal's pair in alternating rounds; the diagnostic variants once each.
+      const [bLoad, gLoad] = await measureAlternating([{ label: `baseline ${variant}`, url: baseline.url }, { label: `GPUBroker ${variant}`, url: gpubroker.url }], body, load);
+      const b: Measured = { ...costs.get(baseline.url)!, ...bLoad! };
+      const g: Measured = { ...costs.get(gpubroker.url)!, ...gLoad! };
       pairs.push({ baseline: b, gpubroker: g });
       rows.push([variant, "baseline", ...fmt(b)], [variant, "GPUBroker", ...fmt(g)]);
       if (interpreted) rows.push([variant, "GPUBroker, graphql-jit off", ...fmt(await result(`GPUBroker jit off ${variant}`, interpreted.url))]);

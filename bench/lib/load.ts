@@ -65,6 +65,30 @@ export async function measure(label: string, url: string, body: string, o: LoadO
 }
 
 /**
+ * `measure` of several servers in alternating rounds (the order reversed every other round), each server's
+ * rounds summed: req/s = requests ÷ seconds over its rounds, server CPU = CPU ÷ requests, p50 and p99 the
+ * mean of its rounds'. The database and the machine drift (autovacuum, a busy neighbour); one window each
+ * would hand the drift to whichever server ran in the worse one. Warm-up in the first round only.
+ */
+export async function measureAlternating(servers: readonly { label: string; url: string }[], body: string, o: LoadOptions, rounds = Number(process.env.BENCH_ROUNDS ?? 2)): Promise<LoadResult[]> {
+  const runs = servers.map(() => [] as LoadResult[]);
+  for (let round = 0; round < rounds; round++) {
+    const order = servers.map((_, i) => i);
+    if (round % 2) order.reverse();
+    for (const i of order) runs[i]!.push(await measure(servers[i]!.label, servers[i]!.url, body, { ...o, warmup: round === 0 ? o.warmup : 0 }));
+  }
+  return runs.map((rs, i) => {
+    const requests = rs.reduce((a, r) => a + r.requests, 0);
+    const seconds = rs.reduce((a, r) => a + r.requests / r.requestsPerSec, 0);
+    const mean = (pick: (r: LoadResult) => number) => rs.reduce((a, r) => a + pick(r), 0) / rs.length;
+    return {
+      label: servers[i]!.label, requests, requestsPerSec: requests / seconds, p50Ms: mean((r) => r.p50Ms), p99Ms: mean((r) => r.p99Ms),
+      serverCpuMs: rs.reduce((a, r) => a + r.serverCpuMs * r.requests, 0) / requests,
+    };
+  });
+}
+
+/**
  * Sends `n` requests one after another and returns the mean wall time and the mean CPU time of this
  * process per request (server and fetch client together: the same client cost for every server).
  */

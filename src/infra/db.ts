@@ -108,9 +108,12 @@ export interface OpenOptions {
  * Settings of every PostgreSQL session the API opens. JIT off: the KPI statements are estimated as
  * costly (one possible history probe per offer) though they run in tens of milliseconds, and compiling
  * them took 50–60 ms on each call (bench/README.md, kpi). JIT pays off for long analytical queries,
- * which this API does not run.
+ * which this API does not run. No parallel workers: an API answers many requests at once, and a statement
+ * that starts two workers for itself (the offers count at 1M offers) takes cores the other requests need:
+ * under load the offers page at 1M offers gave 0.35–0.57× the baseline's req/s with them, 1.08× without
+ * (bench/README.md, "Parallel workers"); the KPIs at 10M points were as fast or faster without.
  */
-export const PG_SESSION_OPTIONS = "-c jit=off";
+export const PG_SESSION_OPTIONS = "-c jit=off -c max_parallel_workers_per_gather=0";
 
 export async function openDatabase(opts: OpenOptions): Promise<Database> {
   const stats = { statements: 0 };
