@@ -32,7 +32,7 @@ export const builder = new SchemaBuilder<{
   defaultFieldNullability: false,
   // A span per query and mutation root field (where a request's time goes: the services behind them),
   // under the operation's span (src/graphql/tracing.ts); nested fields and subscription events are not
-  // traced one by one. No arguments in the spans (passwords, tokens). No-op spans while tracing is off.
+  // traced one by one. No arguments in the spans (passwords, tokens).
   tracing: {
     default: (config) => config.parentType === "Query" || config.parentType === "Mutation",
     // A span here is only ever recorded inside a recording one (src/infra/tracing.ts samples no INTERNAL
