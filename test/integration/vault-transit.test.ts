@@ -5,10 +5,10 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
 import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
-import { inspect } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { loadConfig, type IntegrationKey } from "../../src/config.ts";
-import { createSecretSealer, inspectSealed, SecretError, secretSealerFromConfig, type SecretErrorCode } from "../../src/infra/secret-sealer.ts";
+import { createSecretSealer, inspectSealed, secretSealerFromConfig, type SecretErrorCode } from "../../src/infra/secret-sealer.ts";
+import { secretFailure } from "../support/secrets.ts";
 import { createVault, createVaultConnection, createVaultTransit, VaultError } from "../../src/infra/vault.ts";
 
 const ROOT_TOKEN = "hvs.root-token-7c2a";
@@ -127,14 +127,7 @@ const ciphertextIn = (sealed: string) => Buffer.from(sealed.split(".")[3]!, "bas
 const legacyKey: IntegrationKey = { id: "k1", key: createHash("sha256").update("legacy key").digest() };
 const forbidden = [SECRET, ROOT_TOKEN, ROLE_ID, SECRET_ID, "hvs.approle-", "hvs.revoked-token", legacyKey.key.toString("base64"), legacyKey.key.toString("hex")];
 
-async function failure(call: Promise<unknown>, code: SecretErrorCode): Promise<SecretError> {
-  const error = await call.then(() => null, (e: unknown) => e);
-  expect(error).toBeInstanceOf(SecretError);
-  expect((error as SecretError).code).toBe(code);
-  const shown = [(error as Error).message, (error as Error).stack, JSON.stringify(error), inspect(error)].join("\n");
-  for (const secret of forbidden) expect(shown).not.toContain(secret);
-  return error as SecretError;
-}
+const failure = (call: Promise<unknown>, code: SecretErrorCode) => secretFailure(call, code, forbidden);
 
 describe("secret sealer over Vault transit", () => {
   it("encrypts through transit/encrypt with the token and decrypts through transit/decrypt", async () => {

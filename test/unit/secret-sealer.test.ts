@@ -5,7 +5,8 @@ import { createDecipheriv, createHash } from "node:crypto";
 import { inspect } from "node:util";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig, type IntegrationKey } from "../../src/config.ts";
-import { createSecretSealer, inspectSealed, lastFour, SecretError, secretSealerFromConfig, type SecretErrorCode } from "../../src/infra/secret-sealer.ts";
+import { createSecretSealer, inspectSealed, lastFour, secretSealerFromConfig, type SecretErrorCode } from "../../src/infra/secret-sealer.ts";
+import { secretFailure } from "../support/secrets.ts";
 
 const masterKey = (id: string): IntegrationKey => ({ id, key: createHash("sha256").update(`test master key ${id}`).digest() });
 const k1 = masterKey("k1");
@@ -17,15 +18,7 @@ const OTHER_OWNER = "user_43|runpod|integration_7";
 /** What no error may ever show: the secret and the master keys, in every encoding a key is written in. */
 const forbidden = [SECRET, ...[k1, k2].flatMap((k) => [k.key.toString("base64"), k.key.toString("base64url"), k.key.toString("hex")])];
 
-/** The SecretError a call fails with, after checking that nothing secret is in its message, stack or JSON. */
-async function failure(call: Promise<unknown>, code: SecretErrorCode): Promise<SecretError> {
-  const error = await call.then(() => null, (e: unknown) => e);
-  expect(error).toBeInstanceOf(SecretError);
-  expect((error as SecretError).code).toBe(code);
-  const shown = [(error as Error).message, (error as Error).stack, JSON.stringify(error), inspect(error)].join("\n");
-  for (const secret of forbidden) expect(shown).not.toContain(secret);
-  return error as SecretError;
-}
+const failure = (call: Promise<unknown>, code: SecretErrorCode) => secretFailure(call, code, forbidden);
 
 const b64u = (bytes: Buffer) => bytes.toString("base64url");
 /** The value with one bit of part `index` (decoded) flipped, re-encoded as a valid base64url part. */
