@@ -16,18 +16,18 @@ import { createServer as createHttpServer } from "node:http";
 import { once } from "node:events";
 import type { AddressInfo } from "node:net";
 import { createMetrics } from "../src/infra/metrics.ts";
-import { createMemoryResponseCacheStore } from "../src/infra/response-cache-store.ts";
 import { startTracing } from "../src/infra/tracing.ts";
 import { countOffers, findOfferPage, offerFacets, type OfferCursor, type OfferFilter, type OfferOrder } from "../src/infra/offers.ts";
 import { resolveNames } from "../src/infra/names.ts";
 import { startBaselineServer } from "./lib/baseline.ts";
+import { startServerProcess, type ServerProcess, type ServerSpec } from "./lib/server-process.ts";
+import { PAGE_SIZE, type BenchFilter, type Variables } from "./lib/offers-baseline.ts";
 import { withBenchDatabase, type BenchDatabase } from "./lib/database.ts";
 import { captureSql, explain, type CapturedSql, type ExplainResult } from "./lib/explain.ts";
 import { loadOptionsFromEnv, measure, measureAlternating, pairedSequentialCost, printTable, sequentialCost, type LoadResult } from "./lib/load.ts";
 import { writeResults, type GoalResult } from "./lib/results.ts";
 import { loadMarketplace, type LoadSummary } from "./lib/marketplace.ts";
 
-const PAGE_SIZE = 50;
 
 export async function run(args: string[]): Promise<void> {
   if (args.includes("--explain") || args.includes("--overhead")) {
@@ -118,63 +118,6 @@ const offersQuery = ({ totalCount = true, relations = true } = {}) => /* GraphQL
   }`;
 const OFFERS_QUERY = offersQuery();
 
-interface BenchFilter { gpuModels: string[]; gpuCount: { min: number }; pricePerGpu: { max: string } }
-interface Variables { filter: BenchFilter; after?: string }
-
-// The baseline's one statement: the count and the page (joined to provider and model names) together.
-// The WHERE clause is the one src/infra/offers.ts compiles for this filter, so both do the same database work.
-// The model name is resolved inside the statement (GPUBroker resolves it from a cache), and compared
-// with `=` like GPUBroker's SQL, so PostgreSQL picks the same (gpuModelId, active, price, id) index.
-const BASELINE_WHERE = `o.active AND o."gpuModelId" = (SELECT id FROM "GpuModel" WHERE name = ($1::text[])[1])
-  AND o."gpuCount" >= $2::numeric AND o."pricePerGpuHour" <= $3::numeric`;
-const baselineSql = (after: boolean) => `
-  SELECT c.total, page.* FROM (SELECT count(*)::int AS total FROM "GpuOffer" o WHERE ${BASELINE_WHERE}) c
-  LEFT JOIN LATERAL (
-    SELECT o.id, o."instanceType", o."gpuCount", o."vramPerGpuGb", o.vcpus, o."ramGb", o.region, o.availability,
-           o."onDemandPrice", o."spotPrice", o."pricePerGpuHour", o."lastSeenAt" AT TIME ZONE 'UTC' AS "lastSeenAt",
-           p.name AS provider, m.name AS "gpuModel"
-    FROM "GpuOffer" o JOIN "Provider" p ON p.id = o."providerId" LEFT JOIN "GpuModel" m ON m.id = o."gpuModelId"
-    WHERE ${BASELINE_WHERE}${after ? ` AND (o."pricePerGpuHour", o.id) > ($4::numeric, $5::int)` : ""}
-    ORDER BY o."pricePerGpuHour", o.id LIMIT ${PAGE_SIZE + 1}
-  ) page ON true`;
-const BASELINE_SQL = { first: baselineSql(false), after: baselineSql(true) };
-
-interface BaselineRow {
-  total: number; id: number | null; instanceType: string; gpuCount: number; vramPerGpuGb: string; vcpus: number | null;
-  ramGb: string | null; region: string; availability: string; onDemandPrice: string; spotPrice: string | null;
-  pricePerGpuHour: string; lastSeenAt: Date; provider: string; gpuModel: string | null;
-}
-
-// The same wire formats GPUBroker uses: Decimal#toString in cursors, Money with ≥ 2 decimals, base64 global IDs.
-const decimal = (s: string) => (s.includes(".") ? s.replace(/\.?0+$/, "") : s);
-const money = (s: string) => { const [int, frac = ""] = decimal(s).split("."); return `${int}.${frac.padEnd(2, "0")}`; };
-const cursor = (r: BaselineRow) => Buffer.from(JSON.stringify(["PRICE_PER_GPU", decimal(r.pricePerGpuHour), r.id])).toString("base64url");
-
-function baselineAnswer(pool: pg.Pool) {
-  return async (body: string) => {
-    const { filter, after } = (JSON.parse(body) as { variables: Variables }).variables;
-    const params: unknown[] = [filter.gpuModels, String(filter.gpuCount.min), filter.pricePerGpu.max];
-    if (after) {
-      const [, value, id] = JSON.parse(Buffer.from(after, "base64url").toString("utf8")) as [string, string, number];
-      params.push(value, id);
-    }
-    const { rows } = await pool.query<BaselineRow>(after ? BASELINE_SQL.after : BASELINE_SQL.first, params);
-    const offers = rows.filter((r) => r.id !== null);
-    const page = offers.slice(0, PAGE_SIZE);
-    return { data: { offers: {
-      totalCount: rows[0]!.total,
-      pageInfo: { hasNextPage: offers.length > PAGE_SIZE, endCursor: page.length ? cursor(page.at(-1)!) : null },
-      edges: page.map((r) => ({ node: {
-        id: Buffer.from(`GpuOffer:${r.id}`).toString("base64"), instanceType: r.instanceType, gpuCount: r.gpuCount,
-        vramPerGpuGb: Number(r.vramPerGpuGb), vcpus: r.vcpus, ramGb: r.ramGb === null ? null : Number(r.ramGb),
-        region: r.region, availability: r.availability, onDemandPrice: money(r.onDemandPrice),
-        spotPrice: r.spotPrice === null ? null : money(r.spotPrice), pricePerGpuHour: money(r.pricePerGpuHour),
-        lastSeenAt: r.lastSeenAt.toISOString(), provider: { name: r.provider }, gpuModel: r.gpuModel === null ? null : { name: r.gpuModel },
-      } })),
-    } } };
-  };
-}
-
 interface OffersPage {
   data?: { offers: { totalCount: number; pageInfo: { hasNextPage: boolean; endCursor: string | null }; edges: { node: { id: string } }[] } };
   errors?: unknown[];
@@ -206,20 +149,26 @@ const benchFilter = (data: LoadSummary): BenchFilter => ({ gpuModels: [data.mode
 async function httpBenchmark(bench: BenchDatabase, data: LoadSummary, full: boolean): Promise<MainResults> {
   const load = loadOptionsFromEnv();
   const filter = benchFilter(data);
-  const gpubroker = await startServer(createApp({ db: bench.db, rateLimiter: benchRateLimiter() }), { port: 0, host: "127.0.0.1" });
-  const baseline = await startBaselineServer(baselineAnswer(bench.pool));
-  const interpreted = full ? await startServer(createApp({ db: bench.db, rateLimiter: benchRateLimiter(), jit: false }), { port: 0, host: "127.0.0.1" }) : null;
-  // The response cache as main.ts sets it up without Redis (one process: an in-memory LRU).
-  const cachedApp = full ? createApp({ db: bench.db, rateLimiter: benchRateLimiter(), responseCache: { store: createMemoryResponseCacheStore(), ttlMs: 60_000 } }) : null;
-  const cached = cachedApp ? await startServer(cachedApp, { port: 0, host: "127.0.0.1" }) : null;
+  // Every measured server runs in a process of its own (lib/server-process.ts), its CPU read from that process.
+  // The app in this process only counts the SQL statements of a request (Prisma's log and the pool's counter).
+  const inProcess = await startServer(createApp({ db: bench.db, rateLimiter: benchRateLimiter() }), { port: 0, host: "127.0.0.1" });
+  const started: ServerProcess[] = [];
+  const spawn = async (spec: ServerSpec) => { const s = await startServerProcess(spec); started.push(s); return s; };
   try {
+    const [gpubroker, baseline, interpreted, cached] = await Promise.all([
+      spawn({ kind: "gpubroker", databaseUrl: bench.url }),
+      spawn({ kind: "offers-baseline", databaseUrl: bench.url }),
+      full ? spawn({ kind: "gpubroker", databaseUrl: bench.url, jit: false }) : null,
+      full ? spawn({ kind: "gpubroker", databaseUrl: bench.url, responseCache: true }) : null,
+    ]);
     const urls = { gpubroker: gpubroker.url, baseline: baseline.url };
-    const statements = await captureSql(bench.db, () => post(urls.gpubroker, { filter }));
+    const statements = await captureSql(bench.db, () => post(inProcess.url, { filter }));
     const page1 = await verifySamePage(urls, { filter }, "page 1");
     const after = page1.pageInfo.endCursor!;
     await verifySamePage(urls, { filter, after }, "page 2");
+    await verifySamePage({ gpubroker: inProcess.url, baseline: baseline.url }, { filter, after }, "page 2 (the app in the bench's process)");
     const before = bench.db.stats.statements; // Prisma's and the direct reads (captureSql sees only Prisma's log)
-    await post(urls.gpubroker, { filter, after });
+    await post(inProcess.url, { filter, after });
     const warm = { length: bench.db.stats.statements - before };
     if (cached) await verifySamePage({ gpubroker: cached.url, baseline: baseline.url }, { filter }, "page 1 (response cache on)");
 
@@ -230,7 +179,8 @@ async function httpBenchmark(bench: BenchDatabase, data: LoadSummary, full: bool
     console.log(`  (names into the cache on the first; then the page, its count and its providers and GPU models as one JSON value in one statement).`);
     console.log(`Baseline:  node:http + one pg.Pool (10) query (count + page JOIN provider, GpuModel via LATERAL) + JSON.stringify;`);
     console.log(`  same request body, same response JSON, no GraphQL parsing/validation, no name normalisation.`);
-    console.log(`Load: autocannon in a child process, ${load.connections} connections, ${load.warmup} s warm-up + ${load.duration} s measured, loopback;`);
+    console.log(`Servers: each in a process of its own; CPU = that process's (lib/server-process.ts).`);
+    console.log(`Load: autocannon in a child process, ${load.connections} connections, ${load.warmup} s and at least ${load.warmupRequests} requests of warm-up + ${load.duration} s measured, loopback;`);
     console.log(`  baseline and GPUBroker in ${process.env.BENCH_ROUNDS ?? 2} alternating rounds each (warm-up in the first only), the variants once.\n`);
 
     const rows: (string | number)[][] = [];
@@ -241,18 +191,20 @@ async function httpBenchmark(bench: BenchDatabase, data: LoadSummary, full: bool
     for (const [variant, variables] of pages) {
       const body = JSON.stringify({ query: OFFERS_QUERY, variables });
       // The sequential costs first, every server of this variant in alternating rounds; then the load runs.
-      const servers = [baseline.url, gpubroker.url, interpreted?.url, variant === "page 1" ? cached?.url : undefined].filter((u): u is string => !!u);
+      const servers = [baseline, gpubroker, interpreted, variant === "page 1" ? cached : null].filter((x): x is ServerProcess => !!x);
       const costs = new Map((await pairedSequentialCost(servers, body)).map((cost, i) => [servers[i]!, cost]));
-      const result = async (label: string, url: string): Promise<Measured> => ({ ...costs.get(url)!, ...(await measure(label, url, body, load)) });
+      const result = async (label: string, server: ServerProcess): Promise<Measured> => ({ ...costs.get(server)!, ...(await measure(label, server.url, body, load, server.cpuMs)) });
       // The goal's pair in alternating rounds; the diagnostic variants once each.
-      const [bLoad, gLoad] = await measureAlternating([{ label: `baseline ${variant}`, url: baseline.url }, { label: `GPUBroker ${variant}`, url: gpubroker.url }], body, load);
-      const b: Measured = { ...costs.get(baseline.url)!, ...bLoad! };
-      const g: Measured = { ...costs.get(gpubroker.url)!, ...gLoad! };
+      const [bLoad, gLoad] = await measureAlternating([
+        { label: `baseline ${variant}`, url: baseline.url, cpuMs: baseline.cpuMs }, { label: `GPUBroker ${variant}`, url: gpubroker.url, cpuMs: gpubroker.cpuMs },
+      ], body, load);
+      const b: Measured = { ...costs.get(baseline)!, ...bLoad! };
+      const g: Measured = { ...costs.get(gpubroker)!, ...gLoad! };
       pairs.push({ baseline: b, gpubroker: g });
       rows.push([variant, "baseline", ...fmt(b)], [variant, "GPUBroker", ...fmt(g)]);
-      if (interpreted) rows.push([variant, "GPUBroker, graphql-jit off", ...fmt(await result(`GPUBroker jit off ${variant}`, interpreted.url))]);
+      if (interpreted) rows.push([variant, "GPUBroker, graphql-jit off", ...fmt(await result(`GPUBroker jit off ${variant}`, interpreted))]);
       if (cached && variant === "page 1") {
-        cachedPage1 = await result(`GPUBroker cached ${variant}`, cached.url);
+        cachedPage1 = await result(`GPUBroker cached ${variant}`, cached);
         rows.push([variant, "GPUBroker, response cache on", ...fmt(cachedPage1)]);
         rows.push([variant, "ratio cached/baseline", (cachedPage1.requestsPerSec / b.requestsPerSec).toFixed(2), "", "", "", (cachedPage1.serverCpuMs / b.serverCpuMs).toFixed(2), "", (cachedPage1.cpuMs / b.cpuMs).toFixed(2)]);
       }
@@ -260,11 +212,11 @@ async function httpBenchmark(bench: BenchDatabase, data: LoadSummary, full: bool
     }
     const header = ["variant", "server", "req/s", "p50 ms", "p99 ms", "requests", "server CPU ms/req", "1-by-1 ms", "1-by-1 CPU ms/req"];
     printTable(header, rows);
-    console.log(`\nreq/s, p50, p99, server CPU ms/req: under load (autocannon in a child process); server CPU is this process's CPU`);
-    console.log(`time (the server's, GC and libuv threads included; no client, no PostgreSQL) per request answered: the goal's figure.`);
-    console.log(`1-by-1 ms and 1-by-1 CPU ms/req: sequential requests from a fetch client in this process (so its CPU is in the`);
-    console.log(`figure); the median of 5 rounds of 40, each round over every server of the variant in turn (the order reversed`);
-    console.log(`every other round), before its load runs.`);
+    console.log(`\nreq/s, p50, p99, server CPU ms/req: under load (autocannon in a child process); server CPU is the server process's`);
+    console.log(`CPU time (its main thread, GC and libuv threads; no client, no PostgreSQL) per request answered: the goal's figure.`);
+    console.log(`1-by-1 ms and 1-by-1 CPU ms/req: sequential requests from a fetch client in the bench's process, the server process's`);
+    console.log(`CPU per request; the median of 5 rounds of 40, each round over every server of the variant in turn (the order`);
+    console.log(`reversed every other round), before its load runs.`);
     let markdown = markdownTable(header, rows);
     if (full) {
       console.log(`\nWhere GPUBroker's CPU goes: page 2, 100 sequential requests per selection:\n`);
@@ -274,7 +226,7 @@ async function httpBenchmark(bench: BenchDatabase, data: LoadSummary, full: bool
       ] as const;
       const costs: (string | number)[][] = [];
       for (const [name, selection] of selections) {
-        const cost = await sequentialCost(gpubroker.url, JSON.stringify({ query: offersQuery(selection), variables: { filter, after } }));
+        const cost = await sequentialCost(gpubroker.url, JSON.stringify({ query: offersQuery(selection), variables: { filter, after } }), 100, gpubroker.cpuMs);
         costs.push([name, cost.wallMs.toFixed(1), cost.cpuMs.toFixed(1)]);
       }
       printTable(["selection", "1-by-1 ms", "CPU ms/req"], costs);
@@ -283,11 +235,8 @@ async function httpBenchmark(bench: BenchDatabase, data: LoadSummary, full: bool
     }
     return { page1: pairs[0]!, page2: pairs[1], cached: cachedPage1, markdown };
   } finally {
-    await gpubroker.stop();
-    await baseline.stop();
-    await interpreted?.stop();
-    await cached?.stop();
-    await cachedApp?.dispose();
+    await Promise.all(started.map((s) => s.stop()));
+    await inProcess.stop();
   }
 }
 

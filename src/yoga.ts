@@ -216,11 +216,12 @@ export function createApp(opts: YogaOptions): YogaServerInstance<Record<string, 
 /** Serves the access-token public key as a JWK Set, so other services can verify our tokens. */
 function useJwks(tokens: TokenSigner): Plugin {
   return {
-    async onRequest({ url, endResponse, fetchAPI }) {
+    // Synchronous for every other path, so no other request waits on this hook.
+    onRequest({ url, endResponse, fetchAPI }) {
       if (url.pathname !== "/.well-known/jwks.json") return;
-      endResponse(new fetchAPI.Response(JSON.stringify(await tokens.jwks()), {
+      return tokens.jwks().then((jwks) => endResponse(new fetchAPI.Response(JSON.stringify(jwks), {
         headers: { "content-type": "application/jwk-set+json", "cache-control": "public, max-age=300" },
-      }));
+      })));
     },
   };
 }

@@ -2,7 +2,8 @@
 // parent, so the parent's CPU time during a load run is the servers' alone, client excluded.
 import autocannon from "autocannon";
 
-export interface LoadJob { url: string; body: string; connections: number; duration: number }
+/** `amount`: stop after this many requests instead of after `duration` seconds. */
+export interface LoadJob { url: string; body: string; connections: number; duration: number; amount?: number }
 export type LoadChildMessage =
   | { type: "started" }
   | { type: "done"; requests: number; duration: number; errors: number; non2xx: number; p50: number; p99: number };
@@ -10,7 +11,7 @@ export type LoadChildMessage =
 process.once("message", (job: LoadJob) => {
   process.send!({ type: "started" } satisfies LoadChildMessage);
   void autocannon({
-    url: job.url, method: "POST", body: job.body, connections: job.connections, duration: job.duration,
+    url: job.url, method: "POST", body: job.body, connections: job.connections, duration: job.duration, ...(job.amount ? { amount: job.amount } : {}),
     headers: { "content-type": "application/json", accept: "application/json" },
   }).then((r) => {
     process.send!({

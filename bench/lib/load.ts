@@ -12,12 +12,22 @@ export interface LoadOptions {
   duration: number;
   /** Seconds of unmeasured load first (JIT, connection pools, PostgreSQL caches). */
   warmup: number;
+  /**
+   * And at least this many requests of it (within WARMUP_MAX_SECONDS): V8 optimises per-request code after some
+   * thousands of calls, so a server's CPU per request falls for its first ~5,000 requests (GPUBroker's by ~35 %:
+   * bench/README.md, "Warm-up"), whatever their rate. Seconds alone would warm a slow server less than a fast one.
+   */
+  warmupRequests: number;
 }
+
+/** The most a warm-up by request count runs (a server at 30 req/s would otherwise take minutes). */
+export const WARMUP_MAX_SECONDS = 40;
 
 export const loadOptionsFromEnv = (): LoadOptions => ({
   connections: Number(process.env.BENCH_CONNECTIONS ?? 20),
   duration: Number(process.env.BENCH_DURATION ?? 10),
   warmup: Number(process.env.BENCH_WARMUP ?? 3),
+  warmupRequests: Number(process.env.BENCH_WARMUP_REQUESTS ?? 5000),
 });
 
 export interface LoadResult {
@@ -26,9 +36,15 @@ export interface LoadResult {
   requestsPerSec: number;
   p50Ms: number;
   p99Ms: number;
-  /** This process's CPU time (every server in it, nothing of the client) per request answered in the measured run. */
+  /**
+   * CPU time per request answered in the measured run: the server process's (`cpuMs` given: ./server-process.ts),
+   * else this process's (every server in it, nothing of the client).
+   */
   serverCpuMs: number;
 }
+
+/** A server to load: its URL and, when it runs in a process of its own, how to read that process's CPU time (ms). */
+export interface LoadTarget { label: string; url: string; cpuMs?: () => Promise<number> }
 
 const LOAD_CHILD = fileURLToPath(new URL("./load-child.ts", import.meta.url));
 
@@ -53,13 +69,24 @@ function fire(job: LoadJob): Promise<{ result: Extract<LoadChildMessage, { type:
   });
 }
 
+/** `o.warmup` seconds of load, then more in chunks of 1,000 requests until `o.warmupRequests` (or WARMUP_MAX_SECONDS). */
+async function warmUp(url: string, body: string, o: LoadOptions): Promise<void> {
+  const start = performance.now();
+  let { result: { requests } } = await fire({ url, body, connections: o.connections, duration: o.warmup });
+  while (requests < o.warmupRequests && performance.now() - start < WARMUP_MAX_SECONDS * 1000) {
+    requests += (await fire({ url, body, connections: o.connections, duration: WARMUP_MAX_SECONDS, amount: Math.min(1000, o.warmupRequests - requests) })).result.requests;
+  }
+}
+
 /**
  * POSTs `body` to `url` for warm-up + duration seconds from another process; fails on any error or non-2xx
  * response. `serverCpuMs`: this process's CPU per request during the measured part (the servers it hosts).
  */
-export async function measure(label: string, url: string, body: string, o: LoadOptions): Promise<LoadResult> {
-  if (o.warmup > 0) await fire({ url, body, connections: o.connections, duration: o.warmup });
-  const { result: r, cpuMs } = await fire({ url, body, connections: o.connections, duration: o.duration });
+export async function measure(label: string, url: string, body: string, o: LoadOptions, serverCpu?: () => Promise<number>): Promise<LoadResult> {
+  if (o.warmup > 0) await warmUp(url, body, o);
+  const before = await serverCpu?.();
+  const { result: r, cpuMs: ownCpuMs } = await fire({ url, body, connections: o.connections, duration: o.duration });
+  const cpuMs = serverCpu ? (await serverCpu()) - before! : ownCpuMs;
   if (r.errors || r.non2xx) throw new Error(`${label}: ${r.errors} errors, ${r.non2xx} non-2xx responses of ${r.requests}`);
   return { label, requests: r.requests, requestsPerSec: r.requests / r.duration, p50Ms: r.p50, p99Ms: r.p99, serverCpuMs: cpuMs / r.requests };
 }
@@ -70,12 +97,12 @@ export async function measure(label: string, url: string, body: string, o: LoadO
  * mean of its rounds'. The database and the machine drift (autovacuum, a busy neighbour); one window each
  * would hand the drift to whichever server ran in the worse one. Warm-up in the first round only.
  */
-export async function measureAlternating(servers: readonly { label: string; url: string }[], body: string, o: LoadOptions, rounds = Number(process.env.BENCH_ROUNDS ?? 2)): Promise<LoadResult[]> {
+export async function measureAlternating(servers: readonly LoadTarget[], body: string, o: LoadOptions, rounds = Number(process.env.BENCH_ROUNDS ?? 2)): Promise<LoadResult[]> {
   const runs = servers.map(() => [] as LoadResult[]);
   for (let round = 0; round < rounds; round++) {
     const order = servers.map((_, i) => i);
     if (round % 2) order.reverse();
-    for (const i of order) runs[i]!.push(await measure(servers[i]!.label, servers[i]!.url, body, { ...o, warmup: round === 0 ? o.warmup : 0 }));
+    for (const i of order) runs[i]!.push(await measure(servers[i]!.label, servers[i]!.url, body, { ...o, warmup: round === 0 ? o.warmup : 0 }, servers[i]!.cpuMs));
   }
   return runs.map((rs, i) => {
     const requests = rs.reduce((a, r) => a + r.requests, 0);
@@ -89,10 +116,11 @@ export async function measureAlternating(servers: readonly { label: string; url:
 }
 
 /**
- * Sends `n` requests one after another and returns the mean wall time and the mean CPU time of this
- * process per request (server and fetch client together: the same client cost for every server).
+ * Sends `n` requests one after another and returns the mean wall time and the mean CPU time per request: the
+ * server process's with `serverCpu`, else this process's (server and fetch client together: the same client
+ * cost for every server).
  */
-export async function sequentialCost(url: string, body: string, n = 100): Promise<{ wallMs: number; cpuMs: number }> {
+export async function sequentialCost(url: string, body: string, n = 100, serverCpu?: () => Promise<number>): Promise<{ wallMs: number; cpuMs: number }> {
   // This client shares the process with the server: while tracing is on, its fetches must not be traced
   // (an unsampled client span would also send a traceparent that turns the server's sampling off).
   const send = () => context.with(suppressTracing(context.active()), async () => {
@@ -101,11 +129,13 @@ export async function sequentialCost(url: string, body: string, n = 100): Promis
     await res.arrayBuffer();
   });
   for (let i = 0; i < 10; i++) await send();
+  const before = await serverCpu?.();
   const cpu = process.cpuUsage();
   const start = performance.now();
   for (let i = 0; i < n; i++) await send();
+  const wallMs = (performance.now() - start) / n;
   const used = process.cpuUsage(cpu);
-  return { wallMs: (performance.now() - start) / n, cpuMs: (used.user + used.system) / 1000 / n };
+  return { wallMs, cpuMs: serverCpu ? ((await serverCpu()) - before!) / n : (used.user + used.system) / 1000 / n };
 }
 
 /**
@@ -113,12 +143,12 @@ export async function sequentialCost(url: string, body: string, n = 100): Promis
  * round of each. One window right after a load run (its garbage still to collect, PostgreSQL still busy) or after
  * another server's window would otherwise charge one server for another's debt.
  */
-export async function pairedSequentialCost(urls: readonly string[], body: string, rounds = 5, n = 40): Promise<{ wallMs: number; cpuMs: number }[]> {
-  const samples = urls.map(() => [] as { wallMs: number; cpuMs: number }[]);
+export async function pairedSequentialCost(servers: readonly Omit<LoadTarget, "label">[], body: string, rounds = 5, n = 40): Promise<{ wallMs: number; cpuMs: number }[]> {
+  const samples = servers.map(() => [] as { wallMs: number; cpuMs: number }[]);
   for (let round = 0; round < rounds; round++) {
-    const order = urls.map((_, i) => i);
+    const order = servers.map((_, i) => i);
     if (round % 2) order.reverse();
-    for (const i of order) samples[i]!.push(await sequentialCost(urls[i]!, body, n));
+    for (const i of order) samples[i]!.push(await sequentialCost(servers[i]!.url, body, n, servers[i]!.cpuMs));
   }
   return samples.map((s) => ({ wallMs: median(s.map((x) => x.wallMs)), cpuMs: median(s.map((x) => x.cpuMs)) }));
 }

@@ -305,21 +305,24 @@ async function loadGraphiQLAssets(): Promise<Map<string, StaticAsset>> {
 function useGraphiQLAssets(): Plugin {
   let assets: Promise<Map<string, StaticAsset>> | undefined;
   return {
-    async onRequest({ request, url, endResponse, fetchAPI }) {
-      if (!url.pathname.startsWith(GRAPHIQL_ASSETS_PATH)) return;
-      const asset = (await (assets ??= loadGraphiQLAssets())).get(url.pathname.slice(GRAPHIQL_ASSETS_PATH.length));
-      const json = { "content-type": "application/json; charset=utf-8" };
-      if (!asset) {
-        endResponse(new fetchAPI.Response(JSON.stringify({ errors: [{ message: "No such GraphiQL asset.", extensions: { code: "NOT_FOUND" } }] }), { status: 404, headers: json }));
-      } else if (request.method !== "GET" && request.method !== "HEAD") {
-        endResponse(new fetchAPI.Response(JSON.stringify({ errors: [{ message: "GraphiQL assets are read with GET.", extensions: { code: "METHOD_NOT_ALLOWED" } }] }), { status: 405, headers: { ...json, allow: "GET, HEAD" } }));
-      } else {
-        const headers = { "content-type": asset.type, etag: asset.etag, "cache-control": "no-cache" };
-        const fresh = request.headers.get("if-none-match") === asset.etag;
-        endResponse(new fetchAPI.Response(fresh || request.method === "HEAD" ? null : asset.body, { status: fresh ? 304 : 200, headers }));
-      }
+    // Synchronous for every other path, so no other request waits on this hook.
+    onRequest(payload) {
+      return payload.url.pathname.startsWith(GRAPHIQL_ASSETS_PATH) ? serve(payload) : undefined;
     },
   };
+  async function serve({ request, url, endResponse, fetchAPI }: Parameters<NonNullable<Plugin["onRequest"]>>[0]) {
+    const asset = (await (assets ??= loadGraphiQLAssets())).get(url.pathname.slice(GRAPHIQL_ASSETS_PATH.length));
+    const json = { "content-type": "application/json; charset=utf-8" };
+    if (!asset) {
+      endResponse(new fetchAPI.Response(JSON.stringify({ errors: [{ message: "No such GraphiQL asset.", extensions: { code: "NOT_FOUND" } }] }), { status: 404, headers: json }));
+    } else if (request.method !== "GET" && request.method !== "HEAD") {
+      endResponse(new fetchAPI.Response(JSON.stringify({ errors: [{ message: "GraphiQL assets are read with GET.", extensions: { code: "METHOD_NOT_ALLOWED" } }] }), { status: 405, headers: { ...json, allow: "GET, HEAD" } }));
+    } else {
+      const headers = { "content-type": asset.type, etag: asset.etag, "cache-control": "no-cache" };
+      const fresh = request.headers.get("if-none-match") === asset.etag;
+      endResponse(new fetchAPI.Response(fresh || request.method === "HEAD" ? null : asset.body, { status: fresh ? 304 : 200, headers }));
+    }
+  }
 }
 
 /** Over TLS: the socket itself, or X-Forwarded-Proto written by a proxy we trust (the entry it added, as with X-Forwarded-For). */

@@ -1,5 +1,6 @@
 // Compiled execution (graphql-jit) for queries and mutations: the resolvers are called from code generated
-// once per document and the result is serialised by a generated stringifier. Subscriptions keep graphql-js
+// once per document (the result is serialised by JSON.stringify: graphql-jit's fast-json-stringify serialiser
+// refuses custom scalars such as Money). Subscriptions keep graphql-js
 // (shared streams, shared-subscriptions.ts). graphql-jit coerces variables with its own messages and no code;
 // when that fails, graphql-js's errors replace them: a bad variable keeps graphql-js's message ("Variable "$n"
 // got invalid value …" with the scalar's reason) and BAD_USER_INPUT, whichever executor runs.

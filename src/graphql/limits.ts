@@ -129,19 +129,28 @@ function useRateLimits(rateLimiter: RateLimiter, trustProxy: boolean | number): 
     extensions: { http: { status: 429, headers: { "Retry-After": String(err.extensions.retryAfterSeconds) } } },
   });
 
-  async function limitOperation(context: RequestSource & { actor?: { kind: string; id?: unknown } }): Promise<GraphQLError | null> {
-    try {
-      // No Fetch request means a WebSocket operation, which never passed onRequestParse.
-      const ip = context.request ? null : clientIp(context, trustProxy);
-      if (ip) await rateLimiter.consume("request:ip", ip);
-      const userId = context.actor?.kind === "user" ? context.actor.id : undefined;
-      if (typeof userId === "number") await rateLimiter.consume("request:user", String(userId));
-      return null;
-    } catch (err) {
-      if (!isRateLimited(err)) throw err;
-      return context.request ? overHttp(err) : toGraphQLError(err);
-    }
+  /**
+   * The operation's own budgets: the address's for WebSocket operations (no Fetch request: they never passed
+   * onRequestParse), the user's for signed-in ones. Undefined, not a promise, when neither applies (an anonymous
+   * HTTP request), so such a request does not wait on this hook.
+   */
+  function limitOperation(context: RequestSource & { actor?: { kind: string; id?: unknown } }): Promise<GraphQLError | null> | undefined {
+    const ip = context.request ? null : clientIp(context, trustProxy);
+    const userId = context.actor?.kind === "user" ? context.actor.id : undefined;
+    if (!ip && typeof userId !== "number") return undefined;
+    return (async () => {
+      try {
+        if (ip) await rateLimiter.consume("request:ip", ip);
+        if (typeof userId === "number") await rateLimiter.consume("request:user", String(userId));
+        return null;
+      } catch (err) {
+        if (!isRateLimited(err)) throw err;
+        return context.request ? overHttp(err) : toGraphQLError(err);
+      }
+    })();
   }
+  const stopOnError = ({ args, setResultAndStopExecution }: { args: { contextValue: unknown }; setResultAndStopExecution: (result: { errors: GraphQLError[] }) => void }) =>
+    limitOperation(args.contextValue as RequestSource)?.then((error) => { if (error) setResultAndStopExecution({ errors: [error] }); });
 
   return {
     async onRequestParse({ request, serverContext }) {
@@ -154,14 +163,8 @@ function useRateLimits(rateLimiter: RateLimiter, trustProxy: boolean | number): 
         throw isRateLimited(err) ? overHttp(err) : err;
       }
     },
-    async onExecute({ args, setResultAndStopExecution }) {
-      const error = await limitOperation(args.contextValue as RequestSource);
-      if (error) setResultAndStopExecution({ errors: [error] });
-    },
-    async onSubscribe({ args, setResultAndStopExecution }) {
-      const error = await limitOperation(args.contextValue as RequestSource);
-      if (error) setResultAndStopExecution({ errors: [error] });
-    },
+    onExecute: stopOnError,
+    onSubscribe: stopOnError,
   };
 }
 
