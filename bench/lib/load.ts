@@ -74,7 +74,7 @@ async function warmUp(url: string, body: string, o: LoadOptions): Promise<void> 
   const start = performance.now();
   let { result: { requests } } = await fire({ url, body, connections: o.connections, duration: o.warmup });
   while (requests < o.warmupRequests && performance.now() - start < WARMUP_MAX_SECONDS * 1000) {
-    requests += (await fire({ url, body, connections: o.connections, duration: WARMUP_MAX_SECONDS, amount: Math.min(1000, o.warmupRequests - requests) })).result.requests;
+    requests += (await fire({ url, body, connections: o.connections, duration: WARMUP_MAX_SECONDS, amount: Math.max(o.connections, Math.min(1000, o.warmupRequests - requests)) })).result.requests;
   }
 }
 
