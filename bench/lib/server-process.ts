@@ -22,9 +22,10 @@ export interface ServerProcess {
 
 const CHILD = fileURLToPath(new URL("./server-child.ts", import.meta.url));
 
-export async function startServerProcess(spec: ServerSpec): Promise<ServerProcess> {
+/** `nodeFlags`: Node/V8 flags for the server process (e.g. `--max-semi-space-size=64`), after the parent's own. */
+export async function startServerProcess(spec: ServerSpec, nodeFlags: readonly string[] = []): Promise<ServerProcess> {
   // The parent's execArgv (tsx's loader) lets the child import TypeScript as the bench does.
-  const child: ChildProcess = fork(CHILD, { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const child: ChildProcess = fork(CHILD, { stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv: [...process.execArgv, ...nodeFlags] });
   const exited = once(child, "exit").then(([code]) => { throw new Error(`the ${spec.kind} server process exited (code ${code})`); });
   exited.catch(() => {});
   child.send(spec);
