@@ -80,7 +80,8 @@ async function warmUp(url: string, body: string, o: LoadOptions): Promise<void> 
 
 /**
  * POSTs `body` to `url` for warm-up + duration seconds from another process; fails on any error or non-2xx
- * response. `serverCpuMs`: this process's CPU per request during the measured part (the servers it hosts).
+ * response. `serverCpuMs`: CPU per request during the measured part, the server process's when `serverCpu` reads
+ * it (./server-process.ts), else this process's (the servers it hosts).
  */
 export async function measure(label: string, url: string, body: string, o: LoadOptions, serverCpu?: () => Promise<number>): Promise<LoadResult> {
   if (o.warmup > 0) await warmUp(url, body, o);

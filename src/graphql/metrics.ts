@@ -1,6 +1,6 @@
 // The GraphQL side of /metrics as Yoga plugins: phase durations, operations and errors (by code) from
-// @graphql-yoga/plugin-prometheus in the app's registry, open SSE subscriptions (server.ts counts the
-// WebSocket ones), and the /metrics endpoint itself. Operation names are the client's words, so only
+// @graphql-yoga/plugin-prometheus in the app's registry, HTTP request durations (useHttpDuration, ours), open SSE
+// subscriptions (server.ts counts the WebSocket ones), and the /metrics endpoint itself. Operation names are the client's words, so only
 // well-formed ones, and only the first MAX_OPERATION_NAMES of them, become label values.
 import { getOperationAST, GraphQLError, Kind, type DocumentNode } from "graphql";
 import { Histogram, type Registry } from "prom-client";
