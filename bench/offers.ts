@@ -181,7 +181,7 @@ async function httpBenchmark(bench: BenchDatabase, data: LoadSummary, full: bool
     console.log(`  same request body, same response JSON, no GraphQL parsing/validation, no name normalisation.`);
     console.log(`Servers: each in a process of its own; CPU = that process's (lib/server-process.ts).`);
     console.log(`Load: autocannon in a child process, ${load.connections} connections, ${load.warmup} s and at least ${load.warmupRequests} requests of warm-up + ${load.duration} s measured, loopback;`);
-    console.log(`  baseline and GPUBroker in ${process.env.BENCH_ROUNDS ?? 2} alternating rounds each (warm-up in the first only), the variants once.\n`);
+    console.log(`  baseline and GPUBroker in ${process.env.BENCH_ROUNDS ?? 4} alternating rounds each (warm-up in the first only), the variants once.\n`);
 
     const rows: (string | number)[][] = [];
     const fmt = (r: Measured) => [r.requestsPerSec.toFixed(0), r.p50Ms, r.p99Ms, r.requests, r.serverCpuMs.toFixed(2), r.wallMs.toFixed(1), r.cpuMs.toFixed(1)];
@@ -217,7 +217,11 @@ async function httpBenchmark(bench: BenchDatabase, data: LoadSummary, full: bool
     console.log(`1-by-1 ms and 1-by-1 CPU ms/req: sequential requests from a fetch client in the bench's process, the server process's`);
     console.log(`CPU per request; the median of 5 rounds of 40, each round over every server of the variant in turn (the order`);
     console.log(`reversed every other round), before its load runs.`);
-    let markdown = markdownTable(header, rows);
+    const rss = await Promise.all([baseline, gpubroker, interpreted, cached].map((s) => s?.peakRssMb()));
+    const rssLine = `Peak RSS of each server process: baseline ${rss[0]!.toFixed(0)} MB, GPUBroker ${rss[1]!.toFixed(0)} MB` +
+      (full ? `, graphql-jit off ${rss[2]!.toFixed(0)} MB, response cache on ${rss[3]!.toFixed(0)} MB` : "") + ` (each holds the whole app's modules; tsx compiles them).`;
+    console.log(rssLine);
+    let markdown = `${markdownTable(header, rows)}\n\n${rssLine}`;
     if (full) {
       console.log(`\nWhere GPUBroker's CPU goes: page 2, 100 sequential requests per selection:\n`);
       const selections = [

@@ -197,15 +197,10 @@ export function createApp(opts: YogaOptions): YogaServerInstance<Record<string, 
       // HTTP operations carry a Fetch Request; WebSocket ones the connection_init payload
       const headers = typeof initial.request?.headers?.get === "function" ? initial.request.headers : null;
       const params = (initial as { connectionParams?: Record<string, unknown> }).connectionParams;
-      const header = headers?.get("x-request-id");
-      const requestId = header && /^[\w-]{1,64}$/.test(header) ? header : randomUUID();
       const authorization = headers?.get("authorization") ?? (typeof params?.authorization === "string" ? params.authorization : null);
       const meta = { ip: clientIp(initial as RequestSource, opts.trustProxy), userAgent: headers?.get("user-agent") ?? null };
       const actor = await services.accounts.authenticate(authorization, meta);
-      return {
-        actor, services, assistant, prisma: db.prisma, loaders: createLoaders(db.prisma), streamAuthority, requestId,
-        log: logger.child({ requestId, userId: actor.kind === "user" ? actor.id : undefined }),
-      };
+      return { actor, services, assistant, prisma: db.prisma, loaders: createLoaders(db.prisma), streamAuthority };
     },
   });
   registerEdgePolicy(yoga, policy);

@@ -98,7 +98,7 @@ export async function measure(label: string, url: string, body: string, o: LoadO
  * mean of its rounds'. The database and the machine drift (autovacuum, a busy neighbour); one window each
  * would hand the drift to whichever server ran in the worse one. Warm-up in the first round only.
  */
-export async function measureAlternating(servers: readonly LoadTarget[], body: string, o: LoadOptions, rounds = Number(process.env.BENCH_ROUNDS ?? 2)): Promise<LoadResult[]> {
+export async function measureAlternating(servers: readonly LoadTarget[], body: string, o: LoadOptions, rounds = Number(process.env.BENCH_ROUNDS ?? 4)): Promise<LoadResult[]> {
   const runs = servers.map(() => [] as LoadResult[]);
   for (let round = 0; round < rounds; round++) {
     const order = servers.map((_, i) => i);

@@ -1,5 +1,6 @@
 // The server process of ./server-process.ts: starts the server its parent describes, reports its URL, answers
-// "cpu" with process.cpuUsage() and stops on "stop" (or when the parent goes).
+// "cpu" with process.resourceUsage() (CPU time, peak RSS) and stops on "stop" (or when the parent goes).
+import { PerformanceObserver } from "node:perf_hooks";
 import pg from "pg";
 import { openDatabase, PG_SESSION_OPTIONS } from "../../src/infra/db.ts";
 import { createApp } from "../../src/yoga.ts";
@@ -11,6 +12,10 @@ import { baselineAnswer } from "./offers-baseline.ts";
 import type { ChildMessage, ServerSpec } from "./server-process.ts";
 
 const send = (m: ChildMessage) => process.send!(m);
+
+// Time in garbage collection so far (the main thread's pauses), in ms.
+let gcMs = 0;
+new PerformanceObserver((list) => { for (const e of list.getEntries()) gcMs += e.duration; }).observe({ entryTypes: ["gc"] });
 
 async function start(spec: ServerSpec): Promise<{ url: string; stop: () => Promise<void> }> {
   if (spec.kind === "offers-baseline") {
@@ -35,7 +40,10 @@ process.once("message", (spec: ServerSpec) => {
     (server) => {
       const stop = () => { server.stop().finally(() => process.exit(0)); };
       process.on("message", (m: unknown) => {
-        if (m === "cpu") { const u = process.cpuUsage(); send({ type: "cpu", ms: (u.user + u.system) / 1000 }); }
+        if (m === "cpu") {
+          const u = process.resourceUsage(); // maxRSS in KiB
+          send({ type: "cpu", ms: (u.userCPUTime + u.systemCPUTime) / 1000, maxRssMb: u.maxRSS / 1024, gcMs });
+        }
         else if (m === "stop") stop();
       });
       process.once("disconnect", stop);

@@ -11,12 +11,16 @@ export type ServerSpec =
   /** The offers baseline (./offers-baseline.ts): node:http + one pg.Pool (10) query + JSON.stringify. */
   | { kind: "offers-baseline"; databaseUrl: string };
 
-export type ChildMessage = { type: "ready"; url: string } | { type: "failed"; message: string } | { type: "cpu"; ms: number };
+export type ChildMessage = { type: "ready"; url: string } | { type: "failed"; message: string } | { type: "cpu"; ms: number; maxRssMb: number; gcMs: number };
 
 export interface ServerProcess {
   url: string;
   /** The process's CPU time so far (user + system, all its threads), in ms. */
   cpuMs(): Promise<number>;
+  /** The process's peak resident set size so far, in MB. */
+  peakRssMb(): Promise<number>;
+  /** The main thread's garbage-collection pauses so far, in ms. */
+  gcMs(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -37,18 +41,21 @@ export async function startServerProcess(spec: ServerSpec, nodeFlags: readonly s
   }
   // One question at a time: the answers come back in order.
   let queue: Promise<unknown> = Promise.resolve();
+  const usage = () => {
+    const answer = queue.then(async () => {
+      child.send("cpu");
+      const m = await next();
+      if (m.type !== "cpu") throw new Error(`unexpected message from the ${spec.kind} server: ${m.type}`);
+      return m;
+    });
+    queue = answer.catch(() => {});
+    return answer;
+  };
   return {
     url: first.url,
-    cpuMs: () => {
-      const answer = queue.then(async () => {
-        child.send("cpu");
-        const m = await next();
-        if (m.type !== "cpu") throw new Error(`unexpected message from the ${spec.kind} server: ${m.type}`);
-        return m.ms;
-      });
-      queue = answer.catch(() => {});
-      return answer;
-    },
+    cpuMs: () => usage().then((m) => m.ms),
+    peakRssMb: () => usage().then((m) => m.maxRssMb),
+    gcMs: () => usage().then((m) => m.gcMs),
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       const gone = once(child, "exit");

@@ -66,7 +66,7 @@ const ChatRecommendationRef = builder.simpleObject("ChatRecommendation", {
       closeness: t.float({ nullable: true, description: "TOPSIS closeness, when the answer ranked offers." }),
   }),
 }, (t) => ({
-  offer: t.field({ type: GpuOfferRef, nullable: true, description: "The offer as it is now (null if it has since been removed from the catalog).", resolve: (r, _a, ctx) => ctx.loaders.offer.load(r.offerId) }),
+  offer: t.field({ type: GpuOfferRef, nullable: true, description: "The offer as it is now (null if it has since been removed from the catalog).", resolve: (r, _a, ctx) => ctx.loaders.offer.get(r.offerId) }),
 }));
 
 /** A stored JSON list, kept to the entries that have the fields a type needs. */

@@ -1,5 +1,4 @@
 import type { YogaInitialContext } from "graphql-yoga";
-import type { Logger } from "pino";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import type { Loaders } from "../infra/loaders.ts";
 import type { Actor, Services } from "../services/index.ts";
@@ -18,6 +17,4 @@ export interface Context extends Partial<YogaInitialContext> {
   loaders: Loaders;
   /** Ends this caller's open streams when their credential does (see ./stream-authority.ts); one per app. */
   streamAuthority: StreamAuthority;
-  log: Logger;
-  requestId: string;
 }

@@ -30,7 +30,7 @@ builder.objectField(GpuOfferRef, "gpuModel", (t) =>
     type: GpuModelRef,
     nullable: true,
     description: "The canonical GPU model; null when the provider's GPU name is not one we know (see gpuName).",
-    resolve: (offer, _args, ctx) => (offer.gpuModelId == null ? null : ctx.loaders.gpuModel.load(offer.gpuModelId)),
+    resolve: (offer, _args, ctx) => (offer.gpuModelId == null ? null : ctx.loaders.gpuModel.get(offer.gpuModelId)),
   }));
 
 // ---------------------------------------------------------------- Queries

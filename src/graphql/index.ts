@@ -1,6 +1,7 @@
 // Importing a domain file registers its types on the builder; the order does not matter.
 import { lexicographicSortSchema } from "graphql";
 import { builder } from "./builder.ts";
+import { withSyncNodeIds } from "./node-ids.ts";
 import "./scalars.ts";
 import "./enums.ts";
 import "./gpu-model.ts";
@@ -19,4 +20,4 @@ import "./workload.ts";
 import "./assistant.ts";
 
 /** The executable schema, sorted so the printed SDL is stable. */
-export const schema = lexicographicSortSchema(builder.toSchema());
+export const schema = withSyncNodeIds(lexicographicSortSchema(builder.toSchema()));

@@ -7,6 +7,7 @@ import { GpuOfferRef, OfferFilterInput } from "./offer.ts";
 import { ProviderRef } from "./provider.ts";
 import { GpuModelRef } from "./gpu-model.ts";
 import { PAGE_SIZE } from "../services/paging.ts";
+import { required } from "../infra/loaders.ts";
 
 const AccountReadCodeEnum = builder.enumType("AccountReadCode", {
   description: "Why a connected account gave no offers in myAccountOffers.",
@@ -30,7 +31,7 @@ const AccountReadRef = builder.objectRef<AccountRead>("AccountRead").implement({
   description: "How reading one of your connected accounts went.",
   fields: (t) => ({
     integrationId: t.exposeID("integrationId", { description: "The integration (see providerIntegrations)." }),
-    provider: t.field({ type: ProviderRef, description: "The provider.", resolve: async (r, _a, ctx) => (await ctx.loaders.provider.load(r.providerId))! }),
+    provider: t.field({ type: ProviderRef, description: "The provider.", resolve: (r, _a, ctx) => required(ctx.loaders.provider.get(r.providerId)) }),
     ok: t.exposeBoolean("ok", { description: "The provider answered with the account's catalog." }),
     code: t.field({ type: AccountReadCodeEnum, nullable: true, description: "Why not; null when ok.", resolve: (r) => r.code }),
     message: t.exposeString("message", { nullable: true, description: "What went wrong, in the provider's words where it gave any (never the key); null when ok." }),
@@ -49,13 +50,13 @@ const AccountOfferRef = builder.objectRef<AccountOffer>("AccountOffer").implemen
     catalogOffer: t.field({
       type: GpuOfferRef, nullable: true,
       description: "The public catalog's GpuOffer with the same provider and externalId (compare prices and availability); null when only your account lists it.",
-      resolve: (o, _a, ctx) => (o.catalogOfferId == null ? null : ctx.loaders.offer.load(o.catalogOfferId)),
+      resolve: (o, _a, ctx) => (o.catalogOfferId == null ? null : ctx.loaders.offer.get(o.catalogOfferId)),
     }),
-    provider: t.field({ type: ProviderRef, description: "The provider.", resolve: async (o, _a, ctx) => (await ctx.loaders.provider.load(o.providerId))! }),
+    provider: t.field({ type: ProviderRef, description: "The provider.", resolve: (o, _a, ctx) => required(ctx.loaders.provider.get(o.providerId)) }),
     externalId: t.exposeString("externalId", { description: "The provider's identifier for the offer (as GpuOffer.externalId)." }),
     instanceType: t.exposeString("instanceType", { description: "The provider's instance type or SKU." }),
     gpuName: t.exposeString("gpuName", { description: "The GPU name as the provider spells it." }),
-    gpuModel: t.field({ type: GpuModelRef, nullable: true, description: "The canonical GPU model; null when not identified.", resolve: (o, _a, ctx) => (o.gpuModelId == null ? null : ctx.loaders.gpuModel.load(o.gpuModelId)) }),
+    gpuModel: t.field({ type: GpuModelRef, nullable: true, description: "The canonical GPU model; null when not identified.", resolve: (o, _a, ctx) => (o.gpuModelId == null ? null : ctx.loaders.gpuModel.get(o.gpuModelId)) }),
     gpuCount: t.exposeInt("gpuCount", { description: "GPUs in the instance." }),
     vramPerGpuGb: t.float({ description: "Memory per GPU in GB.", resolve: (o) => Number(o.vramPerGpuGb) }),
     vcpus: t.exposeInt("vcpus", { nullable: true, description: "Virtual CPUs." }),

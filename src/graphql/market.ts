@@ -9,6 +9,7 @@ import { builder } from "./builder.ts";
 import { GpuModelRef } from "./gpu-model.ts";
 import { GpuOfferRef } from "./offer.ts";
 import { ProviderRef } from "./provider.ts";
+import { required } from "../infra/loaders.ts";
 
 const RATIO = "a fraction, rounded to 6 decimals";
 const reason = (what: string) => ({ nullable: true, description: `Why ${what} is null; null when it is set.` }) as const;
@@ -27,7 +28,7 @@ const InsightWindowEnum = builder.enumType("InsightWindow", {
 const ModelMedianRef = builder.objectRef<ModelMedianPrice>("MarketModelMedian").implement({
   description: "The median on-demand price per GPU-hour of one GPU model's active offers.",
   fields: (t) => ({
-    gpuModel: t.field({ type: GpuModelRef, description: "The GPU model.", resolve: async (r, _a, ctx) => (await ctx.loaders.gpuModel.load(r.gpuModelId))! }),
+    gpuModel: t.field({ type: GpuModelRef, description: "The GPU model.", resolve: (r, _a, ctx) => required(ctx.loaders.gpuModel.get(r.gpuModelId)) }),
     offers: t.exposeInt("offers", { description: "Active offers of the model." }),
     medianPricePerGpuHour: t.expose("medianPricePerGpuHour", { type: "Money", description: "Median price per GPU-hour (percentile_cont, 4 decimals)." }),
   }),
@@ -81,7 +82,7 @@ const PriceTrendRef = builder.objectRef<PriceTrend>("GpuPriceTrend").implement({
 const GpuKpisRef = builder.objectRef<GpuKpis>("GpuKpis").implement({
   description: "Key figures for one GPU model: current prices from its active offers, trends from their price history.",
   fields: (t) => ({
-    gpuModel: t.field({ type: GpuModelRef, description: "The GPU model.", resolve: async (r, _a, ctx) => (await ctx.loaders.gpuModel.load(r.gpuModelId))! }),
+    gpuModel: t.field({ type: GpuModelRef, description: "The GPU model.", resolve: (r, _a, ctx) => required(ctx.loaders.gpuModel.get(r.gpuModelId)) }),
     asOf: t.expose("asOf", { type: "DateTime", description: "The time the trends are computed for (now)." }),
     activeOffers: t.exposeInt("activeOffers", { description: "Active offers of the model." }),
     providers: t.exposeInt("providers", { description: "Providers with active offers of the model." }),
@@ -104,7 +105,7 @@ const GpuKpisRef = builder.objectRef<GpuKpis>("GpuKpis").implement({
 const ProviderKpisRef = builder.objectRef<ProviderKpis>("ProviderKpis").implement({
   description: "Key figures for one provider: its prices against the market, availability, reliability and price volatility.",
   fields: (t) => ({
-    provider: t.field({ type: ProviderRef, description: "The provider.", resolve: async (r, _a, ctx) => (await ctx.loaders.provider.load(r.providerId))! }),
+    provider: t.field({ type: ProviderRef, description: "The provider.", resolve: (r, _a, ctx) => required(ctx.loaders.provider.get(r.providerId)) }),
     asOf: t.expose("asOf", { type: "DateTime", description: "The time the volatility window ends (now)." }),
     activeOffers: t.exposeInt("activeOffers", { description: "The provider's active offers." }),
     priceIndex: t.float({
@@ -144,7 +145,7 @@ const OfferMoveRef = builder.objectRef<OfferMove>("MarketOfferMove").implement({
 const ModelMoveRef = builder.objectRef<ModelMove>("MarketModelMove").implement({
   description: "One GPU model's like-for-like median price change per GPU-hour over the window (same definition as GpuPriceTrend).",
   fields: (t) => ({
-    gpuModel: t.field({ type: GpuModelRef, description: "The GPU model.", resolve: async (r, _a, ctx) => (await ctx.loaders.gpuModel.load(r.gpuModelId))! }),
+    gpuModel: t.field({ type: GpuModelRef, description: "The GPU model.", resolve: (r, _a, ctx) => required(ctx.loaders.gpuModel.get(r.gpuModelId)) }),
     offersCompared: t.exposeInt("offersCompared", { description: "Active offers priced at both ends of the window." }),
     medianThen: t.expose("medianThen", { type: "Money", description: "Their median price per GPU-hour at the window start." }),
     medianNow: t.expose("medianNow", { type: "Money", description: "Their median price per GPU-hour now." }),
@@ -155,7 +156,7 @@ const ModelMoveRef = builder.objectRef<ModelMove>("MarketModelMove").implement({
 const ProviderIndexRef = builder.objectRef<ProviderPriceIndex>("MarketProviderPriceIndex").implement({
   description: "A provider's price index (see ProviderKpis.priceIndex).",
   fields: (t) => ({
-    provider: t.field({ type: ProviderRef, description: "The provider.", resolve: async (r, _a, ctx) => (await ctx.loaders.provider.load(r.providerId))! }),
+    provider: t.field({ type: ProviderRef, description: "The provider.", resolve: (r, _a, ctx) => required(ctx.loaders.provider.get(r.providerId)) }),
     priceIndex: t.exposeFloat("priceIndex", { description: `Offer-weighted geometric mean of provider median ÷ market median per GPU model; 1 = market price; ${RATIO}.` }),
     gpuModels: t.exposeInt("gpuModels", { description: "GPU models compared." }),
     offers: t.exposeInt("offers", { description: "Active offers of those models." }),
@@ -167,7 +168,7 @@ const BestValueRef = builder.objectRef<BestValue>("MarketBestValue").implement({
   description: `Estimated serving cost of ${model} (${precision}, batch ${batch}, ${contextTokens}-token context of which ${promptTokens} prompt) `
     + "on one GPU model's cheapest offer; decode speed from the memory-bandwidth model of `costPerToken` with its default efficiencies.",
   fields: (t) => ({
-    gpuModel: t.field({ type: GpuModelRef, description: "The GPU model.", resolve: async (r, _a, ctx) => (await ctx.loaders.gpuModel.load(r.gpuModelId))! }),
+    gpuModel: t.field({ type: GpuModelRef, description: "The GPU model.", resolve: (r, _a, ctx) => required(ctx.loaders.gpuModel.get(r.gpuModelId)) }),
     offer: t.field({ type: GpuOfferRef, description: "The model's cheapest active offer per GPU-hour, on which the cost is computed.", resolve: (r) => r.offer }),
     tokensPerSecond: t.exposeFloat("tokensPerSecond", { description: "Estimated decode tokens per second on the whole offer." }),
     costPerMillionTokens: t.field({ type: "Money", description: "On-demand price per hour ÷ (tokens per second × 3600) × 1e6, 4 decimals.", resolve: (r) => String(r.costPerMillionTokens) }),

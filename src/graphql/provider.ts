@@ -3,6 +3,7 @@ import { ComplianceTagEnum, HealthStatusEnum, ProviderKindEnum } from "./enums.t
 import type { ComplianceAttestation } from "../domain/catalog/compliance.ts";
 import { GpuOfferRef } from "./offer.ts";
 import { toRowId } from "../domain/ids.ts";
+import { required } from "../infra/loaders.ts";
 
 // ---------------------------------------------------------------- Types
 
@@ -83,7 +84,7 @@ builder.objectField(GpuOfferRef, "provider", (t) =>
   t.field({
     type: ProviderRef,
     description: "Who sells it.",
-    resolve: async (offer, _args, ctx) => (await ctx.loaders.provider.load(offer.providerId))!,
+    resolve: (offer, _args, ctx) => required(ctx.loaders.provider.get(offer.providerId)),
   }));
 
 // ---------------------------------------------------------------- Queries

@@ -2,12 +2,53 @@
 import DataLoader from "dataloader";
 import { Prisma, type GpuModel, type GpuOffer, type PrismaClient, type Provider } from "../generated/prisma/client.ts";
 
-function byId<T extends { id: number }>(load: (ids: number[]) => Promise<T[]>) {
-  return new DataLoader<number, T | null>(async (ids) => {
-    const rows = new Map((await load([...ids])).map((row) => [row.id, row]));
-    return ids.map((id) => rows.get(id) ?? null);
-  });
+/**
+ * Rows by id, batched per request, that also answers synchronously for a row it already holds (primed, or loaded
+ * earlier in the request): `get` returns the row itself, not a promise, so a resolver that returns it keeps
+ * graphql-jit on its synchronous path (a page of 50 offers primes its providers and GPU models: 100 promises and
+ * their continuations fewer per request).
+ */
+export class RowLoader<T extends { id: number }> extends DataLoader<number, T | null> {
+  readonly #held = new Map<number, T>();
+
+  constructor(load: (ids: number[]) => Promise<T[]>) {
+    super(async (ids) => {
+      const rows = new Map((await load([...ids])).map((row) => [row.id, row]));
+      return ids.map((id) => {
+        const row = rows.get(id);
+        if (!row) return null;
+        this.#held.set(id, row);
+        return row;
+      });
+    });
+  }
+
+  /** The row: itself when held, else a promise of it (null when there is no such row). */
+  get(id: number): T | null | Promise<T | null> {
+    return this.#held.get(id) ?? this.load(id);
+  }
+
+  override prime(id: number, value: T | PromiseLike<T | null> | Error | null): this {
+    // As DataLoader's own prime: a row already there stays.
+    if (value && !(value instanceof Error) && !("then" in value) && !this.#held.has(id)) this.#held.set(id, value);
+    return super.prime(id, value);
+  }
+
+  override clear(id: number): this {
+    this.#held.delete(id);
+    return super.clear(id);
+  }
+
+  override clearAll(): this {
+    this.#held.clear();
+    return super.clearAll();
+  }
 }
+
+/** A row a non-null field resolves to: a missing one is GraphQL's non-null error, as `load`'s null was. */
+export const required = <T>(row: T | null | Promise<T | null>) => row as T | Promise<T>;
+
+const byId = <T extends { id: number }>(load: (ids: number[]) => Promise<T[]>) => new RowLoader<T>(load);
 
 export function createLoaders(prisma: PrismaClient) {
   return {

@@ -103,7 +103,19 @@ export function createRateLimiter({ redis, prefix, limits = {}, loginDelays = {}
 
   const normalise = (bucket: RateBucket, key: string) => (bucket.endsWith(":ip") ? ipKey(key) : key);
   const hash = (value: string) => createHash("sha256").update(value).digest("base64url");
-  const keyOf = (bucket: RateBucket, key: string) => hash(normalise(bucket, key));
+  // Every HTTP request looks up its address's key: normalised and hashed once per address and bucket, not per
+  // request. Bounded: a bucket's keys are forgotten when it holds 10,000.
+  const keys = new Map<RateBucket, Map<string, string>>();
+  const keyOf = (bucket: RateBucket, key: string) => {
+    let known = keys.get(bucket);
+    if (!known) keys.set(bucket, (known = new Map()));
+    let digest = known.get(key);
+    if (digest === undefined) {
+      if (known.size >= 10_000) known.clear();
+      known.set(key, (digest = hash(normalise(bucket, key))));
+    }
+    return digest;
+  };
   // A NAT or an IPv6 /64 is one address, so the owner's own address is a different pair from the attacker's.
   const pairOf = (email: string, ip: string) => hash(`${email.trim().toLowerCase()}\n${ipKey(ip)}`);
   /** The wait before the next attempt after `failed` failures (of which `points` were free). */

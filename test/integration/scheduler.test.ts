@@ -182,7 +182,7 @@ describe("ingestion runs", () => {
     const doc = parse(`mutation { refreshProvider(slug: " Lambda ") { slug health { status latencyMs lastError } } }`);
     const context = (actor: UserActor, withIngestion = true) => ({
       actor: { ...actor, meta: { ip: "127.0.0.1" } }, services: testServices(db, withIngestion ? { ingestion } : {}),
-      prisma: db.prisma, loaders: createLoaders(db.prisma), log: quiet, requestId: "test",
+      prisma: db.prisma, loaders: createLoaders(db.prisma),
     });
     const calls = lambda.calls;
     const res = await execute({ schema, document: doc, contextValue: context(userActor(admin.id, "ADMIN")) });
