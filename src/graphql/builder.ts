@@ -24,6 +24,10 @@ export const builder = new SchemaBuilder<{
   Scalars: {
     Money: { Input: string; Output: Prisma.Decimal | string };
     DateTime: { Input: Date; Output: Date | string };
+    // graphql-js's Float serialises an object through valueOf(): a Decimal's exact text, then Number, as
+    // Number(decimal) would. So a Decimal column is exposed as Float without a resolver (under graphql-jit a
+    // resolver costs a call and a resolve info per object: 100 of each on a page of 50 offers).
+    Float: { Input: number; Output: number | Prisma.Decimal };
   };
   DefaultFieldNullability: false;
 }>({

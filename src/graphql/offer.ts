@@ -12,8 +12,6 @@ import { toRowId } from "../domain/ids.ts";
 
 // ---------------------------------------------------------------- Types
 
-const num = (v: Prisma.Decimal | string | number | null) => (v == null ? null : Number(v));
-
 export const GpuOfferRef = builder.prismaNode("GpuOffer", {
   id: { field: "id" },
   // A malformed or out-of-range id names no row (0 never does): `node` answers null, as for a missing one.
@@ -25,11 +23,11 @@ export const GpuOfferRef = builder.prismaNode("GpuOffer", {
     instanceType: t.exposeString("instanceType", { description: "The provider's instance type or SKU, e.g. \"gpu_8x_h100_sxm5\"." }),
     gpuName: t.exposeString("gpuName", { description: "The GPU name as the provider spells it." }),
     gpuCount: t.exposeInt("gpuCount", { description: "GPUs in the instance." }),
-    vramPerGpuGb: t.float({ description: "Memory per GPU in GB.", resolve: (o) => num(o.vramPerGpuGb)! }),
-    vramTotalGb: t.float({ description: "Memory across all GPUs in GB.", resolve: (o) => num(o.vramTotalGb)! }),
+    vramPerGpuGb: t.exposeFloat("vramPerGpuGb", { description: "Memory per GPU in GB." }),
+    vramTotalGb: t.exposeFloat("vramTotalGb", { description: "Memory across all GPUs in GB." }),
     vcpus: t.exposeInt("vcpus", { nullable: true, description: "Virtual CPUs." }),
-    ramGb: t.float({ nullable: true, description: "System memory in GB.", resolve: (o) => num(o.ramGb) }),
-    storageGb: t.float({ nullable: true, description: "Included disk in GB.", resolve: (o) => num(o.storageGb) }),
+    ramGb: t.exposeFloat("ramGb", { nullable: true, description: "System memory in GB." }),
+    storageGb: t.exposeFloat("storageGb", { nullable: true, description: "Included disk in GB." }),
     region: t.exposeString("region", { description: "The provider's region name." }),
     zone: t.exposeString("zone", { nullable: true, description: "Availability zone or data centre, when the provider names one." }),
     country: t.exposeString("country", { nullable: true, description: "ISO 3166-1 alpha-2 country of the region, when known." }),
@@ -40,7 +38,7 @@ export const GpuOfferRef = builder.prismaNode("GpuOffer", {
     currency: t.exposeString("currency", { description: "ISO 4217 currency of the prices." }),
     availability: t.expose("availability", { type: AvailabilityEnum, description: "Can it be rented now?" }),
     interconnect: t.expose("interconnect", { type: InterconnectEnum, nullable: true, description: "GPU-to-GPU link, when known." }),
-    networkGbps: t.float({ nullable: true, description: "Network bandwidth in Gbit/s, when known.", resolve: (o) => num(o.networkGbps) }),
+    networkGbps: t.exposeFloat("networkGbps", { nullable: true, description: "Network bandwidth in Gbit/s, when known." }),
     deployment: t.expose("deployment", { type: DeploymentEnum, nullable: true, description: "VM, container or bare metal, when known." }),
     firstSeenAt: t.expose("firstSeenAt", { type: "DateTime", description: "When we first saw this offer." }),
     lastSeenAt: t.expose("lastSeenAt", { type: "DateTime", description: "When the provider last listed this offer." }),
